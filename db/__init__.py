@@ -1,0 +1,1 @@
+"""ShopGo db package."""

@@ -1,0 +1,1 @@
+"""ShopGo firmware_bridge package."""

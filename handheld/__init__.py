@@ -1,0 +1,1 @@
+"""ShopGo handheld package."""
