@@ -1,0 +1,15 @@
+"""Every ShopGo table, importable from one place."""
+from __future__ import annotations
+
+from db.base import Base
+from db.models.catalogue import BarcodeRule, Product, Promotion, SiteState, Store
+from db.models.history import ImportChunk, Purchase, PurchaseLine
+from db.models.marketing import Campaign, DataRequest, Offer, OfferRedemption, PointsEntry
+from db.models.people import Device, Member, User
+from db.models.trips import Audit, Feedback, Trip, TripEvent
+
+__all__ = [
+    "Audit", "BarcodeRule", "Base", "Campaign", "DataRequest", "Device", "Feedback", "ImportChunk",
+    "Member", "Offer", "OfferRedemption", "PointsEntry", "Product", "Promotion", "Purchase",
+    "PurchaseLine", "SiteState", "Store", "Trip", "TripEvent", "User",
+]

@@ -1,0 +1,57 @@
+"""Members (loyalty card holders), staff users and handheld devices."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, utcnow
+
+
+class Member(Base):
+    """A loyalty club member: one household with a card."""
+
+    __tablename__ = "members"
+
+    # The household id is the member id and the natural shard key of all history.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    card_number: Mapped[str] = mapped_column(String(14), unique=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    name: Mapped[Optional[str]] = mapped_column(String(120))
+    email: Mapped[Optional[str]] = mapped_column(String(200))
+    consent_personalisation: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier: Mapped[str] = mapped_column(String(16), default="bronze")
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[Optional[datetime]]
+
+
+class User(Base):
+    """A person who signs in to a console: staff, manager or head office."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # "staff" | "manager" | "head_office"
+    store_id: Mapped[Optional[str]] = mapped_column(ForeignKey("stores.id"))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    """A handheld scanner; it authenticates with a token whose hash alone is kept."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[Optional[datetime]]
+    last_seen_at: Mapped[Optional[datetime]]
