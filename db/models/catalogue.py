@@ -37,6 +37,8 @@ class Product(Base):
     member_price_minor: Mapped[Optional[int]] = mapped_column(Integer)
     # For items sold by weight the price is per kilogram.
     sold_by_weight: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The item code an in-store price or weight label carries (GS1 restricted circulation).
+    plu: Mapped[Optional[str]] = mapped_column(String(6), unique=True)
     min_age: Mapped[Optional[int]] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     catalogue_version: Mapped[int] = mapped_column(Integer, default=1, index=True)

@@ -93,12 +93,14 @@ def upgrade() -> None:
     sa.Column('price_minor', sa.Integer(), nullable=False),
     sa.Column('member_price_minor', sa.Integer(), nullable=True),
     sa.Column('sold_by_weight', sa.Boolean(), nullable=False),
+    sa.Column('plu', sa.String(length=6), nullable=True),
     sa.Column('min_age', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('catalogue_version', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
-    sa.UniqueConstraint('gtin', name=op.f('uq_products_gtin'))
+    sa.UniqueConstraint('gtin', name=op.f('uq_products_gtin')),
+    sa.UniqueConstraint('plu', name=op.f('uq_products_plu'))
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_products_catalogue_version'), ['catalogue_version'], unique=False)

@@ -1,0 +1,1 @@
+"""Importers that load real data into a ShopGo database."""
