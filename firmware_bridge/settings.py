@@ -84,7 +84,7 @@ class ScannerProfile:
     prefix: str = ""
     aim: bool = False
     host_ack: str = "none"
-    max_frame: int = 256
+    max_frame: int = 1024
     good_read: tuple[str, ...] = ("beep:0",)
     bad_read: tuple[str, ...] = ("beep:5",)
     response_timeout: float = 2.0
