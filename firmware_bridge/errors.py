@@ -23,9 +23,5 @@ class PortGone(ScannerError):
     """The serial port disappeared (scanner unplugged, USB reset) or could not be opened."""
 
 
-class CommandTimeout(ScannerError):
-    """The scanner did not answer a host command within the response timeout."""
-
-
 class BarcodeError(ScannerError):
     """A barcode could not be interpreted (bad check digit, unknown format)."""

@@ -50,9 +50,11 @@ def _digits(where: str, value: Any, lo: int = 1, hi: int = 12) -> str:
 
 
 def _known_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
-    allowed = {f.name for f in fields(cls)} - {"name"}
+    allowed = {f.name for f in fields(cls)}
+    # A profile's name is its table key; a rule may say `prefix = "20"` for one prefix.
+    allowed = allowed - {"name"} if cls is ScannerProfile else allowed | {"prefix"}
     for key in data:
-        if key not in allowed and not (cls is LabelRule and key in ("prefix",)):
+        if key not in allowed:
             raise ValueError(f"{where}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
 
 

@@ -61,6 +61,7 @@ class VirtualScanner:
         self.params: dict[int, int] = {}
         self.acks_received = self.naks_received = self.retransmissions = 0
         self.reads_sent = 0
+        self._pending = 0  # SSI reads queued or in flight
         self._changed = threading.Condition()
         self._master: int | None = None
         self._slave: int | None = None
@@ -164,6 +165,8 @@ class VirtualScanner:
         if not self.scan_enabled or not self.plugged:
             return False  # a disabled scanner does not decode; the trigger does nothing
         barcode_type = wire.SSI_TYPE_FOR_SYMBOLOGY.get(symbology, 0x0B)
+        with self._changed:
+            self._pending += 1
         self._reads.put(ssi.decode_data(barcode_type, data.encode("latin-1"), self.max_packet_data))
         self.reads_sent += 1
         return True
@@ -197,6 +200,10 @@ class VirtualScanner:
     def corrupt_next(self, count: int = 1) -> None:
         """Send the next `count` packets with a wrong checksum."""
         self._corrupt += count
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued SSI read has been ACKed (or given up); True if so."""
+        return self.wait_for(lambda: self._pending == 0, timeout)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait until `predicate()` holds (checked whenever the scanner hears something)."""
@@ -285,6 +292,9 @@ class VirtualScanner:
                 if not self._send_until_acked(packet):
                     log.error("virtual scanner gave up on a DECODE_DATA packet")
                     break
+            with self._changed:
+                self._pending -= 1
+                self._changed.notify_all()
 
     def _send_until_acked(self, packet: ssi.Packet) -> bool:
         attempt, tries = packet, 0
