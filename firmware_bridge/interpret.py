@@ -160,8 +160,9 @@ def _from_elements(data: str, symbology: str, message: GS1Message, barcodes: Bar
                 price = gs1.to_minor(es.decimal)
     if gtin is None:
         error = error or "GS1 element string without a GTIN (AI 01)"
-    kind = "invalid" if error else "gs1"
-    return Scan(data, symbology, kind, gtin, price, weight, batch, expiry, error)
+    if error:
+        return _invalid(data, symbology, error)
+    return Scan(data, symbology, "gs1", gtin, price, weight, batch, expiry)
 
 
 def _replace(scan: Scan, **changes: Any) -> Scan:
