@@ -1,0 +1,264 @@
+"""Protocols with a recording transport (exact ACK/NAK/BEEP bytes), then through a reader over loop://."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import serial
+
+from firmware_bridge import ScannerBridge, Settings, ssi, wire
+from firmware_bridge.protocol import RawLineProtocol, SsiProtocol, honeywell_feedback, ssi_feedback
+
+H = bytes.fromhex
+ACK = H("04 D0 04 00 FF 28")
+NAK_RESEND = H("05 D1 04 00 01 FF 25")
+EAN13_PACKET = H("12 F3 00 00 0B 35 39 30 31 32 33 34 31 32 33 34 35 37 FC 52")
+SCANNER_ACK = ssi.ack(wire.SOURCE_DECODER).encode()
+
+
+def decode_packet(data: str, barcode_type: int = 0x0B) -> bytes:
+    return ssi.decode_data(barcode_type, data.encode())[0].encode()
+
+
+@pytest.fixture
+def ssi_protocol(settings: Settings, make_recorder: Any, recording_transport: Any) -> tuple[SsiProtocol, Any, Any]:
+    recorder = make_recorder(verdict=lambda scan: scan.kind != "invalid")
+    proto = SsiProtocol(settings.scanner.profiles["zebra"], settings.barcodes, recorder.on_scan)
+    proto.connection_made(recording_transport)
+    # Start-up: PARAM_SEND 0xEE=1 (temporary) goes first, SCAN_ENABLE waits for its ACK.
+    assert recording_transport.writes == [ssi.packeted_decode_on().encode()]
+    proto.data_received(SCANNER_ACK)
+    assert recording_transport.writes[-1] == ssi.host(wire.SCAN_ENABLE).encode()
+    proto.data_received(SCANNER_ACK)
+    recording_transport.writes.clear()
+    return proto, recording_transport, recorder
+
+
+def test_startup_switches_packeted_decode_on_then_enables_scanning(ssi_protocol: Any) -> None:
+    proto, transport, _ = ssi_protocol
+    assert proto._in_flight is None and transport.writes == []
+
+
+def test_decode_data_is_acked_with_exact_bytes_and_delivered(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.data_received(EAN13_PACKET)
+    assert transport.writes[0] == ACK
+    assert [(s.data, s.symbology, s.kind) for s in recorder.scans] == [("5901234123457", "EAN-13", "product")]
+
+
+def test_good_read_sends_profile_feedback_one_command_at_a_time(ssi_protocol: Any) -> None:
+    proto, transport, _ = ssi_protocol
+    proto.data_received(EAN13_PACKET)
+    # zebra profile: good_read = led_off:red, beep:0 -> ACK, LED_OFF red; BEEP waits for the LED_OFF ACK.
+    assert transport.writes == [ACK, H("05 E8 04 00 02 FF 0D")]
+    proto.data_received(SCANNER_ACK)
+    assert transport.writes[-1] == H("05 E6 04 00 00 FF 11")
+
+
+def test_bad_read_sends_bad_read_feedback(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.data_received(decode_packet("5901234123458"))
+    assert recorder.scans[0].kind == "invalid"
+    assert transport.writes == [ACK, ssi.beep(wire.BEEP_SHORT_LOW).encode()]
+    proto.data_received(SCANNER_ACK)
+    assert transport.writes[-1] == ssi.led_on(wire.LED_RED).encode()
+
+
+def test_bad_checksum_is_nakked_and_resent_packet_accepted(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.data_received(EAN13_PACKET[:-1] + b"\x53")
+    assert transport.writes == [NAK_RESEND] and recorder.scans == []
+    # The scanner resends the same packet with the retransmission bit set.
+    proto.data_received(ssi.decode_data(0x0B, b"5901234123457")[0].as_retransmission().encode())
+    assert transport.writes[1] == ACK
+    assert [s.data for s in recorder.scans] == ["5901234123457"]
+
+
+def test_retransmission_after_lost_ack_is_acked_but_not_delivered_twice(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    packet = ssi.decode_data(0x0B, b"5901234123457")[0]
+    proto.data_received(packet.encode())
+    proto.data_received(packet.as_retransmission().encode())
+    assert transport.writes.count(ACK) == 2
+    assert len(recorder.scans) == 1 and proto.duplicates == 1
+
+
+def test_same_barcode_read_twice_is_two_scans(ssi_protocol: Any) -> None:
+    proto, _, recorder = ssi_protocol
+    proto.data_received(EAN13_PACKET + EAN13_PACKET)  # two tins of beans: no retransmit bit
+    assert len(recorder.scans) == 2
+
+
+def test_multi_packet_decode_data_is_reassembled_and_each_packet_acked(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    data = b"0105901234123457" + b"10BATCH42\x1d" + b"17261130"
+    parts = ssi.decode_data(0x0F, data, max_data=8)
+    for part in parts:
+        proto.data_received(part.encode())
+    assert transport.writes[: len(parts)] == [ACK] * len(parts)
+    scan = recorder.scans[0]
+    assert (scan.symbology, scan.kind, scan.gtin, scan.batch, str(scan.expiry)) == (
+        "GS1-128", "gs1", "5901234123457", "BATCH42", "2026-11-30")
+
+
+@pytest.mark.parametrize(("type_byte", "symbology"), sorted(wire.SSI_BARCODE_TYPES.items()))
+def test_barcode_type_byte_maps_to_symbology(ssi_protocol: Any, type_byte: int, symbology: str) -> None:
+    proto, _, recorder = ssi_protocol
+    proto.data_received(decode_packet("X", type_byte))
+    assert recorder.scans[0].symbology == symbology
+
+
+def test_scanner_nak_resend_makes_host_resend_command_with_retransmit_bit(ssi_protocol: Any) -> None:
+    proto, transport, _ = ssi_protocol
+    proto.send(ssi.beep(0))
+    proto.data_received(ssi.nak(wire.NAK_RESEND, wire.SOURCE_DECODER).encode())
+    assert transport.writes == [ssi.beep(0).encode(), ssi.beep(0).as_retransmission().encode()]
+
+
+def test_scanner_nak_denied_drops_command_and_moves_on(ssi_protocol: Any) -> None:
+    proto, transport, _ = ssi_protocol
+    proto.send(ssi.beep(0))
+    proto.send(ssi.host(wire.SCAN_DISABLE))
+    proto.data_received(ssi.nak(wire.NAK_DENIED, wire.SOURCE_DECODER).encode())
+    assert proto.failed_commands == [ssi.beep(0)]
+    assert transport.writes[-1] == H("04 EA 04 00 FF 0E")
+
+
+def test_unanswered_command_is_resent_after_timeout_then_given_up(ssi_protocol: Any) -> None:
+    proto, transport, _ = ssi_protocol
+    proto.send(ssi.host(wire.START_DECODE))
+    start = proto._sent_at
+    proto.tick(start + 0.1)  # inside the response timeout: nothing happens
+    assert transport.writes == [H("04 E4 04 00 FF 14")]
+    for n in range(1, proto.profile.retries + 2):
+        proto.tick(start + 10.0 * n)
+    assert transport.writes[1:] == [ssi.host(wire.START_DECODE).as_retransmission().encode()] * proto.profile.retries
+    assert proto.failed_commands == [ssi.host(wire.START_DECODE)]
+
+
+def test_host_sourced_packets_are_ignored(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.data_received(ssi.Packet(wire.DECODE_DATA, wire.SOURCE_HOST, 0, b"\x0b5901234123457").encode())
+    assert transport.writes == [] and recorder.scans == []
+
+
+def test_connection_lost_drops_partial_packet_and_queued_feedback(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.send(ssi.beep(0))
+    proto.send(ssi.beep(1))
+    proto.data_received(EAN13_PACKET[:7])
+    proto.connection_lost(None)
+    proto.connection_made(transport)
+    proto.data_received(EAN13_PACKET)
+    assert [s.data for s in recorder.scans] == ["5901234123457"]
+    assert ssi.beep(1).encode() not in transport.writes
+
+
+def test_callback_exception_does_not_stop_the_protocol(settings: Settings, recording_transport: Any) -> None:
+    def boom(scan: Any) -> bool:
+        raise RuntimeError("handheld bug")
+
+    proto = RawLineProtocol(settings.scanner.profiles["default"], settings.barcodes, boom)
+    proto.connection_made(recording_transport)
+    proto.data_received(b"5901234123457\r4006381333931\r")
+    assert proto.scans == 2
+
+
+@pytest.mark.parametrize(("verdict", "expected"), [(True, b"\x1b7"), (False, b"\x1b8"), (None, b"")])
+def test_honeywell_raw_profile_answers_each_read(settings: Settings, make_recorder: Any,
+                                                 recording_transport: Any, verdict: bool | None, expected: bytes) -> None:
+    recorder = make_recorder(verdict=verdict)
+    proto = RawLineProtocol(settings.scanner.profiles["honeywell"], settings.barcodes, recorder.on_scan)
+    proto.connection_made(recording_transport)
+    proto.data_received(b"]E05901234123457\r")
+    assert recorder.scans[0].symbology == "EAN-13"
+    assert recording_transport.written == expected
+
+
+def test_raw_profile_without_host_ack_sends_nothing(settings: Settings, make_recorder: Any, recording_transport: Any) -> None:
+    recorder = make_recorder(verdict=True)
+    proto = RawLineProtocol(settings.scanner.profiles["default"], settings.barcodes, recorder.on_scan)
+    proto.connection_made(recording_transport)
+    proto.data_received(b"5901234123457\r")
+    assert recording_transport.written == b"" and len(recorder.scans) == 1
+
+
+def test_raw_noise_is_counted_not_delivered(settings: Settings, make_recorder: Any, recording_transport: Any) -> None:
+    recorder = make_recorder()
+    proto = RawLineProtocol(settings.scanner.profiles["default"], settings.barcodes, recorder.on_scan)
+    proto.connection_made(recording_transport)
+    proto.data_received(b"\x00\x01\r59\x0701\r5901234123457\r")
+    assert proto.frame_errors == 2 and [s.data for s in recorder.scans] == ["5901234123457"]
+
+
+def test_feedback_actions_encode_to_wire_bytes() -> None:
+    assert [p.encode() for p in ssi_feedback(("beep:0", "led_on:green"))] == [
+        H("05 E6 04 00 00 FF 11"), H("05 E7 04 00 01 FF 0F")]
+    assert honeywell_feedback(("esc:7", "esc:1")) == b"\x1b7\x1b1"
+
+
+# --- through the reader thread over loop:// ----------------------------------------
+
+def loop_bridge(loop_port: serial.SerialBase, protocol: str, profile: str, recorder: Any, settings: Settings,
+                transports: list[Any], factory: Callable[..., Any]) -> ScannerBridge:
+    def make_transport(port: serial.SerialBase) -> Any:
+        transports.append(factory(port))
+        return transports[-1]
+
+    return ScannerBridge("loop://", protocol, settings.scanner.profiles[profile], settings.barcodes,
+                         recorder.on_scan, recorder.on_status, opener=lambda: loop_port,
+                         transport_factory=make_transport)
+
+
+def test_raw_frames_written_into_loop_port_become_scans(loop_port: serial.SerialBase, settings: Settings,
+                                                       recorder: Any, wait: Any) -> None:
+    transports: list[Any] = []
+    with loop_bridge(loop_port, "raw", "default", recorder, settings, transports, type(_recording())) as bridge:
+        assert bridge.wait_connected(5)
+        loop_port.write(b"5901234" + b"123457\r" + b"]E0" + b"\r" + b"4006381333931\r")
+        assert recorder.wait(3) == ["5901234123457", "]E0", "4006381333931"]
+    assert bridge.connected is False
+
+
+def test_ssi_over_loop_acks_with_exact_bytes(loop_port: serial.SerialBase, settings: Settings,
+                                             recorder: Any, wait: Any) -> None:
+    transports: list[Any] = []
+    with loop_bridge(loop_port, "ssi", "zebra", recorder, settings, transports, type(_recording())) as bridge:
+        assert bridge.wait_connected(5)
+        loop_port.write(SCANNER_ACK + SCANNER_ACK)  # answers to PARAM_SEND and SCAN_ENABLE
+        assert wait(lambda: len(transports[0].writes) >= 2)
+        loop_port.write(EAN13_PACKET)
+        assert recorder.wait(1) == ["5901234123457"]
+        assert wait(lambda: ACK in transports[0].writes)
+        bridge.command("scan_disable")
+        loop_port.write(SCANNER_ACK + SCANNER_ACK)  # for the LED_OFF and BEEP feedback
+        assert wait(lambda: H("04 EA 04 00 FF 0E") in transports[0].writes)
+    writes = transports[0].writes
+    assert writes[:3] == [ssi.packeted_decode_on().encode(), H("04 E9 04 00 FF 0F"), ACK]
+
+
+def _recording() -> Any:
+    from firmware_bridge.transport import SerialTransport
+
+    class Recording(SerialTransport):
+        def __init__(self, port: serial.SerialBase | None = None) -> None:
+            super().__init__(port)  # type: ignore[arg-type]
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(bytes(data))
+
+    return Recording()
+
+
+def test_command_needs_ssi(settings: Settings, recorder: Any) -> None:
+    bridge = ScannerBridge("loop://", "raw", settings.scanner.profiles["default"], settings.barcodes, recorder.on_scan)
+    with pytest.raises(Exception, match="needs the ssi protocol"):
+        bridge.command("scan_disable")
+
+
+def test_bridge_refuses_profile_feedback_the_protocol_cannot_send(settings: Settings, recorder: Any) -> None:
+    with pytest.raises(ValueError, match="Honeywell raw-mode command"):
+        ScannerBridge("loop://", "ssi", settings.scanner.profiles["honeywell"], settings.barcodes, recorder.on_scan)
