@@ -213,9 +213,9 @@ def loop_bridge(loop_port: serial.SerialBase, protocol: str, profile: str, recor
 
 
 def test_raw_frames_written_into_loop_port_become_scans(loop_port: serial.SerialBase, settings: Settings,
-                                                       recorder: Any, wait: Any) -> None:
+                                                       recorder: Any, recording_transport: Any) -> None:
     transports: list[Any] = []
-    with loop_bridge(loop_port, "raw", "default", recorder, settings, transports, type(_recording())) as bridge:
+    with loop_bridge(loop_port, "raw", "default", recorder, settings, transports, type(recording_transport)) as bridge:
         assert bridge.wait_connected(5)
         loop_port.write(b"5901234" + b"123457\r" + b"]E0" + b"\r" + b"4006381333931\r")
         assert recorder.wait(3) == ["5901234123457", "]E0", "4006381333931"]
@@ -223,9 +223,9 @@ def test_raw_frames_written_into_loop_port_become_scans(loop_port: serial.Serial
 
 
 def test_ssi_over_loop_acks_with_exact_bytes(loop_port: serial.SerialBase, settings: Settings,
-                                             recorder: Any, wait: Any) -> None:
+                                             recorder: Any, wait: Any, recording_transport: Any) -> None:
     transports: list[Any] = []
-    with loop_bridge(loop_port, "ssi", "zebra", recorder, settings, transports, type(_recording())) as bridge:
+    with loop_bridge(loop_port, "ssi", "zebra", recorder, settings, transports, type(recording_transport)) as bridge:
         assert bridge.wait_connected(5)
         loop_port.write(SCANNER_ACK + SCANNER_ACK)  # answers to PARAM_SEND and SCAN_ENABLE
         assert wait(lambda: len(transports[0].writes) >= 2)
@@ -237,20 +237,6 @@ def test_ssi_over_loop_acks_with_exact_bytes(loop_port: serial.SerialBase, setti
         assert wait(lambda: H("04 EA 04 00 FF 0E") in transports[0].writes)
     writes = transports[0].writes
     assert writes[:3] == [ssi.packeted_decode_on().encode(), H("04 E9 04 00 FF 0F"), ACK]
-
-
-def _recording() -> Any:
-    from firmware_bridge.transport import SerialTransport
-
-    class Recording(SerialTransport):
-        def __init__(self, port: serial.SerialBase | None = None) -> None:
-            super().__init__(port)  # type: ignore[arg-type]
-            self.writes: list[bytes] = []
-
-        def write(self, data: bytes) -> None:
-            self.writes.append(bytes(data))
-
-    return Recording()
 
 
 def test_command_needs_ssi(settings: Settings, recorder: Any) -> None:
