@@ -1,0 +1,109 @@
+"""Staff users and handheld devices: creation and credential checks."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from db.models import Device, Store, User
+
+ROLES = ("staff", "manager", "head_office")
+LOCK_AFTER = 5
+LOCK_FOR = timedelta(minutes=15)
+
+
+class AccountError(ValueError):
+    """A user or device could not be created or used; the message says why."""
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a device token (SHA-256; tokens are long random strings)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_store(session: Session, store_id: str, name: str, timezone_name: str = "Europe/London") -> Store:
+    """The store row, created if it does not exist yet."""
+    store = session.get(Store, store_id)
+    if store is None:
+        store = Store(id=store_id, name=name, timezone=timezone_name)
+        session.add(store)
+        session.flush()
+    return store
+
+
+def add_user(session: Session, username: str, password: str, role: str, store_id: str | None) -> User:
+    """Create a console user with a hashed password."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    if role != "head_office" and not store_id:
+        raise AccountError(f"a {role} user needs a store id (--store)")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise AccountError(f"user {username!r} already exists")
+    if store_id and session.get(Store, store_id) is None:
+        raise AccountError(f"store {store_id!r} does not exist; import or create it first")
+    user = User(username=username, password_hash=generate_password_hash(password), role=role, store_id=store_id)
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of a sign-in attempt."""
+
+    user: User | None
+    reason: str = ""
+
+
+def check_login(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
+    """Verify a password, counting failures and locking the account after repeated ones."""
+    now = now or datetime.now(timezone.utc)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        return LoginResult(None, "unknown user or wrong password")
+    if user.locked_until and user.locked_until > now:
+        return LoginResult(None, "account locked after repeated failures; try again later")
+    if not check_password_hash(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= LOCK_AFTER:
+            user.locked_until = now + LOCK_FOR
+            user.failed_logins = 0
+        return LoginResult(None, "unknown user or wrong password")
+    user.failed_logins = 0
+    user.locked_until = None
+    return LoginResult(user)
+
+
+def add_device(session: Session, store_id: str, name: str) -> tuple[Device, str]:
+    """Register a handheld; returns the device and its token, which is never shown again."""
+    if session.get(Store, store_id) is None:
+        raise AccountError(f"store {store_id!r} does not exist; import or create it first")
+    token = secrets.token_urlsafe(32)
+    device = Device(store_id=store_id, name=name, token_hash=hash_token(token))
+    session.add(device)
+    session.flush()
+    return device, token
+
+
+def device_for_token(session: Session, token: str) -> Device | None:
+    """The live device holding this token, or None if unknown or revoked."""
+    device = session.scalar(select(Device).where(Device.token_hash == hash_token(token)))
+    if device is None or device.revoked_at is not None:
+        return None
+    return device
+
+
+def revoke_device(session: Session, device_id: int) -> Device:
+    """Revoke a handheld's token."""
+    device = session.get(Device, device_id)
+    if device is None:
+        raise AccountError(f"no device {device_id}")
+    device.revoked_at = datetime.now(timezone.utc)
+    return device

@@ -1,0 +1,67 @@
+"""The Flask application factory for both roles, store and head office."""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, redirect, url_for
+from flask.typing import ResponseReturnValue
+
+from server import config as config_mod
+
+
+def _secret_key(cfg: Mapping[str, Any]) -> str:
+    """The configured secret, or one kept in var/ so sessions survive restarts."""
+    if cfg["server"]["secret_key"]:
+        return str(cfg["server"]["secret_key"])
+    path = config_mod.resolve_path(cfg, "var/secret_key")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def create_app(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> Flask:
+    """Build the app: defaults, then config.toml and the environment, then `config` overrides."""
+    cfg = config_mod.load(config_path, overrides=config)
+    app = Flask(__name__)
+    app.config["SHOPGO"] = cfg
+    app.config["SECRET_KEY"] = _secret_key(cfg)
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from server import api, database, errors
+
+    database.init_app(app)
+    errors.init_app(app)
+    api.init_app(app)
+    for name in ("server.api.handheld", "server.staff", "server.head_office"):
+        _init_optional(app, name)
+
+    @app.get("/")
+    def index() -> ResponseReturnValue:
+        if "staff.dashboard" in app.view_functions:
+            return redirect(url_for("staff.dashboard"))
+        return jsonify(service="shopgo", role=cfg["site"]["role"], store=cfg["site"]["store_id"],
+                       health="/healthz")
+
+    return app
+
+
+def _init_optional(app: Flask, module: str) -> None:
+    """Wire in a subsystem that has an init_app, when it exists in this build."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return
+        raise
+    mod.init_app(app)
