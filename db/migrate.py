@@ -20,7 +20,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Migrate the database at `url` up to `revision`."""
     _sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
@@ -32,14 +32,16 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 def head_revision() -> str:
-    """The newest migration in the code."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+    """The newest migration(s) in the code, sorted and joined with '+' if there are several."""
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    return "+".join(sorted(heads))
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The migration the database is at, or None for an empty database."""
+    """The migration(s) the database is at, or None for an empty database."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return "+".join(sorted(heads)) if heads else None
 
 
 def _sqlite_folder(url: str) -> None:

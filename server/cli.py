@@ -73,7 +73,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 @click.option("--database", help="Database URL (default: database.url from the config).")
 @pass_ctx
 def db_upgrade(ctx: Ctx, revision: str, database: str | None) -> None:
