@@ -112,7 +112,6 @@ class PortReader(threading.Thread):
             if not self._stopping.is_set():
                 lost = PortGone(f"{self.port_name}: {exc}")
         finally:
-            self.connected.clear()
             self.transport = None
             self._serial = None
             try:
@@ -120,8 +119,10 @@ class PortReader(threading.Thread):
             except (serial.SerialException, OSError):
                 pass
             self.protocol.connection_lost(lost)
-        if lost is not None:
-            self._status(f"scanner gone from {self.port_name}: {lost}; retrying")
+            if lost is not None:
+                self._status(f"scanner gone from {self.port_name}: {lost}; retrying")
+            # Last, so whoever sees `connected` go false also sees the status report.
+            self.connected.clear()
 
     def _feed(self, data: bytes) -> None:
         try:
