@@ -6,6 +6,7 @@ from db.models.catalogue import BarcodeRule, Product, Promotion, SiteState, Stor
 from db.models.history import ImportChunk, Purchase, PurchaseLine
 from db.models.marketing import Campaign, DataRequest, Offer, OfferRedemption, PointsEntry
 from db.models.people import Device, Member, User
+from db.models.staff import StaffAction
 from db.models.trips import Audit, Feedback, Trip, TripEvent
 
 __all__ = [
