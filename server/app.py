@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
     database.init_app(app)
     errors.init_app(app)
     api.init_app(app)
-    for name in ("server.api.handheld", "server.staff", "server.head_office"):
+    for name in ("server.api.handheld", "server.staff", "server.head_office", "server.api.members"):
         _init_optional(app, name)
 
     @app.get("/")

@@ -1,0 +1,190 @@
+"""Two-year retention: purchase lines older than `retention.days` are removed, and baskets left empty.
+
+On PostgreSQL purchase_lines is partitioned by month, so every partition that ends before
+the cutoff is dropped whole (no row-by-row delete, no bloat). Rows older than the cutoff
+that sit in the default partition or in the month that straddles the cutoff are deleted in
+bounded batches, as everything is on SQLite. Each batch is its own transaction: a stop flag
+or Ctrl-C between or during batches leaves every table consistent, and a rerun carries on.
+
+Nothing is kept per member beyond the window: the offers engine only ever reads the window
+itself, so no aggregate (spend, visits, favourite products) outlives the lines it came from.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import Connection, Engine, delete, exists, func, select, text
+
+from db.models import Purchase, PurchaseLine
+from db.partitions import ensure_month_partitions, existing_partitions, month_start, next_month, partition_name
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+StopFlag = Callable[[], bool]
+LINES = PurchaseLine.__table__
+PURCHASES = Purchase.__table__
+
+
+@dataclass
+class PurgeReport:
+    """What a purge removed (or, on a dry run, would remove)."""
+
+    cutoff: datetime
+    dialect: str
+    dry_run: bool
+    lines_removed: int = 0
+    purchases_removed: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)
+    lines_in_dropped_partitions: int = 0
+    batches: int = 0
+    interrupted: bool = False
+
+    def summary(self) -> str:
+        """One sentence a person can read."""
+        verb = "would remove" if self.dry_run else "removed"
+        parts = [f"{verb} {self.lines_removed:,} purchase lines and {self.purchases_removed:,} empty purchases "
+                 f"older than {self.cutoff.isoformat(timespec='seconds')}"]
+        if self.partitions_dropped:
+            parts.append(f"({'would drop' if self.dry_run else 'dropped'} partitions "
+                         f"{', '.join(self.partitions_dropped)} holding {self.lines_in_dropped_partitions:,} lines)")
+        if self.interrupted:
+            parts.append("- interrupted; run again to finish")
+        return " ".join(parts)
+
+
+def cutoff_for(cfg: Mapping[str, Any], now: datetime) -> datetime:
+    """The moment before which history is purged."""
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: pass a UTC-aware time")
+    return now.astimezone(timezone.utc) - timedelta(days=int(cfg["retention"]["days"]))
+
+
+def _month_start_utc(first: date) -> datetime:
+    return datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+
+
+def droppable_partitions(conn: Connection, cutoff: datetime) -> dict[str, date]:
+    """Monthly partitions whose whole range lies before `cutoff` (PostgreSQL; empty on SQLite)."""
+    return {name: first for name, first in sorted(existing_partitions(conn).items(), key=lambda kv: kv[1])
+            if _month_start_utc(next_month(first)) <= cutoff}
+
+
+def _count_lines(conn: Connection, cutoff: datetime) -> int:
+    return int(conn.execute(select(func.count()).select_from(LINES).where(LINES.c.purchased_at < cutoff)).scalar_one())
+
+
+def _empty_purchases(cutoff: datetime) -> Any:
+    """Purchases before the cutoff with no line at or after it: empty once old lines are gone."""
+    keeps = exists().where(LINES.c.purchase_id == PURCHASES.c.id, LINES.c.purchased_at >= cutoff)
+    return select(PURCHASES.c.id).where(PURCHASES.c.purchased_at < cutoff, ~keeps)
+
+
+def _stopped(stop: StopFlag | None) -> bool:
+    return bool(stop is not None and stop())
+
+
+def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool = False,
+          progress: Progress | None = None, stop: StopFlag | None = None) -> PurgeReport:
+    """Remove history older than the retention window; `dry_run` only counts."""
+    cutoff = cutoff_for(cfg, now)
+    batch = int(cfg["retention"]["batch_size"])
+    report = PurgeReport(cutoff=cutoff, dialect=engine.dialect.name, dry_run=dry_run)
+    with engine.connect() as conn:
+        partitions = droppable_partitions(conn, cutoff)
+        in_partitions = {name: int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())
+                         for name in partitions}
+        old_lines = _count_lines(conn, cutoff)
+        old_purchases = int(conn.execute(select(func.count()).select_from(_empty_purchases(cutoff).subquery()))
+                            .scalar_one())
+    report.lines_removed = 0 if not dry_run else old_lines
+    report.purchases_removed = 0 if not dry_run else old_purchases
+    report.partitions_dropped = list(partitions)
+    report.lines_in_dropped_partitions = sum(in_partitions.values())
+    if dry_run:
+        return report
+    report.partitions_dropped = []
+    report.lines_in_dropped_partitions = 0
+    total = old_lines + old_purchases
+    done = 0
+    if progress:
+        progress(0, total)
+    try:
+        for name in partitions:
+            if _stopped(stop):
+                report.interrupted = True
+                return report
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+            report.partitions_dropped.append(name)
+            report.lines_in_dropped_partitions += in_partitions[name]
+            report.lines_removed += in_partitions[name]
+            done += in_partitions[name]
+            log.info("retention: dropped partition %s (%d lines)", name, in_partitions[name])
+            if progress:
+                progress(done, total)
+        for what in ("lines", "purchases"):
+            while True:
+                if _stopped(stop):
+                    report.interrupted = True
+                    return report
+                with engine.begin() as conn:
+                    removed = _delete_batch(conn, what, cutoff, batch)
+                if removed == 0:
+                    break
+                report.batches += 1
+                done += removed
+                if what == "lines":
+                    report.lines_removed += removed
+                else:
+                    report.purchases_removed += removed
+                if progress:
+                    progress(min(done, total), total)
+    except KeyboardInterrupt:
+        # The open batch was rolled back by engine.begin(); what was committed stays removed.
+        report.interrupted = True
+        log.warning("retention: interrupted; %s", report.summary())
+    return report
+
+
+def _delete_batch(conn: Connection, what: str, cutoff: datetime, batch: int) -> int:
+    """Delete up to `batch` old lines (or empty old purchases) in the caller's transaction."""
+    if what == "lines":
+        ids = select(LINES.c.id).where(LINES.c.purchased_at < cutoff).order_by(LINES.c.purchased_at).limit(batch)
+        return conn.execute(delete(LINES).where(LINES.c.id.in_(ids.scalar_subquery()))).rowcount or 0
+    ids = _empty_purchases(cutoff).limit(batch)
+    return conn.execute(delete(PURCHASES).where(PURCHASES.c.id.in_(ids.scalar_subquery()))).rowcount or 0
+
+
+def ensure_future_partitions(engine: Engine, now: datetime, months: int = 2) -> list[str]:
+    """Create this month's and the next `months` monthly partitions (PostgreSQL); return those made.
+
+    Lines for a month with no partition yet wait in the default partition; PostgreSQL refuses
+    to attach a partition whose range the default still holds, so those rows move in the
+    same transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    made: list[str] = []
+    month = month_start(now)
+    for _ in range(months + 1):
+        upper = next_month(month)
+        with engine.begin() as conn:
+            lo, hi = _month_start_utc(month), _month_start_utc(upper)
+            waiting = conn.execute(text("SELECT count(*) FROM purchase_lines_default "
+                                        "WHERE purchased_at >= :lo AND purchased_at < :hi"),
+                                   {"lo": lo, "hi": hi}).scalar_one()
+            if waiting and not existing_partitions(conn).get(partition_name(month)):
+                conn.execute(text("CREATE TEMP TABLE shopgo_moving (LIKE purchase_lines) ON COMMIT DROP"))
+                conn.execute(text("WITH moved AS (DELETE FROM purchase_lines_default WHERE purchased_at >= :lo "
+                                  "AND purchased_at < :hi RETURNING *) INSERT INTO shopgo_moving SELECT * FROM moved"),
+                             {"lo": lo, "hi": hi})
+                made += ensure_month_partitions(conn, month, month)
+                conn.execute(text("INSERT INTO purchase_lines SELECT * FROM shopgo_moving"))
+            else:
+                made += ensure_month_partitions(conn, month, month)
+        month = upper
+    return made
+
