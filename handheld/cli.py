@@ -1,0 +1,54 @@
+"""`shopgo handheld`: run the shopper's device (scanner, trip, sync, display) until stopped."""
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from typing import Any
+
+import click
+
+from server import config as config_mod
+
+
+@click.command("handheld")
+@click.option("--scanner", "scanner_port", help="Scanner port: device path or pyserial URL (default: [scanner] port).")
+@click.option("--protocol", type=click.Choice(["raw", "ssi"]), help="Scanner protocol (default: [scanner] protocol).")
+@click.option("--profile", help="Scanner profile name (default: [scanner] profile).")
+@click.option("--server", "server_url", help="Store server URL (default: [handheld] server_url).")
+@click.option("--token", help="Device token from `shopgo device add` (default: [handheld] token).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Local event log and caches (default: [handheld] data_dir).")
+@click.option("--http", help="HOST:PORT of the shopper display (default: [handheld] http; port 0 picks one).")
+@click.option("--no-scanner", is_flag=True, help="Run without a scanner (screen and sync only).")
+@click.option("--backoff-max", type=click.FloatRange(0.05, 3600), help="Longest wait between failed syncs, seconds.")
+@click.pass_context
+def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
+    """Run a handheld: scan, keep the trip on disk, sync with the store server, serve the display."""
+    from handheld.runtime import HandheldConfig, HandheldRuntime
+
+    config_path = getattr(ctx.obj, "config_path", None)
+    try:
+        cfg = config_mod.load(config_path)
+        http = options.get("http")
+        if http is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d{1,5}", http):
+            raise click.BadParameter(f"{http!r} is not HOST:PORT", param_hint="--http")
+        config = HandheldConfig.from_config(cfg, **options)
+    except (config_mod.ConfigError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    if no_scanner:
+        config = HandheldConfig(**{**config.__dict__, "scanner_port": None})
+    if not config.token:
+        raise click.ClickException("no device token: pass --token or set [handheld] token (from `shopgo device add`)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime = HandheldRuntime(config)
+    runtime.start()
+    click.echo(f"handheld display on {runtime.display.url} (data in {config.data_dir}; "
+               f"scanner {config.scanner_port or 'none'} {config.protocol}; server {config.server_url})", nl=True)
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()

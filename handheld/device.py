@@ -1,0 +1,260 @@
+"""The handheld's trip: scans and screen actions become logged events; the screen state is their fold.
+
+Every action appends its event (committed, durable) before the state the screen sees
+changes. The basket is `server.basket.fold` of the trip's log priced by
+`server.pricing.price_basket` with the cached catalogue, so the device, the checkout and
+the tests share one pricing function. Listeners (the SSE streams) get each new state.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from firmware_bridge import BarcodeSettings, Scan
+from handheld.catalogue import Catalogue
+from handheld.scanning import Resolved, resolve
+from handheld.state import RunningBasket, compute_state
+from handheld.store import LocalStore, LoggedEvent, TripRow
+
+MAX_QUANTITY = 99
+
+
+class ActionError(Exception):
+    """A screen action that cannot be done now; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class SyncStatus:
+    """What the sync worker last learned about the network."""
+
+    offline: bool = False
+    last_error: str | None = None
+
+
+class Handheld:
+    """One device: the bound trip, its event log in memory, the current screen state."""
+
+    def __init__(self, store: LocalStore, catalogue: Catalogue, barcodes: BarcodeSettings, *,
+                 currency: str = "GBP", exponent: int = 2, pricing_rules: Any = None) -> None:
+        self.store, self.catalogue, self.barcodes = store, catalogue, barcodes
+        self.currency, self.exponent = currency, exponent
+        self.pricing_rules = pricing_rules
+        self.sync = SyncStatus()
+        self.wake_sync: Callable[[str], None] = lambda reason: None
+        self._lock = threading.RLock()
+        self._listeners: set[queue.Queue[str]] = set()
+        self._message: dict[str, Any] | None = None
+        self._version = 0
+        self.trip: TripRow | None = store.current_trip()
+        self.events: list[LoggedEvent] = store.trip_events(self.trip.id) if self.trip else []
+        self.basket = RunningBasket(self.events)
+        self._repair_finish()
+        self._state: dict[str, Any] = {}
+        self._state_json = ""
+        self._publish()
+
+    # --- the scanner ------------------------------------------------------------------------
+    def on_scan(self, scan: Scan) -> bool:
+        """Handle one read from the bridge; True is a good read, False a bad read."""
+        with self._lock:
+            if scan.kind == "loyalty_card":
+                return self._card(scan)
+            if self.trip is None:
+                return self._refuse("Scan your loyalty card, or press 'Shop as guest', to start.")
+            if self.trip.status != "active":
+                return self._refuse("This trip is finished. Please hand the scanner in.")
+            found = resolve(scan, self.catalogue, self.barcodes)
+            if not isinstance(found, Resolved):
+                return self._refuse(found)
+            self._append("scan", found.payload)
+            offer = self._offer_for(found.product.product_id)
+            if offer is not None:
+                self._say(f"Your offer: {offer.get('description') or 'a personal offer'}", "offer")
+            elif found.product.min_age:
+                self._say(f"{found.product.name}: staff check needed (age {found.product.min_age}+).", "age")
+            else:
+                self._message = None
+            self._publish()
+            return True
+
+    def _card(self, scan: Scan) -> bool:
+        if self.trip is not None:
+            if self.trip.status == "active" and scan.gtin == self.trip.card_number:
+                return self._refuse("You are already shopping with this card.")
+            return self._refuse("This scanner is in use: finish the trip and hand it in first.")
+        self._begin(scan.gtin)
+        return True
+
+    def start_guest(self) -> dict[str, Any]:
+        """Start a guest trip (no loyalty card)."""
+        with self._lock:
+            if self.trip is not None:
+                raise ActionError(409, "a trip is already running on this scanner; finish and hand it in first")
+            self._begin(None)
+            return self._state
+
+    def _begin(self, card_number: str | None) -> None:
+        self.trip = self.store.start_trip(card_number)
+        self.events, self.basket = [], RunningBasket()
+        self._say("Welcome! Scan your first item." if card_number else "Shopping as a guest. Scan your first item.",
+                  "info")
+        self._publish()
+        self.wake_sync("trip")
+
+    # --- the screen ---------------------------------------------------------------------------
+    def remove(self, key: str) -> dict[str, Any]:
+        """Remove a whole line."""
+        with self._lock:
+            self._line(key)
+            self._append("remove", {"key": key})
+            self._message = None
+            self._publish()
+            return self._state
+
+    def set_quantity(self, key: str, quantity: Any) -> dict[str, Any]:
+        """Set a line's quantity (0 removes it)."""
+        with self._lock:
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
+                raise ActionError(400, f"quantity must be a whole number from 0 to {MAX_QUANTITY}, not {quantity!r}")
+            line = self._line(key)
+            if line["is_label"] and quantity != 0:
+                raise ActionError(409, "a weighed or price-labelled item stays at 1; remove it instead")
+            self._append("set_quantity", {"key": key, "quantity": quantity})
+            self._message = None
+            self._publish()
+            return self._state
+
+    def finish(self, confirmed: bool) -> dict[str, Any]:
+        """Finish the trip once the shopper confirmed they scanned everything."""
+        with self._lock:
+            trip = self._active()
+            if confirmed is not True:
+                raise ActionError(400, "confirm first: did you scan everything? (send {\"confirm\": true})")
+            total, count = self._state["total_minor"], self._state["item_count"]
+            with self.store.transaction():
+                self._append("finish", {"handheld_total_minor": total, "item_count": count}, publish=False)
+                request = {"handheld_total_minor": total, "event_count": len(self.events)}
+                self.store.update_trip(trip.id, status="finished", finish_request=request)
+            self.trip = self.store.trip(trip.id)
+            self._say("Thank you! Show this code at the exit.", "info")
+            self._publish()
+            self.wake_sync("finish")
+            return self._state
+
+    def hand_in(self) -> dict[str, Any]:
+        """Release the scanner after a finished trip, ready for the next shopper."""
+        with self._lock:
+            if self.trip is None:
+                raise ActionError(409, "no trip to hand in")
+            if self.trip.status != "finished":
+                raise ActionError(409, "finish the trip before handing the scanner in")
+            self.store.update_trip(self.trip.id, status="handed_in")
+            self.trip, self.events, self._message = None, [], None
+            self.basket = RunningBasket()
+            self._publish()
+            return self._state
+
+    # --- the sync worker ------------------------------------------------------------------------
+    def sync_changed(self, offline: bool, error: str | None = None) -> None:
+        """The worker's news: network state, sent events, server answers about the trip."""
+        with self._lock:
+            self.sync = SyncStatus(offline, error)
+            if self.trip is not None:
+                self.trip = self.store.trip(self.trip.id)
+                if self.trip is not None and self.trip.card_rejected and self.trip.card_number:
+                    self._say("Card not recognised: shopping as a guest.", "warning")
+            self._publish()
+
+    # --- state --------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The screen state (what GET /api/state answers)."""
+        with self._lock:
+            return self._state
+
+    def state_json(self) -> str:
+        """The screen state serialised once per change."""
+        with self._lock:
+            return self._state_json
+
+    def subscribe(self) -> queue.Queue[str]:
+        """A queue that receives the state JSON after every change (starting with the current one)."""
+        q: queue.Queue[str] = queue.Queue()
+        with self._lock:
+            self._listeners.add(q)
+            q.put(self._state_json)
+        return q
+
+    def unsubscribe(self, q: queue.Queue[str]) -> None:
+        """Stop sending states to `q`."""
+        with self._lock:
+            self._listeners.discard(q)
+
+    def refresh(self) -> None:
+        """Recompute the state (after a catalogue update) and tell the listeners."""
+        with self._lock:
+            self._publish()
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _append(self, kind: str, payload: dict[str, Any], publish: bool = True) -> LoggedEvent:
+        assert self.trip is not None
+        ev = self.store.append(self.trip.id, kind, payload)  # durable before the screen changes
+        self.events.append(ev)
+        self.basket.add(ev)
+        if publish:
+            self.wake_sync("event")
+        return ev
+
+    def _active(self) -> TripRow:
+        if self.trip is None:
+            raise ActionError(409, "no trip is running: scan a loyalty card or start as a guest")
+        if self.trip.status != "active":
+            raise ActionError(409, "this trip is finished; hand the scanner in")
+        return self.trip
+
+    def _line(self, key: str) -> dict[str, Any]:
+        self._active()
+        for line in self._state["lines"]:
+            if line["key"] == key:
+                return line
+        raise ActionError(404, f"no line {key!r} in the basket")
+
+    def _offer_for(self, product_id: int) -> dict[str, Any] | None:
+        offers = self.trip.offers if self.trip else []
+        return next((o for o in offers if o.get("product_id") == product_id), None)
+
+    def _refuse(self, text: str) -> bool:
+        self._say(text, "error")
+        self._publish()
+        return False
+
+    def _say(self, text: str, level: str) -> None:
+        self._message = {"text": text, "level": level, "id": self._version + 1}
+
+    def _repair_finish(self) -> None:
+        """A kill between logging the finish event and marking the trip is healed from the log."""
+        trip = self.trip
+        if trip is not None and trip.status == "active" and any(e.kind == "finish" for e in self.events):
+            finish = next(e for e in self.events if e.kind == "finish")
+            request = {"handheld_total_minor": finish.payload.get("handheld_total_minor", 0),
+                       "event_count": len(self.events)}
+            self.store.update_trip(trip.id, status="finished", finish_request=request)
+            self.trip = self.store.trip(trip.id)
+
+    def _publish(self) -> None:
+        self._version += 1
+        pending = self.store.pending_count()
+        self._state = compute_state(self.trip, self.events, self.catalogue, pricing_rules=self.pricing_rules,
+                                    offline=self.sync.offline, pending=pending, message=self._message,
+                                    version=self._version, currency=self.currency, exponent=self.exponent,
+                                    lines=self.basket.lines)
+        self._state_json = json.dumps(self._state, separators=(",", ":"))
+        for q in list(self._listeners):
+            q.put(self._state_json)

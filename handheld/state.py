@@ -1,0 +1,120 @@
+"""The screen state: a trip's event log folded and priced, as one JSON-ready dict.
+
+Savings are measured against the shelf price, so they include promotions, member
+prices and personal offers whichever way `price_basket` books a member price.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from handheld.catalogue import Catalogue
+from handheld.store import LoggedEvent, TripRow
+from server.basket import BasketLine, Event, EventLike, fold
+from server.pricing import PersonalOffer, PricingRules, price_basket
+
+
+class RunningBasket:
+    """`fold` kept up to date one event at a time.
+
+    Folding the whole log on every scan costs O(trip length); instead the current lines
+    are turned back into equivalent scan events (a unit line is one scan with its
+    quantity, a label line keeps its key as the event id) and folded with the new event
+    alone. `fold(snapshot + [new])` equals `fold(all events)` line for line (tested).
+    """
+
+    def __init__(self, events: Sequence[EventLike] = ()) -> None:
+        self.lines: tuple[BasketLine, ...] = fold(events).lines
+
+    def add(self, event: EventLike) -> tuple[BasketLine, ...]:
+        """Fold one more event (later than all before it) into the lines."""
+        self.lines = fold([*snapshot_events(self.lines), event]).lines
+        return self.lines
+
+
+def snapshot_events(lines: Sequence[BasketLine]) -> list[Event]:
+    """Scan events that fold back into exactly these lines (same keys, quantities, order)."""
+    out = []
+    for line in lines:
+        if line.is_label:
+            payload: dict[str, Any] = {"gtin": line.gtin}
+            if line.weight_g is not None:
+                payload["weight_g"] = line.weight_g
+            if line.label_price_minor is not None:
+                payload["label_price_minor"] = line.label_price_minor
+            out.append(Event(line.key, line.last_seq, "scan", payload))
+        else:
+            out.append(Event("snapshot:" + line.key, line.last_seq, "scan",
+                             {"gtin": line.gtin, "quantity": line.quantity}))
+    return out
+
+
+def personal_offers(trip: TripRow) -> list[PersonalOffer]:
+    """The trip's offers as pricing takes them."""
+    out = []
+    for o in trip.offers:
+        try:
+            out.append(PersonalOffer(int(o["offer_id"]), int(o["product_id"]), str(o["reward_type"]),
+                                     int(o["reward_value"]), str(o.get("description") or ""),
+                                     int(o.get("max_redemptions") or 1)))
+        except (KeyError, TypeError, ValueError):
+            continue  # an offer this device cannot read is applied at the till, not here
+    return out
+
+
+def is_member(trip: TripRow) -> bool:
+    """Member prices apply to a card trip unless the server said the card is unknown."""
+    return trip.card_number is not None and not trip.card_rejected
+
+
+def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue: Catalogue, *,
+                  pricing_rules: PricingRules | None = None, offline: bool = False, pending: int = 0,
+                  message: dict[str, Any] | None = None, version: int = 0, currency: str = "GBP",
+                  exponent: int = 2, lines: Sequence[BasketLine] | None = None) -> dict[str, Any]:
+    """Everything the screen shows, computed from the trip's log (`lines`: its fold, when already known)."""
+    base: dict[str, Any] = {
+        "version": version, "status": "idle", "trip_id": None, "member": None, "card_number": None,
+        "guest": False, "lines": [], "gross_minor": 0, "discount_minor": 0, "total_minor": 0,
+        "savings_minor": 0, "item_count": 0, "staff_check_needed": False, "offline": offline,
+        "indicative": offline, "pending_events": pending, "offers": [], "message": message,
+        "finish": None, "catalogue_version": catalogue.version, "currency": currency, "exponent": exponent,
+    }
+    if trip is None:
+        return base
+    basket = tuple(lines) if lines is not None else fold(events).lines
+    prices = catalogue.prices([line.gtin for line in basket])
+    priced = price_basket(basket, prices, catalogue.promotions(), personal_offers(trip),
+                          member=is_member(trip), rules=pricing_rules or PricingRules())
+    by_key = {p.key: p for p in priced.lines}
+    lines, savings = [], 0
+    for line in basket:
+        p, info = by_key.get(line.key), prices.get(line.gtin)
+        if p is None or info is None:
+            lines.append({"key": line.key, "gtin": line.gtin, "name": "Item not in the price list: priced at the till",
+                          "quantity": line.quantity, "weight_g": line.weight_g, "is_label": line.is_label,
+                          "unit_price_minor": None, "gross_minor": 0, "discount_minor": 0, "net_minor": 0,
+                          "savings_minor": 0, "promotions": [], "offer_text": None, "age_check": False})
+            continue
+        shelf = p.gross_minor if line.is_label else info.price_minor * line.quantity
+        saved = max(0, shelf - p.net_minor)
+        savings += saved
+        lines.append({"key": line.key, "gtin": line.gtin, "name": p.name, "quantity": line.quantity,
+                      "weight_g": line.weight_g, "is_label": line.is_label, "unit_price_minor": p.unit_price_minor,
+                      "gross_minor": p.gross_minor, "discount_minor": p.discount_minor, "net_minor": p.net_minor,
+                      "savings_minor": saved, "promotions": list(p.promotions), "offer_text": p.offer_text,
+                      "age_check": bool(p.age_check or info.min_age)})
+    answer = trip.finish_answer
+    member = trip.member
+    base.update({
+        "status": trip.status, "trip_id": trip.id, "member": member, "card_number": trip.card_number,
+        "guest": trip.card_number is None or trip.card_rejected, "lines": lines,
+        "gross_minor": priced.gross_minor, "discount_minor": priced.discount_minor,
+        "total_minor": priced.total_minor, "savings_minor": savings, "item_count": priced.item_count,
+        "staff_check_needed": any(line["age_check"] for line in lines), "offers": trip.offers,
+        "indicative": offline or not trip.on_server,
+    })
+    if trip.status == "finished":
+        base["finish"] = {"exit_code": trip.id, "server_exit_code": (answer or {}).get("exit_code"),
+                          "confirmed_by_server": answer is not None,
+                          "audit": bool((answer or {}).get("audit", False)),
+                          "audit_reason": (answer or {}).get("audit_reason")}
+    return base

@@ -1,0 +1,260 @@
+"""The handheld's local SQLite file: the append-only trip event log, trips, and the catalogue cache.
+
+Plain `sqlite3` rather than SQLAlchemy: the scan path is one INSERT and one COMMIT and
+must stay well under a millisecond of Python overhead. WAL with synchronous=FULL makes
+every committed event survive a kill -9 or a power cut; the schema is versioned with
+PRAGMA user_version. One connection is shared by the reader, web and sync threads
+behind a lock (SQLite serialises writers anyway).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+SCHEMA_VERSION = 1
+DB_NAME = "handheld.db"
+
+_SCHEMA = """
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,          -- per device, across trips (the server keys on device+seq)
+    trip_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0       -- 1 once the server acknowledged it (stored or duplicate)
+);
+CREATE INDEX ix_events_unsent ON events (sent, seq);
+CREATE INDEX ix_events_trip ON events (trip_id, seq);
+CREATE TABLE trips (
+    id TEXT PRIMARY KEY,
+    card_number TEXT,
+    started_at TEXT NOT NULL,
+    status TEXT NOT NULL,                 -- active -> finished -> handed_in
+    on_server INTEGER NOT NULL DEFAULT 0, -- the server answered POST /trips
+    card_rejected INTEGER NOT NULL DEFAULT 0,
+    member TEXT,                          -- JSON from the server's trip answer
+    offers TEXT NOT NULL DEFAULT '[]',    -- kept for the whole trip
+    finish_request TEXT,                  -- JSON body for POST /finish, set when the shopper finishes
+    finish_answer TEXT                    -- JSON answer of POST /finish
+);
+CREATE TABLE products (
+    gtin TEXT PRIMARY KEY,
+    product_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    category TEXT,
+    price_minor INTEGER NOT NULL,
+    member_price_minor INTEGER,
+    sold_by_weight INTEGER NOT NULL,
+    plu TEXT,
+    min_age INTEGER,
+    active INTEGER NOT NULL
+);
+CREATE INDEX ix_products_plu ON products (plu);
+CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    """An aware UTC time as ISO 8601 with offset."""
+    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event of the local log (fits server.basket.EventLike)."""
+
+    id: str
+    seq: int
+    trip_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    occurred_at: str
+    sent: bool = False
+
+    def wire(self) -> dict[str, Any]:
+        """The event as POST /trips/<id>/events carries it."""
+        return {"id": self.id, "seq": self.seq, "kind": self.kind, "occurred_at": self.occurred_at,
+                "payload": dict(self.payload)}
+
+
+@dataclass(frozen=True)
+class TripRow:
+    """A trip as the device keeps it."""
+
+    id: str
+    card_number: str | None
+    started_at: str
+    status: str
+    on_server: bool
+    card_rejected: bool
+    member: dict[str, Any] | None
+    offers: list[dict[str, Any]]
+    finish_request: dict[str, Any] | None
+    finish_answer: dict[str, Any] | None
+
+
+def _event(row: sqlite3.Row) -> LoggedEvent:
+    return LoggedEvent(row["id"], row["seq"], row["trip_id"], row["kind"], json.loads(row["payload"]),
+                       row["occurred_at"], bool(row["sent"]))
+
+
+def _trip(row: sqlite3.Row) -> TripRow:
+    def js(v: str | None) -> Any:
+        return json.loads(v) if v else None
+
+    return TripRow(row["id"], row["card_number"], row["started_at"], row["status"], bool(row["on_server"]),
+                   bool(row["card_rejected"]), js(row["member"]), js(row["offers"]) or [],
+                   js(row["finish_request"]), js(row["finish_answer"]))
+
+
+class LocalStore:
+    """The device's durable state in `<data_dir>/handheld.db`."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = Path(data_dir) / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a commit is exactly where we say.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self.lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise RuntimeError(f"{self.path}: schema version {version} is newer than this handheld ({SCHEMA_VERSION})")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the file."""
+        with self.lock:
+            self._db.close()
+
+    def transaction(self) -> _Tx:
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT) holding the store lock."""
+        return _Tx(self)
+
+    def execute(self, sql: str, params: tuple[Any, ...] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (autocommit unless inside transaction())."""
+        with self.lock:
+            return self._db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterator[Any] | list[Any]) -> None:
+        """Run one statement for many rows."""
+        with self.lock:
+            self._db.executemany(sql, rows)
+
+    # --- event log ------------------------------------------------------------------------
+    def append(self, trip_id: str, kind: str, payload: Mapping[str, Any]) -> LoggedEvent:
+        """Append one event and commit it (durable when this returns)."""
+        with self.transaction():
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0]
+            ev = LoggedEvent(str(uuid.uuid4()), seq, trip_id, kind, dict(payload), utc_iso())
+            self._db.execute("INSERT INTO events (id, seq, trip_id, kind, payload, occurred_at) VALUES (?,?,?,?,?,?)",
+                             (ev.id, ev.seq, trip_id, kind, json.dumps(ev.payload, separators=(",", ":")),
+                              ev.occurred_at))
+        return ev
+
+    def trip_events(self, trip_id: str) -> list[LoggedEvent]:
+        """Every event of a trip in device order."""
+        rows = self.execute("SELECT * FROM events WHERE trip_id = ? ORDER BY seq", (trip_id,)).fetchall()
+        return [_event(r) for r in rows]
+
+    def unsent(self, limit: int) -> list[LoggedEvent]:
+        """The oldest unsent events (any trip), in device order."""
+        rows = self.execute("SELECT * FROM events WHERE sent = 0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [_event(r) for r in rows]
+
+    def mark_sent(self, ids: list[str]) -> None:
+        """Mark events the server acknowledged."""
+        with self.transaction():
+            self._db.executemany("UPDATE events SET sent = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def pending_count(self) -> int:
+        """How many events wait for the server."""
+        return int(self.execute("SELECT COUNT(*) FROM events WHERE sent = 0").fetchone()[0])
+
+    # --- trips ------------------------------------------------------------------------------
+    def start_trip(self, card_number: str | None) -> TripRow:
+        """Create a new active trip (durable when this returns)."""
+        trip_id = str(uuid.uuid4())
+        with self.transaction():
+            self._db.execute("INSERT INTO trips (id, card_number, started_at, status) VALUES (?,?,?, 'active')",
+                             (trip_id, card_number, utc_iso()))
+        trip = self.trip(trip_id)
+        assert trip is not None
+        return trip
+
+    def trip(self, trip_id: str) -> TripRow | None:
+        """One trip by id."""
+        row = self.execute("SELECT * FROM trips WHERE id = ?", (trip_id,)).fetchone()
+        return _trip(row) if row else None
+
+    def current_trip(self) -> TripRow | None:
+        """The trip the device is bound to (active or finished, not yet handed in)."""
+        row = self.execute("SELECT * FROM trips WHERE status IN ('active', 'finished') "
+                           "ORDER BY started_at DESC LIMIT 1").fetchone()
+        return _trip(row) if row else None
+
+    def trips_needing_server(self) -> list[TripRow]:
+        """Trips the server has not created yet, or whose finish it has not answered."""
+        rows = self.execute("SELECT * FROM trips WHERE on_server = 0 OR "
+                            "(finish_request IS NOT NULL AND finish_answer IS NULL) ORDER BY started_at").fetchall()
+        return [_trip(r) for r in rows]
+
+    def update_trip(self, trip_id: str, **values: Any) -> None:
+        """Set columns of a trip (dicts and lists stored as JSON)."""
+        cols = ", ".join(f"{k} = ?" for k in values)
+        params = [json.dumps(v) if isinstance(v, (dict, list)) else v for v in values.values()]
+        with self.transaction():
+            self._db.execute(f"UPDATE trips SET {cols} WHERE id = ?", (*params, trip_id))
+
+    # --- meta -------------------------------------------------------------------------------
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """A small named value."""
+        row = self.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a small named value (call inside or outside a transaction)."""
+        self.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                     (key, value))
+
+
+class _Tx:
+    """BEGIN IMMEDIATE on enter, COMMIT on success, ROLLBACK on error; re-entrant by nesting depth."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store.lock.acquire()
+        db = self.store._db
+        self.outer = not db.in_transaction
+        if self.outer:
+            db.execute("BEGIN IMMEDIATE")
+        return db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if self.outer:
+                self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.store.lock.release()

@@ -1,0 +1,190 @@
+"""Background workers: the event sync (trips, event batches, finish) and the catalogue refresh.
+
+Events are marked sent only when the server lists them as stored or duplicate, so a
+lost answer means a resend that the server deduplicates by event id: every event
+reaches the server exactly once in effect. Failures back off exponentially (capped);
+the screen shows "offline" while the server cannot be reached.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from handheld.catalogue import Catalogue
+from handheld.client import ApiClient, Offline, Refused
+from handheld.device import Handheld
+from handheld.store import LocalStore, TripRow
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A daemon thread that runs `step()` when woken or every `interval`, backing off on Offline."""
+
+    name = "worker"
+
+    def __init__(self, interval: float, backoff_max: float) -> None:
+        self.interval, self.backoff_max = interval, backoff_max
+        self.failures = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread = threading.Thread(target=self._run, name=f"handheld-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def wake(self) -> None:
+        """Run soon (ignored while backing off after a failure, so a dead network is not hammered)."""
+        if self.failures == 0:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                again = self.step()
+                self.failures = 0
+                self.reached(None)
+            except Offline as exc:
+                self.failures += 1
+                again = False
+                self.reached(str(exc))
+            except Exception:  # a bug must not kill the only thread that delivers events
+                log.exception("%s step failed", self.name)
+                self.failures += 1
+                again = False
+            if again:
+                continue
+            delay = self.interval
+            if self.failures:
+                delay = min(self.backoff_max, self.interval * 2 ** min(self.failures, 16)) * random.uniform(0.8, 1.0)
+            self._wake.wait(delay)
+
+    def step(self) -> bool:
+        """Do one round of work; True when there is more to do at once."""
+        raise NotImplementedError
+
+    def reached(self, error: str | None) -> None:
+        """Called after each round: None when the server answered, else why not."""
+
+
+class EventSync(Worker):
+    """Creates trips on the server, sends unsent events in batches, then sends the finish."""
+
+    name = "sync"
+
+    def __init__(self, handheld: Handheld, client: ApiClient, *, interval: float = 1.0, backoff_max: float = 15.0,
+                 batch_size: int = 200) -> None:
+        super().__init__(interval, backoff_max)
+        self.handheld, self.client, self.batch_size = handheld, client, batch_size
+        self.store: LocalStore = handheld.store
+        self._changed = False  # something the screen shows changed this round
+
+    def reached(self, error: str | None) -> None:
+        offline = error is not None
+        if offline != self.handheld.sync.offline or self._changed:
+            self.handheld.sync_changed(offline, error)
+        self._changed = False
+
+    def step(self) -> bool:
+        for trip in self.store.trips_needing_server():
+            if not trip.on_server:
+                self._create(trip)
+        more = self._send_batch()
+        for trip in self.store.trips_needing_server():
+            if trip.on_server and trip.finish_request is not None and not self._unsent_of(trip.id):
+                self._finish(trip)
+        return more
+
+    def _create(self, trip: TripRow) -> None:
+        card = None if trip.card_rejected else trip.card_number
+        try:
+            answer = self.client.create_trip(trip.id, card, trip.started_at)
+        except Refused as exc:
+            if exc.status == 404 and card is not None:
+                # An unknown card: the trip goes on as a guest trip rather than being lost.
+                self.store.update_trip(trip.id, card_rejected=1)
+                self._changed = True
+                return self._create(self.store.trip(trip.id) or trip)
+            log.error("server refused trip %s: %s", trip.id, exc)
+            return None
+        self.store.update_trip(trip.id, on_server=1, member=answer.get("member"), offers=answer.get("offers") or [])
+        self._changed = True
+        return None
+
+    def _unsent_of(self, trip_id: str) -> int:
+        return int(self.store.execute("SELECT COUNT(*) FROM events WHERE trip_id = ? AND sent = 0",
+                                      (trip_id,)).fetchone()[0])
+
+    def _send_batch(self) -> bool:
+        unsent = self.store.unsent(self.batch_size)
+        if not unsent:
+            return False
+        trip_id = unsent[0].trip_id
+        trip = self.store.trip(trip_id)
+        if trip is None or not trip.on_server:
+            return False  # created on the next round
+        batch = [e for e in unsent if e.trip_id == trip_id]
+        try:
+            answer = self.client.send_events(trip_id, [e.wire() for e in batch])
+        except Refused as exc:
+            if exc.status == 404:
+                self.store.update_trip(trip_id, on_server=0)
+                return True
+            # 409 (checked out) or a batch the server cannot read: resending cannot help; keep them flagged.
+            log.error("server refused %d events of trip %s: %s", len(batch), trip_id, exc)
+            self.store.execute("UPDATE events SET sent = 2 WHERE trip_id = ? AND sent = 0 AND seq <= ?",
+                               (trip_id, batch[-1].seq))
+            self._changed = True
+            return True
+        acked = set(answer.get("stored", [])) | set(answer.get("duplicates", []))
+        ids = [e.id for e in batch if e.id in acked]
+        self.store.mark_sent(ids)
+        self._changed = True
+        # Go again at once while whole batches are acknowledged and more are waiting.
+        return len(ids) == len(batch) and (len(unsent) == self.batch_size or trip_id != unsent[-1].trip_id)
+
+    def _finish(self, trip: TripRow) -> None:
+        request = trip.finish_request or {}
+        try:
+            answer = self.client.finish(trip.id, int(request.get("handheld_total_minor", 0)),
+                                        int(request.get("event_count", 0)))
+        except Refused as exc:
+            log.error("server refused the finish of trip %s: %s", trip.id, exc)
+            answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}
+        self.store.update_trip(trip.id, finish_answer=answer)
+        self._changed = True
+
+
+class CatalogueSync(Worker):
+    """Keeps the catalogue cache fresh: a delta since the held version, on a timer and at trip start."""
+
+    name = "catalogue"
+
+    def __init__(self, handheld: Handheld, client: ApiClient, *, interval: float = 300.0,
+                 backoff_max: float = 30.0) -> None:
+        super().__init__(interval, backoff_max)
+        self.handheld, self.client = handheld, client
+        self.catalogue: Catalogue = handheld.catalogue
+        self.loaded = threading.Event()
+        if self.catalogue.version is not None:
+            self.loaded.set()
+
+    def step(self) -> bool:
+        version = self.catalogue.version
+        answer = self.client.catalogue(version, self.catalogue.etag if version is not None else None)
+        if answer.status == 200 and isinstance(answer.body, dict):
+            changed = self.catalogue.apply(answer.body, answer.headers.get("etag"))
+            log.info("catalogue version %s (%d products changed)", answer.body.get("version"), changed)
+            self.handheld.refresh()
+        self.loaded.set()
+        return False
