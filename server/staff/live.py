@@ -1,0 +1,222 @@
+"""Live trips on the handhelds and what staff may do to them: approve an age check, void a
+line, take over a trip, close a help request. Every action is a `StaffAction` row.
+
+A void is also a server-side `remove` event in the trip's log, so the checkout's fold of the
+server's events agrees with what staff did. Those events come from a per-store "staff
+console" device (revoked, so it can never sign in) and carry sequence numbers from
+CONSOLE_SEQ_BASE up: they sort after every handheld event of the trip, so a voided line
+stays voided even if the shopper scans the item again (the point of an age refusal).
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Device, Member, Product, StaffAction, Trip, TripEvent, User
+from server.accounts import hash_token
+from server.basket import BasketLine, fold
+from server.errors import ApiError
+
+LIVE_STATUSES = ("active", "finished")
+CONSOLE_DEVICE_NAME = "staff console"
+CONSOLE_SEQ_BASE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class LiveLine:
+    """A basket line as staff see it."""
+
+    key: str
+    gtin: str
+    name: str
+    quantity: int
+    weight_g: int | None
+    min_age: int | None
+
+
+@dataclass
+class LiveTrip:
+    """A trip in progress with what needs a person."""
+
+    trip: Trip
+    member_name: str | None
+    device_name: str | None
+    lines: list[LiveLine] = field(default_factory=list)
+    age_check: bool = False
+    help: bool = False
+    taken_over_by: str | None = None
+
+    @property
+    def items(self) -> int:
+        """Units in the basket."""
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def urgent(self) -> bool:
+        """Needs a person now (age check or help)."""
+        return self.age_check or self.help
+
+
+def _events(session: Session, trip_ids: list[str]) -> dict[str, list[TripEvent]]:
+    out: dict[str, list[TripEvent]] = {t: [] for t in trip_ids}
+    if trip_ids:
+        for ev in session.scalars(select(TripEvent).where(TripEvent.trip_id.in_(trip_ids))
+                                  .order_by(TripEvent.seq, TripEvent.received_at)):
+            out[ev.trip_id].append(ev)
+    return out
+
+
+def _actions(session: Session, trip_ids: list[str]) -> dict[str, list[tuple[StaffAction, str]]]:
+    out: dict[str, list[tuple[StaffAction, str]]] = {t: [] for t in trip_ids}
+    if trip_ids:
+        for act, name in session.execute(select(StaffAction, User.username).outerjoin(User, User.id == StaffAction.user_id)
+                                         .where(StaffAction.trip_id.in_(trip_ids)).order_by(StaffAction.at)).tuples():
+            out[act.trip_id].append((act, name or "?"))
+    return out
+
+
+def _products(session: Session, gtins: set[str]) -> dict[str, Product]:
+    if not gtins:
+        return {}
+    return {p.gtin: p for p in session.scalars(select(Product).where(Product.gtin.in_(sorted(gtins))))}
+
+
+def _view(trip: Trip, events: list[TripEvent], actions: list[tuple[StaffAction, str]],
+          products: dict[str, Product], member_name: str | None, device_name: str | None) -> LiveTrip:
+    basket = fold(events)
+    lines = [_line(bl, products.get(bl.gtin)) for bl in basket.lines]
+    age_ok_up_to = max((int(a.payload.get("up_to_seq", 0)) for a, _ in actions if a.kind == "age_ok"), default=-1)
+    help_done_up_to = max((int(a.payload.get("up_to_seq", 0)) for a, _ in actions if a.kind == "help_done"), default=-1)
+    last_help = max((e.seq for e in events if e.kind == "help"), default=None)
+    age_seqs = [bl.last_seq for bl in basket.lines if (p := products.get(bl.gtin)) is not None and p.min_age]
+    view = LiveTrip(trip, member_name, device_name, lines)
+    view.age_check = any(seq > age_ok_up_to for seq in age_seqs)
+    view.help = (trip.needs_help and help_done_up_to < trip.last_seq) or \
+        (last_help is not None and last_help > help_done_up_to)
+    takers = [name for a, name in actions if a.kind == "take_over"]
+    view.taken_over_by = takers[-1] if takers else None
+    return view
+
+
+def _line(bl: BasketLine, product: Product | None) -> LiveLine:
+    return LiveLine(bl.key, bl.gtin, product.name if product else f"Unknown item {bl.gtin}", bl.quantity,
+                    bl.weight_g, product.min_age if product else None)
+
+
+def live_trips(session: Session, store_id: str) -> list[LiveTrip]:
+    """Trips in progress in a store: age checks and help requests first, then oldest first."""
+    rows = session.execute(
+        select(Trip, Member.name, Device.name).outerjoin(Member, Member.id == Trip.member_id)
+        .outerjoin(Device, Device.id == Trip.device_id)
+        .where(Trip.store_id == store_id, Trip.status.in_(LIVE_STATUSES))
+        .order_by(Trip.started_at).limit(200)).tuples().all()
+    ids = [t.id for t, _, _ in rows]
+    events, actions = _events(session, ids), _actions(session, ids)
+    gtins = {str(e.payload.get("gtin")) for evs in events.values() for e in evs if e.kind == "scan"}
+    products = _products(session, gtins)
+    views = [_view(t, events[t.id], actions[t.id], products, m, d) for t, m, d in rows]
+    return sorted(views, key=lambda v: (not v.age_check, not v.help, v.trip.started_at))
+
+
+def live_trip(session: Session, trip_id: str) -> LiveTrip:
+    """One trip as staff see it, or 404."""
+    trip = session.get(Trip, trip_id) if len(trip_id) <= 36 else None
+    if trip is None:
+        raise ApiError(404, f"No trip {trip_id!r}.")
+    member = session.get(Member, trip.member_id) if trip.member_id else None
+    device = session.get(Device, trip.device_id) if trip.device_id else None
+    events, actions = _events(session, [trip.id]), _actions(session, [trip.id])
+    products = _products(session, {str(e.payload.get("gtin")) for e in events[trip.id] if e.kind == "scan"})
+    return _view(trip, events[trip.id], actions[trip.id], products, member.name if member else None,
+                 device.name if device else None)
+
+
+def _must_be_live(trip: Trip) -> None:
+    if trip.status not in LIVE_STATUSES:
+        raise ApiError(409, f"Trip {trip.id} is {trip.status.replace('_', ' ')}; only trips in progress can be changed.")
+
+
+def _record(session: Session, trip: Trip, user: User, kind: str, payload: dict[str, object]) -> StaffAction:
+    action = StaffAction(trip_id=trip.id, store_id=trip.store_id, user_id=user.id, kind=kind, payload=payload,
+                         at=utcnow())
+    session.add(action)
+    session.flush()
+    return action
+
+
+def approve_age(session: Session, trip_id: str, user: User) -> StaffAction:
+    """Record that staff checked the shopper's age for everything scanned so far."""
+    view = live_trip(session, trip_id)
+    _must_be_live(view.trip)
+    if not view.age_check:
+        raise ApiError(409, "This trip has no age check waiting.")
+    gtins = sorted({line.gtin for line in view.lines if line.min_age})
+    return _record(session, view.trip, user, "age_ok", {"up_to_seq": view.trip.last_seq, "gtins": gtins})
+
+
+def help_done(session: Session, trip_id: str, user: User) -> StaffAction:
+    """Record that a help request was dealt with."""
+    view = live_trip(session, trip_id)
+    _must_be_live(view.trip)
+    last = max(view.trip.last_seq, max((e.seq for e in session.scalars(
+        select(TripEvent).where(TripEvent.trip_id == trip_id, TripEvent.kind == "help"))), default=0))
+    return _record(session, view.trip, user, "help_done", {"up_to_seq": last})
+
+
+def take_over(session: Session, trip_id: str, user: User) -> StaffAction:
+    """Record that a staff member is now looking after this trip in person."""
+    view = live_trip(session, trip_id)
+    _must_be_live(view.trip)
+    return _record(session, view.trip, user, "take_over", {"previous": view.taken_over_by})
+
+
+def console_device(session: Session, store_id: str) -> Device:
+    """The store's revoked pseudo-device that owns server-side trip events."""
+    device = session.scalar(select(Device).where(Device.store_id == store_id, Device.name == CONSOLE_DEVICE_NAME,
+                                                 Device.revoked_at.is_not(None)).order_by(Device.id).limit(1))
+    if device is None:
+        # A random token nobody keeps, revoked at once: the device exists only to own events.
+        device = Device(store_id=store_id, name=CONSOLE_DEVICE_NAME, token_hash=hash_token(secrets.token_urlsafe(32)),
+                        created_at=utcnow(), revoked_at=utcnow())
+        session.add(device)
+        session.flush()
+    return device
+
+
+def void_line(session: Session, trip_id: str, key: str, user: User) -> StaffAction:
+    """Remove a line from a live trip: a server-side `remove` event plus the staff action."""
+    view = live_trip(session, trip_id)
+    _must_be_live(view.trip)
+    line = next((ln for ln in view.lines if ln.key == key), None)
+    if line is None:
+        raise ApiError(404, f"Trip {trip_id} has no line {key!r} (it may already be removed).")
+    device = console_device(session, view.trip.store_id)
+    seq = max(CONSOLE_SEQ_BASE, (session.scalar(select(func.max(TripEvent.seq))
+                                                .where(TripEvent.device_id == device.id)) or 0)) + 1
+    event = TripEvent(id=str(uuid.uuid4()), trip_id=trip_id, device_id=device.id, seq=seq, kind="remove",
+                      payload={"key": key, "by": "staff", "user_id": user.id}, occurred_at=utcnow(),
+                      received_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        raise ApiError(409, "Another change to this trip happened at the same moment; try again.") from None
+    view.trip.event_count += 1
+    return _record(session, view.trip, user, "void_line", {"key": key, "gtin": line.gtin, "name": line.name,
+                                                            "quantity": line.quantity, "event_id": event.id})
+
+
+def recent_actions(session: Session, store_id: str, since: datetime, limit: int = 20) -> list[tuple[StaffAction, str]]:
+    """The latest staff actions in a store, newest first."""
+    return list(session.execute(
+        select(StaffAction, User.username).outerjoin(User, User.id == StaffAction.user_id)
+        .where(StaffAction.store_id == store_id, StaffAction.at >= since)
+        .order_by(StaffAction.at.desc()).limit(limit)).tuples())

@@ -1,0 +1,119 @@
+"""Member pages: search, the member page with two years of baskets, basket lines, data requests."""
+from __future__ import annotations
+
+import json
+
+from flask import Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from db.base import utcnow
+from server.auth import current_user, login_required, require_store, scope_store
+from server.database import db_session
+from server.errors import ApiError
+from server.staff import bp, charts, data_requests, lifecycle, members
+from server.staff.web import int_arg, money
+
+MANAGERS = ("manager", "head_office")
+
+
+@bp.get("/members")
+@login_required()
+def member_search() -> ResponseReturnValue:
+    """Find a member by card number, household id or name."""
+    user = current_user()
+    assert user is not None
+    q = request.args.get("q", "")
+    hits = members.search_members(db_session(), q, scope_store(user))
+    if len(hits) == 1 and q.strip():
+        return redirect(url_for("staff.member_page", member_id=hits[0].id))
+    return render_template("staff/member_search.html", q=q, hits=hits)
+
+
+@bp.get("/members/<int:member_id>")
+@login_required()
+def member_page(member_id: int) -> ResponseReturnValue:
+    """Everything about one member the store needs: stage, segment, history, offers."""
+    user = current_user()
+    assert user is not None
+    sess = db_session()
+    member = members.get_member(sess, member_id)
+    require_store(user, member.store_id)
+    now = utcnow()
+    since = members.history_start(now)
+    stats = lifecycle.member_stats(sess, member_id, now, since)
+    page = members.basket_page(sess, member_id, int_arg("page", 1), since, stats.baskets)
+    spend = members.monthly_spend(sess, member_id, now)
+    cats = members.top_categories(sess, member_id, since)
+    prods = members.top_products(sess, member_id, since)
+    issued, redeemed = members.redemption_totals(sess, member_id)
+    return render_template(
+        "staff/member.html", member=member, stats=stats, profile=lifecycle.classify(stats, now), page=page,
+        chart=charts.monthly_bars(spend, money, f"Spend per month, {member.name or 'member'}"),
+        months=spend, categories=charts.share_bar([(c.label, c.spend_minor) for c in cats], stats.spend_minor),
+        cat_rows=cats, products=prods, offers=members.member_offers(sess, member_id), issued=issued,
+        redeemed=redeemed, can_request=user.role in MANAGERS)
+
+
+@bp.get("/members/<int:member_id>/baskets/<int:purchase_id>")
+@login_required()
+def basket(member_id: int, purchase_id: int) -> ResponseReturnValue:
+    """A basket's lines: a fragment for the expanding row, or a page of its own."""
+    user = current_user()
+    assert user is not None
+    sess = db_session()
+    member = members.get_member(sess, member_id)
+    require_store(user, member.store_id)
+    purchase, lines = members.basket_lines(sess, member_id, purchase_id)
+    template = "staff/_basket_lines.html" if request.args.get("fragment") else "staff/basket.html"
+    return render_template(template, member=member, purchase=purchase, lines=lines)
+
+
+@bp.get("/data-requests")
+@login_required(roles=MANAGERS)
+def data_requests_page() -> ResponseReturnValue:
+    """Export or erase a member; the trail of earlier requests."""
+    user = current_user()
+    assert user is not None
+    rows = data_requests.recent_requests(db_session(), scope_store(user))
+    return render_template("staff/data_requests.html", rows=rows, member_id=request.args.get("member", ""))
+
+
+def _member_for_request(member_raw: str) -> int:
+    user = current_user()
+    assert user is not None
+    if not member_raw.strip().isdigit():
+        raise ApiError(400, f"Give the member's household id (digits), not {member_raw!r}.")
+    member = members.get_member(db_session(), int(member_raw))
+    require_store(user, member.store_id)
+    return member.id
+
+
+@bp.post("/data-requests/export")
+@login_required(roles=MANAGERS)
+def export_member() -> ResponseReturnValue:
+    """Download everything held about a member as JSON (recorded)."""
+    user = current_user()
+    assert user is not None
+    member_id = _member_for_request(request.form.get("member_id", ""))
+    sess = db_session()
+    data = data_requests.export(sess, member_id, user.username)
+    sess.commit()
+    body = json.dumps(data, indent=2, default=str)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="member-{member_id}.json"'})
+
+
+@bp.post("/data-requests/erase")
+@login_required(roles=MANAGERS)
+def erase_member() -> ResponseReturnValue:
+    """Erase a member's personal data once the household id is typed again to confirm."""
+    user = current_user()
+    assert user is not None
+    member_id = _member_for_request(request.form.get("member_id", ""))
+    if request.form.get("confirm", "").strip() != str(member_id):
+        raise ApiError(400, "Type the household id again in the confirmation box to erase this member.")
+    sess = db_session()
+    counts = data_requests.erase(sess, member_id, user.username)
+    sess.commit()
+    done = sum(counts.values())
+    return redirect(url_for("staff.data_requests_page", done=f"Member {member_id} erased ({done} records changed)."))
