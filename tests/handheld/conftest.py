@@ -1,0 +1,164 @@
+"""Fixtures for the handheld: a seeded local store, an in-process device, a real store server on loopback."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from firmware_bridge import BarcodeSettings, Scan, default_settings, interpret
+from handheld.catalogue import Catalogue
+from handheld.device import Handheld
+from handheld.store import LocalStore
+from server.numbering import card_number, product_gtin
+
+MILK, BREAD, WINE, APPLES, CHEESE = 1, 2, 3, 4, 5
+ALWAYS = {"starts_at": "2020-01-01T00:00:00+00:00", "ends_at": "2099-01-01T00:00:00+00:00", "active": True}
+
+
+def product(pid: int, name: str, price: int, member: int | None = None, *, weighed: bool = False,
+            plu: str | None = None, min_age: int | None = None, category: str = "GROCERY") -> dict[str, Any]:
+    """One product as GET /api/v1/catalogue lists it."""
+    return {"product_id": pid, "gtin": product_gtin(pid), "name": name, "category": category,
+            "price_minor": price, "member_price_minor": member, "sold_by_weight": weighed, "plu": plu,
+            "min_age": min_age, "active": True}
+
+
+def catalogue_answer(version: int = 1) -> dict[str, Any]:
+    """A small full catalogue: member prices, a weighed item with a PLU, an age limit, a 3-for-2."""
+    return {"version": version, "full": True,
+            "products": [product(MILK, "Milk 2L", 150, 120), product(BREAD, "Bread", 100),
+                         product(WINE, "Red wine", 800, min_age=18, category="WINE"),
+                         product(APPLES, "Apples loose", 300, weighed=True, plu="10001", category="PRODUCE"),
+                         product(CHEESE, "Cheddar", 400)],
+            "promotions": [{"id": 1, "name": "3 for 2", "kind": "n_for_m", "params": {"n": 3, "m": 2},
+                            "product_id": BREAD, "category": None, "member_only": False, **ALWAYS}],
+            "barcode_rules": []}
+
+
+def gtin(pid: int) -> str:
+    """The barcode on product `pid`."""
+    return product_gtin(pid)
+
+
+def with_check(body: str) -> str:
+    """A 12-digit body with its GS1 check digit."""
+    from biip.checksums import gs1_standard_check_digit
+
+    return body + str(gs1_standard_check_digit(body))
+
+
+def weight_label(plu: str, grams: int) -> str:
+    """An in-store weight label (21 IIIII WWWWW K)."""
+    return with_check(f"21{plu}{grams:05d}")
+
+
+def price_label(plu: str, pence: int) -> str:
+    """A UK in-store price label (20 IIIII C PPPP K) with its price check digit."""
+    from biip.checksums import gs1_price_weight_check_digit
+
+    value = f"{pence:04d}"
+    return with_check(f"20{plu}{gs1_price_weight_check_digit(value)}{value}")
+
+
+CARD = card_number(1)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `predicate()` is truthy (a guard against hangs, not a timing check)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    return predicate()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def barcodes() -> BarcodeSettings:
+    return default_settings().barcodes
+
+
+@pytest.fixture
+def scan(barcodes: BarcodeSettings) -> Callable[[str], Scan]:
+    """Interpret barcode data as the bridge would."""
+    return lambda data: interpret(data, "unknown", barcodes)
+
+
+@pytest.fixture
+def seeded_dir(tmp_path: Path) -> Path:
+    """A handheld data folder whose catalogue cache already holds catalogue_answer()."""
+    folder = tmp_path / "handheld"
+    store = LocalStore(folder)
+    Catalogue(store).apply(catalogue_answer())
+    store.close()
+    return folder
+
+
+@pytest.fixture
+def device(seeded_dir: Path, barcodes: BarcodeSettings) -> Iterator[Handheld]:
+    """An in-process handheld (no scanner, no network) on the seeded folder."""
+    store = LocalStore(seeded_dir)
+    yield Handheld(store, Catalogue(store), barcodes)
+    store.close()
+
+
+class StoreServer:
+    """The real store server (create_app) on loopback in a thread; stop() and start() keep the port."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app, self.port = app, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[StoreServer, str, str]]:
+    """The store server on the imported database, a registered device token, and the database URL."""
+    from db.session import make_engine, make_session_factory
+    from server.accounts import add_device, ensure_store
+    from server.app import create_app
+
+    eng = make_engine(imported_url)
+    with make_session_factory(eng)() as sess:
+        ensure_store(sess, "S001", "Test Store")
+        _, token = add_device(sess, "S001", "handheld-test")
+        sess.commit()
+    eng.dispose()
+    app = create_app({"database": {"url": imported_url}, "server": {"secret_key": "test-secret"},
+                      "site": {"store_id": "S001", "store_name": "Test Store"}})
+    server = StoreServer(app, free_port())
+    server.start()
+    yield server, token, imported_url
+    server.stop()
+    from server.database import engine as app_engine
+
+    app_engine(app).dispose()
