@@ -5,7 +5,6 @@ with a marker row, so a second run skips what is there and a stopped run carries
 """
 from __future__ import annotations
 
-import io
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -13,6 +12,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine, select
 
 from db.models import ImportChunk, Member, Product, SiteState, Store
@@ -65,14 +66,17 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], frame: pd.
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        buf = io.StringIO()
-        frame[list(columns)].to_csv(buf, index=False, header=False)
+        # Arrow's CSV writer is several times faster than pandas' and writes NULL as empty.
+        out = pa.BufferOutputStream()
+        pa_csv.write_csv(pa.Table.from_pandas(frame[list(columns)], preserve_index=False), out,
+                         pa_csv.WriteOptions(include_header=False))
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
             with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(buf.getvalue())
+                copy.write(out.getvalue().to_pybytes())
         return
-    cols = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns]
+    cols = [frame[c].tolist() if not frame[c].hasnans else frame[c].astype(object).where(frame[c].notna(), None).tolist()
+            for c in columns]
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(zip(*cols)))
 
