@@ -52,6 +52,7 @@ class Handheld:
         self._lock = threading.RLock()
         self._listeners: set[queue.Queue[str]] = set()
         self._message: dict[str, Any] | None = None
+        self._scanner: dict[str, Any] = {"connected": None, "status": "no scanner"}
         self._version = 0
         self.trip: TripRow | None = store.current_trip()
         self.events: list[LoggedEvent] = store.trip_events(self.trip.id) if self.trip else []
@@ -162,6 +163,12 @@ class Handheld:
             self._publish()
             return self._state
 
+    def scanner_status(self, message: str) -> None:
+        """The bridge's connection news (runs on the bridge's reader thread)."""
+        with self._lock:
+            self._scanner = {"connected": message.startswith("connected"), "status": message}
+            self._publish()
+
     # --- the sync worker ------------------------------------------------------------------------
     def sync_changed(self, offline: bool, error: str | None = None) -> None:
         """The worker's news: network state, sent events, server answers about the trip."""
@@ -255,6 +262,7 @@ class Handheld:
                                     offline=self.sync.offline, pending=pending, message=self._message,
                                     version=self._version, currency=self.currency, exponent=self.exponent,
                                     lines=self.basket.lines)
+        self._state["scanner"] = self._scanner
         self._state_json = json.dumps(self._state, separators=(",", ":"))
         for q in list(self._listeners):
             q.put(self._state_json)

@@ -79,7 +79,11 @@ class HandheldRuntime:
         self.bridge: ScannerBridge | None = None
         if config.scanner_port:
             self.bridge = ScannerBridge(config.scanner_port, config.protocol, config.profile, config.barcodes,
-                                        self.handheld.on_scan, on_status=lambda m: log.info("scanner: %s", m))
+                                        self.handheld.on_scan, on_status=self._scanner_status)
+
+    def _scanner_status(self, message: str) -> None:
+        log.info("scanner: %s", message)
+        self.handheld.scanner_status(message)
 
     def _wake(self, reason: str) -> None:
         self.sync.wake()
