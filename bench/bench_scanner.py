@@ -152,7 +152,7 @@ class ReaderThreadBaseline:
         self.arrived = 0
         owner = self
 
-        class Line(serial.threaded.Protocol):
+        class Line(serial.threaded.Protocol):  # type: ignore[misc]
             def __init__(self) -> None:
                 self.buf = bytearray()
 

@@ -73,7 +73,7 @@ def interpret(data: str, symbology: str, barcodes: BarcodeSettings) -> Scan:
         if symbology == "unknown" and data.isdigit():
             symbology = {8: "EAN-8", 12: "UPC-A", 13: "EAN-13", 14: "ITF"}.get(len(data), symbology)
         return _invalid(data, symbology, str(exc))
-    except biip.ParseError as exc:
+    except biip.BiipException as exc:
         return _invalid(data, symbology, f"bad GS1 data: {exc}")
 
 

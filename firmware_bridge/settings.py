@@ -7,46 +7,23 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import wire
+from .validate import (
+    BAUDRATES,
+    check_actions,
+    check_baud,
+    check_bool,
+    check_choice,
+    check_digits,
+    check_float,
+    check_int,
+    check_prefix,
+    fail,
+)
 
-BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITIES = ("N", "E", "O", "M", "S")
 PROTOCOLS = ("raw", "ssi")
 HOST_ACKS = ("none", "honeywell")
 RCN_REGIONS = ("dk", "ee", "fi", "de", "gb", "lv", "lt", "no", "se")  # biip.rcn.RcnRegion values
-
-
-def _fail(where: str, message: str, value: Any) -> ValueError:
-    return ValueError(f"{where}: {message}, got {value!r}")
-
-
-def _int(where: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _fail(where, f"must be an integer {lo}..{hi}", value)
-    return value
-
-
-def _float(where: str, value: Any, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise _fail(where, f"must be a number {lo}..{hi}", value)
-    return float(value)
-
-
-def _bool(where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(where, "must be true or false", value)
-    return value
-
-
-def _choice(where: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if value not in choices or isinstance(value, bool):
-        raise _fail(where, "must be one of " + ", ".join(repr(c) for c in choices), value)
-    return value
-
-
-def _digits(where: str, value: Any, lo: int = 1, hi: int = 12) -> str:
-    if not isinstance(value, str) or not value.isdigit() or not lo <= len(value) <= hi:
-        raise _fail(where, f"must be a string of {lo}..{hi} digits", value)
-    return value
 
 
 def _known_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
@@ -56,19 +33,6 @@ def _known_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
     for key in data:
         if key not in allowed:
             raise ValueError(f"{where}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
-
-
-def _action(where: str, value: Any) -> str:
-    """Check one feedback action: beep:N, led_on:COLOUR, led_off:COLOUR (SSI) or esc:N (Honeywell)."""
-    if isinstance(value, str) and ":" in value:
-        verb, _, arg = value.partition(":")
-        if verb == "beep" and arg.isdigit() and int(arg) <= wire.BEEP_MAX:
-            return value
-        if verb in ("led_on", "led_off") and arg in wire.LED_MASKS:
-            return value
-        if verb == "esc" and arg in wire.HONEYWELL_ESC_CODES:
-            return value
-    raise _fail(where, f"must be 'beep:0..{wire.BEEP_MAX}', 'led_on:green|red', 'led_off:green|red' or 'esc:1|2|3|7|8'", value)
 
 
 @dataclass(frozen=True)
@@ -98,25 +62,25 @@ class ScannerProfile:
         w = where or f"scanner.profiles.{name}"
         _known_keys(w, data, cls)
         d = cls()
-        host_ack = _choice(f"{w}.host_ack", data.get("host_ack", d.host_ack), HOST_ACKS)
+        host_ack = check_choice(f"{w}.host_ack", data.get("host_ack", d.host_ack), HOST_ACKS)
         default_good, default_bad = (("esc:7",), ("esc:8",)) if host_ack == "honeywell" else (d.good_read, d.bad_read)
         return cls(
             name=name,
-            baudrate=_baud(f"{w}.baudrate", data.get("baudrate", d.baudrate)),
-            bytesize=_choice(f"{w}.bytesize", data.get("bytesize", d.bytesize), (5, 6, 7, 8)),
-            parity=_choice(f"{w}.parity", data.get("parity", d.parity), PARITIES),
-            stopbits=_choice(f"{w}.stopbits", data.get("stopbits", d.stopbits), (1, 1.5, 2)),
-            xonxoff=_bool(f"{w}.xonxoff", data.get("xonxoff", d.xonxoff)),
-            rtscts=_bool(f"{w}.rtscts", data.get("rtscts", d.rtscts)),
-            suffix=_choice(f"{w}.suffix", data.get("suffix", d.suffix), tuple(wire.SUFFIXES)),
-            prefix=_prefix(f"{w}.prefix", data.get("prefix", d.prefix)),
-            aim=_bool(f"{w}.aim", data.get("aim", d.aim)),
+            baudrate=check_baud(f"{w}.baudrate", data.get("baudrate", d.baudrate)),
+            bytesize=check_choice(f"{w}.bytesize", data.get("bytesize", d.bytesize), (5, 6, 7, 8)),
+            parity=check_choice(f"{w}.parity", data.get("parity", d.parity), PARITIES),
+            stopbits=check_choice(f"{w}.stopbits", data.get("stopbits", d.stopbits), (1, 1.5, 2)),
+            xonxoff=check_bool(f"{w}.xonxoff", data.get("xonxoff", d.xonxoff)),
+            rtscts=check_bool(f"{w}.rtscts", data.get("rtscts", d.rtscts)),
+            suffix=check_choice(f"{w}.suffix", data.get("suffix", d.suffix), tuple(wire.SUFFIXES)),
+            prefix=check_prefix(f"{w}.prefix", data.get("prefix", d.prefix)),
+            aim=check_bool(f"{w}.aim", data.get("aim", d.aim)),
             host_ack=host_ack,
-            max_frame=_int(f"{w}.max_frame", data.get("max_frame", d.max_frame), 16, 65536),
-            good_read=_actions(f"{w}.good_read", data.get("good_read", default_good)),
-            bad_read=_actions(f"{w}.bad_read", data.get("bad_read", default_bad)),
-            response_timeout=_float(f"{w}.response_timeout", data.get("response_timeout", d.response_timeout), 0.01, 60),
-            retries=_int(f"{w}.retries", data.get("retries", d.retries), 0, 10),
+            max_frame=check_int(f"{w}.max_frame", data.get("max_frame", d.max_frame), 16, 65536),
+            good_read=check_actions(f"{w}.good_read", data.get("good_read", default_good)),
+            bad_read=check_actions(f"{w}.bad_read", data.get("bad_read", default_bad)),
+            response_timeout=check_float(f"{w}.response_timeout", data.get("response_timeout", d.response_timeout), 0.01, 60),
+            retries=check_int(f"{w}.retries", data.get("retries", d.retries), 0, 10),
         )
 
     @property
@@ -140,7 +104,7 @@ class ScannerProfile:
 
     def check_protocol(self, protocol: str) -> None:
         """Raise ValueError if this profile's feedback cannot be sent over `protocol`."""
-        _choice("scanner.protocol", protocol, PROTOCOLS)
+        check_choice("scanner.protocol", protocol, PROTOCOLS)
         for key in ("good_read", "bad_read"):
             for action in getattr(self, key):
                 is_esc = action.startswith("esc:")
@@ -148,24 +112,6 @@ class ScannerProfile:
                     raise ValueError(f"scanner.profiles.{self.name}.{key}: {action!r} is a Honeywell raw-mode command, not SSI")
                 if protocol == "raw" and self.host_ack == "honeywell" and not is_esc:
                     raise ValueError(f"scanner.profiles.{self.name}.{key}: {action!r} is an SSI command; host_ack 'honeywell' takes esc:N")
-
-
-def _baud(where: str, value: Any) -> int:
-    if value not in BAUDRATES or isinstance(value, bool):
-        raise _fail(where, "must be one of 1200..115200", value)
-    return int(value)
-
-
-def _prefix(where: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 8 or any(ord(c) > 0xFF or c in "\r\n" for c in value):
-        raise _fail(where, "must be a string of at most 8 single-byte characters, without CR or LF", value)
-    return value
-
-
-def _actions(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise _fail(where, "must be a list of feedback actions", value)
-    return tuple(_action(f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
 @dataclass(frozen=True)
@@ -186,25 +132,25 @@ class LabelRule:
         _known_keys(where, data, cls)
         name = data.get("name")
         if not isinstance(name, str) or not name:
-            raise _fail(f"{where}.name", "must be a non-empty string", name)
+            raise fail(f"{where}.name", "must be a non-empty string", name)
         raw = data.get("prefixes", data.get("prefix"))
         raw_list = [raw] if isinstance(raw, str) else raw
         if not isinstance(raw_list, list) or not raw_list:
-            raise _fail(f"{where}.prefixes", "must be a digit string or a list of them", raw)
-        prefixes = tuple(_digits(f"{where}.prefixes[{i}]", p, 1, 4) for i, p in enumerate(raw_list))
+            raise fail(f"{where}.prefixes", "must be a digit string or a list of them", raw)
+        prefixes = tuple(check_digits(f"{where}.prefixes[{i}]", p, 1, 4) for i, p in enumerate(raw_list))
         if len({len(p) for p in prefixes}) != 1:
-            raise _fail(f"{where}.prefixes", "must all have the same length", raw)
-        kind = _choice(f"{where}.kind", data.get("kind"), ("price", "weight"))
-        item = _int(f"{where}.item_digits", data.get("item_digits"), 1, 10)
-        value = _int(f"{where}.value_digits", data.get("value_digits"), 1, 6)
+            raise fail(f"{where}.prefixes", "must all have the same length", raw)
+        kind = check_choice(f"{where}.kind", data.get("kind"), ("price", "weight"))
+        item = check_int(f"{where}.item_digits", data.get("item_digits"), 1, 10)
+        value = check_int(f"{where}.value_digits", data.get("value_digits"), 1, 6)
         max_dec = 2 if kind == "price" else 3  # pence and grams must stay whole numbers
-        decimals = _int(f"{where}.decimals", data.get("decimals", max_dec), 0, max_dec)
-        check = _bool(f"{where}.value_check", data.get("value_check", False))
+        decimals = check_int(f"{where}.decimals", data.get("decimals", max_dec), 0, max_dec)
+        check = check_bool(f"{where}.value_check", data.get("value_check", False))
         if check and value not in (4, 5):
-            raise _fail(f"{where}.value_check", "needs value_digits 4 or 5 (GS1 price/weight check digit)", check)
+            raise fail(f"{where}.value_check", "needs value_digits 4 or 5 (GS1 price/weight check digit)", check)
         total = len(prefixes[0]) + item + int(check) + value + 1
         if total != 13:
-            raise _fail(f"{where}", f"prefix + item_digits + value_check + value_digits + check digit must be 13 digits, not {total}", dict(data))
+            raise fail(f"{where}", f"prefix + item_digits + value_check + value_digits + check digit must be 13 digits, not {total}", dict(data))
         return cls(name, prefixes, kind, item, value, decimals, check)
 
     @property
@@ -240,22 +186,22 @@ class BarcodeSettings:
         if region in ("", "none"):
             region = None
         if region is not None:
-            region = _choice(f"{where}.rcn_region", region, RCN_REGIONS)
+            region = check_choice(f"{where}.rcn_region", region, RCN_REGIONS)
         coupons = data.get("coupon_prefixes", list(d.coupon_prefixes))
         if not isinstance(coupons, list):
-            raise _fail(f"{where}.coupon_prefixes", "must be a list of digit strings", coupons)
+            raise fail(f"{where}.coupon_prefixes", "must be a list of digit strings", coupons)
         rules_raw = data.get("rules", None)
         if rules_raw is None:
             rules = d.rules
         elif isinstance(rules_raw, list):
             rules = tuple(LabelRule.from_dict(r, f"{where}.rules[{i}]") for i, r in enumerate(rules_raw))
         else:
-            raise _fail(f"{where}.rules", "must be an array of tables ([[barcodes.rules]])", rules_raw)
+            raise fail(f"{where}.rules", "must be an array of tables ([[barcodes.rules]])", rules_raw)
         return cls(
             rcn_region=region,
-            product_prefix=_digits(f"{where}.product_prefix", data.get("product_prefix", d.product_prefix), 2, 5),
-            card_prefix=_digits(f"{where}.card_prefix", data.get("card_prefix", d.card_prefix), 2, 5),
-            coupon_prefixes=tuple(_digits(f"{where}.coupon_prefixes[{i}]", c, 1, 4) for i, c in enumerate(coupons)),
+            product_prefix=check_digits(f"{where}.product_prefix", data.get("product_prefix", d.product_prefix), 2, 5),
+            card_prefix=check_digits(f"{where}.card_prefix", data.get("card_prefix", d.card_prefix), 2, 5),
+            coupon_prefixes=tuple(check_digits(f"{where}.coupon_prefixes[{i}]", c, 1, 4) for i, c in enumerate(coupons)),
             rules=rules,
         )
 
@@ -294,21 +240,21 @@ class ScannerSettings:
         d = cls()
         port = data.get("port", d.port)
         if not isinstance(port, str) or not port:
-            raise _fail(f"{where}.port", "must be a device path or a pyserial URL", port)
+            raise fail(f"{where}.port", "must be a device path or a pyserial URL", port)
         profiles = dict(d.profiles)
         raw_profiles = data.get("profiles", {})
         if not isinstance(raw_profiles, Mapping):
-            raise _fail(f"{where}.profiles", "must be a table of [scanner.profiles.NAME]", raw_profiles)
+            raise fail(f"{where}.profiles", "must be a table of [scanner.profiles.NAME]", raw_profiles)
         for name, table in raw_profiles.items():
             if not isinstance(table, Mapping):
-                raise _fail(f"{where}.profiles.{name}", "must be a table", table)
+                raise fail(f"{where}.profiles.{name}", "must be a table", table)
             profiles[name] = ScannerProfile.from_dict(name, table, f"{where}.profiles.{name}")
         profile = data.get("profile", d.profile)
         if profile not in profiles:
-            raise _fail(f"{where}.profile", "must name a [scanner.profiles.NAME] table (" + ", ".join(sorted(profiles)) + ")", profile)
-        protocol = _choice(f"{where}.protocol", data.get("protocol", d.protocol), PROTOCOLS)
-        initial = _float(f"{where}.reconnect_initial", data.get("reconnect_initial", d.reconnect_initial), 0.001, 60)
-        maximum = _float(f"{where}.reconnect_max", data.get("reconnect_max", d.reconnect_max), initial, 600)
+            raise fail(f"{where}.profile", "must name a [scanner.profiles.NAME] table (" + ", ".join(sorted(profiles)) + ")", profile)
+        protocol = check_choice(f"{where}.protocol", data.get("protocol", d.protocol), PROTOCOLS)
+        initial = check_float(f"{where}.reconnect_initial", data.get("reconnect_initial", d.reconnect_initial), 0.001, 60)
+        maximum = check_float(f"{where}.reconnect_max", data.get("reconnect_max", d.reconnect_max), initial, 600)
         profiles[profile].check_protocol(protocol)
         return cls(port, protocol, profile, initial, maximum, profiles)
 

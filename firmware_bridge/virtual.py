@@ -62,6 +62,7 @@ class VirtualScanner:
         self.acks_received = self.naks_received = self.retransmissions = 0
         self.reads_sent = 0
         self._pending = 0  # SSI reads queued or in flight
+        self._host_seen = False  # heard a valid packet from the host since the last plug-in
         self._changed = threading.Condition()
         self._master: int | None = None
         self._slave: int | None = None
@@ -148,6 +149,7 @@ class VirtualScanner:
             os.replace(tmp, self.link)  # atomic: the host never sees a half-made link
         with self._changed:
             self._master, self._slave = master, slave
+            self._host_seen = False
             self._changed.notify_all()
         self._reader = threading.Thread(target=self._read_loop, args=(master,), name="virtual-scanner-read", daemon=True)
         self._reader.start()
@@ -247,6 +249,7 @@ class VirtualScanner:
         if item.source != wire.SOURCE_HOST:
             return
         with self._changed:
+            self._host_seen = True
             if item.opcode in (wire.CMD_ACK, wire.CMD_NAK):
                 if item.opcode == wire.CMD_ACK and self._ignore_acks:
                     self._ignore_acks -= 1
@@ -300,8 +303,10 @@ class VirtualScanner:
         attempt, tries = packet, 0
         while tries <= self.retries:
             with self._changed:
-                # Unplugged: hold the packet (a cable glitch, not a power loss) until replug.
-                self._changed.wait_for(lambda: self.plugged or self._closed)
+                # Unplugged: hold the packet (a cable glitch, not a power loss) until replugged
+                # and the host has spoken, as a USB scanner waits for the host to open the port
+                # (bytes sent before the host opens it are flushed by the open).
+                self._changed.wait_for(lambda: (self.plugged and self._host_seen) or self._closed)
                 if self._closed:
                     return False
                 self._answer = None
