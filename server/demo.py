@@ -1,0 +1,181 @@
+"""`shopgo demo`: the whole system on one machine with the real Complete Journey data.
+
+Migrates the SQLite database, imports the demo store (idempotent: a second run skips what is
+there), makes a demo manager and a handheld token, then starts the store server, the
+head-office server, and a handheld whose scanner is a virtual one on a pseudo-terminal fed by
+what you type here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from server import config as config_mod
+
+STORE_BIND = "127.0.0.1:8000"
+HEAD_OFFICE_BIND = "127.0.0.1:8001"
+HANDHELD_BIND = "127.0.0.1:8080"
+
+
+def _shopgo() -> list[str]:
+    exe = Path(sys.executable).parent / "shopgo"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+
+
+def demo_credentials(cfg: dict[str, Any], url: str) -> dict[str, str]:
+    """The demo manager's password and a handheld token, made once and kept under var/."""
+    from db.session import make_engine, make_session_factory
+    from db.models import User
+    from server.accounts import add_device, add_user, ensure_store
+
+    path = config_mod.resolve_path(cfg, "var/demo-credentials.json")
+    creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    eng = make_engine(url)
+    with make_session_factory(eng)() as sess:
+        store_id = cfg["site"]["store_id"]
+        ensure_store(sess, store_id, cfg["site"]["store_name"])
+        if sess.scalar(select(User).where(User.username == "manager")) is None:
+            creds["manager_password"] = secrets.token_urlsafe(9)
+            add_user(sess, "manager", creds["manager_password"], "manager", store_id)
+        if sess.scalar(select(User).where(User.username == "headoffice")) is None:
+            creds["headoffice_password"] = secrets.token_urlsafe(9)
+            add_user(sess, "headoffice", creds["headoffice_password"], "head_office", None)
+        if "device_token" not in creds:
+            _, creds["device_token"] = add_device(sess, store_id, "demo-handheld")
+        sess.commit()
+    eng.dispose()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(creds, indent=2))
+    path.chmod(0o600)
+    return creds
+
+
+def sample_barcodes(url: str, limit: int = 5) -> dict[str, list[str]]:
+    """A member card and some popular products to type into the virtual scanner."""
+    from sqlalchemy import func
+
+    from db.models import Member, Product, PurchaseLine
+    from db.session import make_engine, make_session_factory
+
+    eng = make_engine(url)
+    with make_session_factory(eng)() as sess:
+        cards = list(sess.scalars(select(Member.card_number).where(Member.consent_personalisation.is_(True))
+                                  .order_by(Member.id).limit(2)))
+        popular = select(PurchaseLine.product_id, func.count().label("n")).group_by(PurchaseLine.product_id) \
+            .order_by(func.count().desc()).limit(limit).subquery()
+        products = [f"{gtin}  {name}" for gtin, name in sess.execute(
+            select(Product.gtin, Product.name).join(popular, popular.c.product_id == Product.id))]
+    eng.dispose()
+    return {"cards": cards, "products": products}
+
+
+def _wait_http(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+@click.command("demo")
+@click.option("--households", type=click.IntRange(min=1), help="Import only the first N households (quicker).")
+@click.option("--handheld/--no-handheld", default=True, help="Also start a handheld with a virtual scanner.")
+@click.pass_obj
+def demo(ctx: Any, households: int | None, handheld: bool) -> None:
+    """Run the demo: real data, store server, head office and a handheld with a virtual scanner."""
+    from db.migrate import upgrade
+    from db.session import make_engine
+    from server.importer.completejourney import import_completejourney
+
+    cfg = ctx.cfg
+    url = config_mod.database_url(cfg)
+    click.echo(f"database: {url}")
+    upgrade(url)
+    eng = make_engine(url)
+    with click.progressbar(length=1, label="importing the Complete Journey", show_percent=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        report = import_completejourney(eng, store_id=cfg["site"]["store_id"], store_name=cfg["site"]["store_name"],
+                                        households=households, points_per_unit=cfg["loyalty"]["points_per_unit"],
+                                        tiers=cfg["loyalty"]["tiers"], progress=progress)
+    eng.dispose()
+    click.echo(f"history: {report.lines_added:,} lines added, {report.households_skipped:,} households already there")
+    creds = demo_credentials(cfg, url)
+    env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    children: list[subprocess.Popen[bytes]] = []
+    children.append(subprocess.Popen([*_shopgo(), "server", "--bind", STORE_BIND], env=env))
+    if not _wait_http(f"http://{STORE_BIND}/healthz"):
+        click.echo("the store server did not come up; see its log above", err=True)
+    scanner = None
+    if handheld:
+        scanner = _start_handheld(creds["device_token"], children, env)
+    _print_welcome(creds, sample_barcodes(url), scanner is not None)
+    try:
+        _feed_scanner(scanner)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if scanner is not None:
+            scanner.close()
+
+
+def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str]) -> Any:
+    try:
+        from firmware_bridge.virtual import VirtualScanner
+        import handheld.cli  # noqa: F401  (only to know the handheld is in this build)
+    except ImportError:
+        click.echo("(handheld not in this build: store server only)")
+        return None
+    scanner = VirtualScanner(protocol="raw", aim=True)
+    device_path = scanner.open()
+    children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
+                                      "--server", f"http://{STORE_BIND}", "--token", token,
+                                      "--http", HANDHELD_BIND], env=env))
+    _wait_http(f"http://{HANDHELD_BIND}/api/state")
+    return scanner
+
+
+def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool) -> None:
+    click.echo("\nShopGo demo is running:")
+    click.echo(f"  store server + staff console  http://{STORE_BIND}/   (manager / {creds.get('manager_password', '?')})")
+    click.echo(f"  health                        http://{STORE_BIND}/healthz")
+    if with_handheld:
+        click.echo(f"  handheld display              http://{HANDHELD_BIND}/")
+        click.echo("\nType a barcode and Enter to scan it with the virtual scanner. Try a card first:")
+        for card in samples["cards"]:
+            click.echo(f"  card     {card}")
+        for line in samples["products"]:
+            click.echo(f"  product  {line}")
+    click.echo("\nCtrl-C stops everything.")
+
+
+def _feed_scanner(scanner: Any) -> None:
+    """Send each typed line to the virtual scanner; without a terminal, just keep running."""
+    if scanner is None or not sys.stdin.isatty():
+        while True:
+            time.sleep(3600)
+    for line in sys.stdin:
+        code = line.strip().split()[0] if line.strip() else ""
+        if code:
+            scanner.scan(code)
