@@ -88,12 +88,16 @@ class EventSync(Worker):
         self.handheld, self.client, self.batch_size = handheld, client, batch_size
         self.store: LocalStore = handheld.store
         self._changed = False  # something the screen shows changed this round
+        self._contacted = False  # a request was made this round (else "online" is not known)
 
     def reached(self, error: str | None) -> None:
         offline = error is not None
-        if offline != self.handheld.sync.offline or self._changed:
-            self.handheld.sync_changed(offline, error)
-        self._changed = False
+        if self._contacted or offline:
+            if offline != self.handheld.sync.offline or self._changed:
+                self.handheld.sync_changed(offline, error)
+        elif self._changed:
+            self.handheld.sync_changed(self.handheld.sync.offline)
+        self._changed = self._contacted = False
 
     def step(self) -> bool:
         for trip in self.store.trips_needing_server():
@@ -107,6 +111,7 @@ class EventSync(Worker):
 
     def _create(self, trip: TripRow) -> None:
         card = None if trip.card_rejected else trip.card_number
+        self._contacted = True
         try:
             answer = self.client.create_trip(trip.id, card, trip.started_at)
         except Refused as exc:
@@ -134,6 +139,7 @@ class EventSync(Worker):
         if trip is None or not trip.on_server:
             return False  # created on the next round
         batch = [e for e in unsent if e.trip_id == trip_id]
+        self._contacted = True
         try:
             answer = self.client.send_events(trip_id, [e.wire() for e in batch])
         except Refused as exc:
@@ -155,6 +161,7 @@ class EventSync(Worker):
 
     def _finish(self, trip: TripRow) -> None:
         request = trip.finish_request or {}
+        self._contacted = True
         try:
             answer = self.client.finish(trip.id, int(request.get("handheld_total_minor", 0)),
                                         int(request.get("event_count", 0)))
@@ -178,6 +185,10 @@ class CatalogueSync(Worker):
         self.loaded = threading.Event()
         if self.catalogue.version is not None:
             self.loaded.set()
+
+    def reached(self, error: str | None) -> None:
+        if (error is not None) != self.handheld.sync.offline:
+            self.handheld.sync_changed(error is not None, error)
 
     def step(self) -> bool:
         version = self.catalogue.version
