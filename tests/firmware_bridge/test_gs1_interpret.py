@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 from biip.checksums import gs1_price_weight_check_digit
+from hypothesis import given, settings, strategies as st
 
-from firmware_bridge import BarcodeError, BarcodeSettings, LabelRule, Scan, interpret, interpret_frame
+from firmware_bridge import KINDS, BarcodeError, BarcodeSettings, LabelRule, Scan, interpret, interpret_frame
 from firmware_bridge import gs1
 
 
@@ -178,3 +179,27 @@ def test_scan_is_frozen() -> None:
     scan = interpret("5901234123457", "EAN-13", BarcodeSettings())
     with pytest.raises(AttributeError):
         scan.kind = "coupon"  # type: ignore[misc]
+
+
+@settings(deadline=None, max_examples=300)
+@given(data=st.text(max_size=60), symbology=st.sampled_from(
+    ["unknown", "EAN-13", "UPC-A", "UPC-E", "EAN-8", "ITF", "GS1-128", "GS1 DataBar", "GS1 QR", "QR", "Code 128"]))
+def test_interpret_never_raises_and_invalid_always_says_why(data: str, symbology: str) -> None:
+    scan = interpret(data, symbology, BarcodeSettings())
+    assert scan.kind in KINDS
+    assert (scan.kind == "invalid") == (scan.error is not None)
+    if scan.kind == "invalid":
+        assert scan.gtin is None
+
+
+@settings(deadline=None, max_examples=200)
+@given(payload=st.text(alphabet="0123456789", min_size=12, max_size=12), wrong=st.integers(1, 9))
+def test_any_gtin_13_reads_with_its_check_digit_and_not_with_another(payload: str, wrong: int) -> None:
+    barcodes = BarcodeSettings(rcn_region=None, rules=())
+    good = with_check(payload)
+    bad = payload + str((int(good[-1]) + wrong) % 10)
+    scan = interpret(good, "EAN-13", barcodes)
+    if not good.startswith(gs1.RCN_GEO_PREFIXES):
+        assert scan.kind != "invalid" and scan.gtin == good
+    bad_scan = interpret(bad, "EAN-13", barcodes)
+    assert bad_scan.kind == "invalid" and bad_scan.error is not None and "bad check digit" in bad_scan.error

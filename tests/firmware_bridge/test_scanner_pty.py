@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge import ScannerBridge, VirtualScanner, wire
+from firmware_bridge import ScannerBridge, Settings, VirtualScanner, wire
 
 BASKET = ["5901234123457", "4006381333931", "0400000012346", "2012345601239", "2112345012346"]
 
@@ -172,3 +172,22 @@ def test_stop_closes_the_port(scanner_pty: Any) -> None:
     _, bridge, _ = scanner_pty
     bridge.stop()
     assert bridge.connected is False
+
+
+def test_bridge_from_settings_reads_the_configured_port(make_virtual: Callable[..., VirtualScanner],
+                                                        recorder: Any) -> None:
+    vs = make_virtual("raw")
+    settings = Settings.from_dict({"scanner": {"port": vs.path, "protocol": "raw", "profile": "default"}})
+    with ScannerBridge.from_settings(settings, recorder.on_scan, recorder.on_status) as bridge:
+        assert bridge.wait_connected(5)
+        vs.scan("5901234123457")
+        assert recorder.wait(1) == ["5901234123457"]
+    assert recorder.statuses[0] == f"connected to {vs.path}"
+
+
+def test_reconnect_is_reported_to_on_status(scanner_pty: Any, wait: Any) -> None:
+    vs, bridge, recorder = scanner_pty
+    vs.unplug()
+    vs.replug()
+    assert wait(lambda: bridge.connects == 2)
+    assert any(s.endswith("(reconnected)") for s in recorder.statuses)

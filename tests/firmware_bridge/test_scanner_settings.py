@@ -118,3 +118,11 @@ def test_section_classes_build_alone() -> None:
     assert BarcodeSettings.from_dict({"rules": []}).rules == ()
     assert LabelRule.from_dict({"name": "w", "prefixes": ["21", "22"], "kind": "weight", "item_digits": 5,
                                 "value_digits": 5}, "r").decimals == 3
+
+
+def test_public_api_names_are_exported() -> None:
+    for name in ("ScannerBridge", "Scan", "interpret", "interpret_frame", "default_settings", "VirtualScanner",
+                 "ScannerError", "FrameError", "ChecksumError", "PortGone", "ScannerProfile", "BarcodeSettings"):
+        assert name in firmware_bridge.__all__ and hasattr(firmware_bridge, name)
+    assert issubclass(firmware_bridge.ChecksumError, firmware_bridge.FrameError)
+    assert issubclass(firmware_bridge.PortGone, firmware_bridge.ScannerError)
