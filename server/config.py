@@ -191,8 +191,21 @@ def load(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, An
     _merge(cfg, _env_overrides(os.environ if environ is None else environ), "environment")
     if overrides:
         _merge(cfg, overrides, "overrides")
+    _check_packages(cfg)
     cfg["_meta"] = {"path": str(file), "root": str(ROOT)}
     return cfg
+
+
+def _check_packages(cfg: dict[str, dict[str, Any]]) -> None:
+    """Validate the sections other packages own, so a bad scanner key also stops start-up."""
+    try:
+        from firmware_bridge.settings import Settings
+    except ImportError:  # a build without the scanner driver
+        return
+    try:
+        Settings.from_dict({"scanner": cfg["scanner"], "barcodes": cfg["barcodes"]})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _merge(cfg: dict[str, dict[str, Any]], data: Mapping[str, Any], origin: str) -> None:

@@ -60,3 +60,10 @@ def test_shipped_config_toml_is_valid_and_documents_every_key() -> None:
         for key in keys:
             assert f"\n{key} =" in text, f"{section}.{key} is not documented in config.toml"
     assert cfg["site"]["role"] == "store"
+
+
+def test_bad_scanner_value_stops_start_up_naming_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[scanner.profiles.default]\nbaudrate = 12\n')
+    with pytest.raises(config.ConfigError, match=r"scanner\.profiles\.default\.baudrate"):
+        config.load(f, environ={})
