@@ -94,6 +94,7 @@ class PricedLine:
     offer_text: str | None = None
     points_bonus: int = 0
     age_check: bool = False
+    points_offer_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def price_basket(lines: Sequence[BasketLine], prices: Mapping[str, PriceInfo],
             else w.info.price_minor, gross_minor=gross, discount_minor=gross - net, net_minor=net,
             promotions=names, offer_id=shown.offer_id if shown else None,
             offer_text=shown.description if shown else None, points_bonus=bonus,
-            age_check=bool(w.info.min_age)))
+            age_check=bool(w.info.min_age), points_offer_id=bonus_offer.offer_id if bonus_offer else None))
     gross = sum(p.gross_minor for p in priced)
     total = sum(p.net_minor for p in priced)
     return PricedBasket(lines=tuple(priced), gross_minor=gross, discount_minor=gross - total, total_minor=total,

@@ -1,0 +1,209 @@
+"""The handheld API (server/api/HANDHELD_API.md): thin views over the trips, catalogue,
+checkout and audits services. Every view validates its body against server/api/schemas.py,
+runs one service call in one transaction, and answers JSON; a refused request writes nothing.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Callable, TypeVar
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Member
+from server import audits, catalogue, checkout, trips
+from server.accounts import device_for_token
+from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, parse_time, validate
+from server.database import db_session
+from server.errors import ApiError
+
+bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
+View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
+T = TypeVar("T")
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+def device_required(view: View) -> View:
+    """Require `Authorization: Bearer <device token>` of a live device (401 otherwise)."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
+        session = db_session()
+        device = device_for_token(session, token.strip())
+        if device is None:
+            raise ApiError(401, "unknown or revoked device token")
+        now = utcnow()
+        if device.last_seen_at is None or now - device.last_seen_at >= LAST_SEEN_EVERY:
+            device.last_seen_at = now  # at most once a minute: a write per request would cost the sync path
+            session.commit()
+        g.device = device
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def _body(required: bool = True) -> Any:
+    """The request's JSON body; 400 when it is missing (and required) or not JSON."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "a JSON body is required")
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _cfg() -> dict[str, Any]:
+    return current_app.config["SHOPGO"]  # type: ignore[no-any-return]
+
+
+def _transaction(work: Callable[[Session], T]) -> T:
+    """Run one service call and commit; on any refusal roll back so nothing is half-written.
+
+    A unique-key clash means a concurrent retry of the same request won the race: run it
+    again, and it now finds the stored rows (duplicates, the stored receipt).
+    """
+    session = db_session()
+    for attempt in (1, 2):
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise ApiError(409, "a concurrent request changed the same rows; send it again") from None
+        except Exception:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+@bp.get("/catalogue")
+@device_required
+def get_catalogue() -> ResponseReturnValue:
+    """Full catalogue, or the delta since a version; ETag/If-None-Match gives 304."""
+    since_raw = request.args.get("since")
+    since = None
+    if since_raw is not None:
+        if not since_raw.isdigit() or len(since_raw) > 9:
+            raise ApiError(400, f"since must be a catalogue version (a whole number), not {since_raw!r}")
+        since = int(since_raw)
+    session = db_session()
+    version = catalogue.current_version(session)
+    etag = f'"cat-{version}-{"full" if since is None else min(since, version)}"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return Response(status=304, headers={"ETag": etag})
+    cache: dict[Any, bytes] = current_app.extensions.setdefault("shopgo.catalogue_cache", {})
+    body = cache.get(etag)
+    if body is None:
+        body = json.dumps(catalogue.snapshot(session, since), separators=(",", ":")).encode()
+        if since is None:  # full snapshots are big and asked for often: keep the newest one
+            cache.clear()
+            cache[etag] = body
+    session.rollback()
+    return Response(body, mimetype="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+@bp.post("/trips")
+@device_required
+def start_trip() -> ResponseReturnValue:
+    """Start a trip by card or as a guest; 201, or 200 when it already exists."""
+    body = validate(_body(), TRIP_START)
+
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
+        started = parse_time(body["started_at"]) if body.get("started_at") else None
+        trip, created = trips.start_trip(session, g.device, body["trip_id"], body.get("card_number"), started)
+        member = session.get(Member, trip.member_id) if trip.member_id is not None else None
+        offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
+        return {"trip_id": trip.id, "status": trip.status, "member": trips.member_json(member),
+                "offers": [trips.offer_json(o, p) for o, p in offers]}, created
+
+    answer, created = _transaction(work)
+    return jsonify(answer), 201 if created else 200
+
+
+@bp.get("/trips/<trip_id>/offers")
+@device_required
+def trip_offers(trip_id: str) -> ResponseReturnValue:
+    """The trip's member's personal offers valid now."""
+    session = db_session()
+    trip = trips.get_trip(session, trip_id)
+    offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
+    return jsonify(offers=[trips.offer_json(o, p) for o, p in offers])
+
+
+@bp.post("/trips/<trip_id>/events")
+@device_required
+def post_events(trip_id: str) -> ResponseReturnValue:
+    """Store a batch of events idempotently; report duplicates and sequence gaps."""
+    body = _body()
+    limit = int(_cfg()["server"]["max_batch_events"])
+    if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
+        raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
+    validate(body, EVENT_BATCH)
+    result = _transaction(lambda s: trips.ingest_events(s, g.device, trip_id, body["events"]))
+    return jsonify(result.as_json())
+
+
+@bp.post("/trips/<trip_id>/finish")
+@device_required
+def finish(trip_id: str) -> ResponseReturnValue:
+    """Finish the trip and decide its rescan audit (idempotent)."""
+    body = validate(_body(required=False), FINISH)
+    return jsonify(_transaction(lambda s: trips.finish_trip(
+        s, g.device, trip_id, _cfg(), body.get("handheld_total_minor"), body.get("event_count"))))
+
+
+@bp.post("/trips/<trip_id>/checkout")
+@device_required
+def post_checkout(trip_id: str) -> ResponseReturnValue:
+    """Re-price the trip, record the purchase and points, return the receipt (idempotent)."""
+    body = validate(_body(required=False), CHECKOUT)
+    return jsonify(_transaction(lambda s: checkout.checkout(s, trip_id, _cfg(), body.get("handheld_total_minor"))))
+
+
+@bp.post("/feedback")
+@device_required
+def feedback() -> ResponseReturnValue:
+    """Keep a shopper's report (missing item, wrong price); 201, or 200 on a repeat."""
+    body = _body()
+
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
+        fb, created = trips.record_feedback(session, g.device, body)
+        return {"id": fb.id, "status": fb.status, "kind": fb.kind, "product_id": fb.product_id}, created
+
+    answer, created = _transaction(work)
+    return jsonify(answer), 201 if created else 200
+
+
+@bp.post("/audits/<int:audit_id>/outcome")
+@device_required
+def audit_outcome(audit_id: int) -> ResponseReturnValue:
+    """Record a rescan's findings; a mismatch raises the member's future audit rate."""
+    body = validate(_body(), AUDIT_OUTCOME)
+
+    def work(session: Session) -> dict[str, Any]:
+        audit = audits.record_outcome(session, audit_id, body["findings"], body.get("staff_user_id"))
+        return audits.audit_json(session, audit)
+
+    return jsonify(_transaction(work))
+
+
+def init_app(app: Flask) -> None:
+    """Register the handheld API and its OpenAPI document."""
+    from server.api import openapi
+
+    app.register_blueprint(bp)
+    openapi.init_app(app)

@@ -1,0 +1,148 @@
+"""Request and answer schemas of the handheld API, and the small validator that enforces them.
+
+Each schema is written once, here: the endpoints validate request bodies against it and
+the OpenAPI document (server/api/openapi.py) publishes it. The validator understands the
+JSON Schema keywords used below and nothing else: type, properties, required,
+additionalProperties, items, minItems, maxItems, minimum, maximum, minLength, maxLength,
+pattern, enum, format (uuid, date-time) and description.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Mapping
+
+from server.errors import ApiError
+
+Schema = dict[str, Any]
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+GTIN_PATTERN = "^[0-9]{8,14}$"
+MAX_MINOR = 100_000_000  # a million pounds: anything above is a bug, not a basket
+
+UUID: Schema = {"type": "string", "pattern": UUID_PATTERN, "description": "a UUID made by the device"}
+DATE_TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 40,
+                     "description": "ISO 8601 with a UTC offset"}
+GTIN: Schema = {"type": "string", "pattern": GTIN_PATTERN, "description": "GTIN-8 to GTIN-14, digits only"}
+LINE_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": 36, "description": "a basket line key"}
+
+
+def _obj(props: Mapping[str, Schema], required: tuple[str, ...] = (), extra: bool = False) -> Schema:
+    return {"type": "object", "properties": dict(props), "required": list(required), "additionalProperties": extra}
+
+
+TRIP_START = _obj({"trip_id": UUID,
+                   "card_number": {"type": ["string", "null"], "pattern": "^[0-9]{13}$",
+                                   "description": "a loyalty card (GTIN-13) or null for a guest"},
+                   "started_at": DATE_TIME}, ("trip_id",))
+
+# Payloads by event kind; other kinds (help, age_ok, ...) take any object.
+SCAN_PAYLOAD = _obj({"gtin": GTIN, "barcode": {"type": "string", "maxLength": 128},
+                     "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
+                     "weight_g": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                     "label_price_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}},
+                    ("gtin",), extra=True)
+REMOVE_PAYLOAD = _obj({"key": LINE_KEY}, ("key",), extra=True)
+SET_QUANTITY_PAYLOAD = _obj({"key": LINE_KEY, "quantity": {"type": "integer", "minimum": 0, "maximum": 999}},
+                            ("key", "quantity"), extra=True)
+FINISH_PAYLOAD = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
+                       "item_count": {"type": "integer", "minimum": 0}}, extra=True)
+PAYLOADS: dict[str, Schema] = {"scan": SCAN_PAYLOAD, "remove": REMOVE_PAYLOAD, "set_quantity": SET_QUANTITY_PAYLOAD,
+                               "finish": FINISH_PAYLOAD}
+
+EVENT = _obj({"id": UUID, "seq": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+              "kind": {"type": "string", "pattern": "^[a-z_]{1,16}$",
+                       "description": "scan, remove, set_quantity, finish, help, feedback, age_ok, ..."},
+              "occurred_at": DATE_TIME,
+              "payload": {"type": "object", "description": "by kind: see the Scan/Remove/SetQuantity/Finish payloads"}},
+             ("id", "seq", "kind", "occurred_at", "payload"))
+EVENT_BATCH = _obj({"events": {"type": "array", "items": EVENT, "minItems": 0,
+                               "description": "at most server.max_batch_events (413 above)"}}, ("events",))
+FINISH = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
+               "event_count": {"type": "integer", "minimum": 0}}, ())
+CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}}, ())
+FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
+                 "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
+                 "kind": {"type": "string", "enum": ["missing", "wrong_price", "other"]},
+                 "message": {"type": "string", "maxLength": 2000}}, ("id", "kind"))
+FINDING = _obj({"gtin": GTIN, "expected": {"type": "integer", "minimum": 0, "maximum": 999},
+                "found": {"type": "integer", "minimum": 0, "maximum": 999}}, ("gtin", "expected", "found"))
+AUDIT_OUTCOME = _obj({"findings": {"type": "array", "items": FINDING, "maxItems": 500},
+                      "staff_user_id": {"type": ["integer", "null"], "minimum": 1}}, ("findings",))
+
+REQUESTS: dict[str, Schema] = {"TripStart": TRIP_START, "EventBatch": EVENT_BATCH, "Event": EVENT,
+                               "ScanPayload": SCAN_PAYLOAD, "RemovePayload": REMOVE_PAYLOAD,
+                               "SetQuantityPayload": SET_QUANTITY_PAYLOAD, "FinishPayload": FINISH_PAYLOAD,
+                               "Finish": FINISH, "Checkout": CHECKOUT, "Feedback": FEEDBACK,
+                               "AuditFinding": FINDING, "AuditOutcome": AUDIT_OUTCOME}
+
+_TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
+                                       "number": (int, float), "boolean": (bool,), "null": (type(None),)}
+
+
+def _type_ok(value: Any, name: str) -> bool:
+    if name in ("integer", "number") and isinstance(value, bool):
+        return False  # JSON true is not the number 1
+    return isinstance(value, _TYPES[name])
+
+
+def errors(value: Any, schema: Schema, path: str = "body") -> list[str]:
+    """Every way `value` breaks `schema`, each naming the path; empty when it conforms."""
+    types = schema.get("type")
+    names = [types] if isinstance(types, str) else list(types or [])
+    if names and not any(_type_ok(value, n) for n in names):
+        return [f"{path} must be {' or '.join(names)}, not {_json_type(value)}"]
+    if value is None:
+        return []
+    out: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{path} must be one of {', '.join(map(str, schema['enum']))}, not {value!r}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", 1 << 30):
+            out.append(f"{path} must be {schema.get('minLength', 0)}..{schema.get('maxLength', '')} characters long")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            out.append(f"{path} {value[:60]!r} is not {schema.get('description') or 'in the expected form'}")
+        if schema.get("format") == "date-time" and parse_time(value) is None:
+            out.append(f"{path} {value[:60]!r} is not an ISO 8601 time with a UTC offset")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
+            out.append(f"{path} must be from {schema.get('minimum', '')} to {schema.get('maximum', '')}, not {value}")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", 1 << 30):
+            out.append(f"{path} must hold {schema.get('minItems', 0)}..{schema.get('maxItems', '')} items")
+        for i, item in enumerate(value):
+            out += errors(item, schema.get("items", {}), f"{path}[{i}]")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        out += [f"{path}.{k} is required" for k in schema.get("required", []) if k not in value]
+        if schema.get("additionalProperties", True) is False:
+            out += [f"{path}.{k} is not a known field" for k in value if k not in props]
+        for key, sub in props.items():
+            if key in value:
+                out += errors(value[key], sub, f"{path}.{key}")
+    return out
+
+
+def validate(value: Any, schema: Schema, path: str = "body") -> Any:
+    """Return `value` when it conforms; otherwise raise a 422 naming the first few problems."""
+    problems = errors(value, schema, path)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ApiError(422, "; ".join(problems[:3]) + more)
+    return value
+
+
+def parse_time(text: str) -> datetime | None:
+    """An aware datetime from ISO 8601 text that carries an offset (or Z), else None."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _json_type(value: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _type_ok(value, name):
+            return name
+    return type(value).__name__

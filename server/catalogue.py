@@ -1,0 +1,144 @@
+"""The catalogue handhelds cache: a version number, full snapshots and deltas, price lookups.
+
+The version lives in SiteState "catalogue_version". `bump_version` publishes what changed
+since the last bump by stamping those rows with the next version, so a handheld holding
+version v fetches exactly the rows stamped above v. Writers need do nothing special for
+products (their `updated_at` moves); a promotion is picked up when it is new, when its
+window opens or closes, or when an editor sets its `catalogue_version` to 0.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import BarcodeRule, Product, Promotion, SiteState
+from server.pricing import PriceInfo, PromotionRule
+
+VERSION_KEY = "catalogue_version"
+BUMPED_AT_KEY = "catalogue_bumped_at"
+PROMOTION_MAX_ID_KEY = "catalogue_promotion_max_id"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _state(session: Session, key: str) -> str | None:
+    row = session.get(SiteState, key)
+    return row.value if row else None
+
+
+def _set_state(session: Session, key: str, value: str) -> None:
+    row = session.get(SiteState, key)
+    if row is None:
+        session.add(SiteState(key=key, value=value))
+    else:
+        row.value = value
+
+
+def current_version(session: Session) -> int:
+    """The published catalogue version (1 before the first bump)."""
+    value = _state(session, VERSION_KEY)
+    return int(value) if value and value.isdigit() else 1
+
+
+def bump_version(session: Session, now: datetime | None = None) -> int:
+    """Publish changes since the last bump under a new version; return the version now current."""
+    now = now or utcnow()
+    version = current_version(session)
+    raw = _state(session, BUMPED_AT_KEY)
+    last = datetime.fromisoformat(raw) if raw else EPOCH
+    max_id = int(_state(session, PROMOTION_MAX_ID_KEY) or 0)
+    changed_products = select(Product.id).where(Product.updated_at > last, Product.catalogue_version <= version)
+    changed_promotions = select(Promotion.id).where(or_(
+        Promotion.id > max_id, Promotion.catalogue_version == 0,
+        Promotion.starts_at.between(last, now), Promotion.ends_at.between(last, now)))
+    product_ids = list(session.scalars(changed_products))
+    promotion_ids = list(session.scalars(changed_promotions))
+    if product_ids or promotion_ids:
+        version += 1
+        for chunk in _chunks(product_ids, 5000):
+            session.execute(update(Product).where(Product.id.in_(chunk))
+                            .values(catalogue_version=version, updated_at=Product.updated_at))
+        for chunk in _chunks(promotion_ids, 5000):
+            session.execute(update(Promotion).where(Promotion.id.in_(chunk)).values(catalogue_version=version))
+        _set_state(session, VERSION_KEY, str(version))
+    top = session.scalar(select(Promotion.id).order_by(Promotion.id.desc()).limit(1)) or 0
+    _set_state(session, PROMOTION_MAX_ID_KEY, str(max(max_id, top)))
+    _set_state(session, BUMPED_AT_KEY, now.isoformat())
+    session.flush()
+    return version
+
+
+def _chunks(ids: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def product_json(p: Product) -> dict[str, Any]:
+    """A product as the catalogue answer carries it."""
+    return {"product_id": p.id, "gtin": p.gtin, "name": p.name, "category": p.category,
+            "price_minor": p.price_minor, "member_price_minor": p.member_price_minor,
+            "sold_by_weight": p.sold_by_weight, "plu": p.plu, "min_age": p.min_age, "active": p.active}
+
+
+def promotion_json(p: Promotion) -> dict[str, Any]:
+    """A promotion as the catalogue answer carries it."""
+    return {"id": p.id, "name": p.name, "kind": p.kind, "params": p.params, "product_id": p.product_id,
+            "category": p.category, "member_only": p.member_only, "starts_at": p.starts_at.isoformat(),
+            "ends_at": p.ends_at.isoformat(), "active": p.active}
+
+
+def snapshot(session: Session, since: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The full catalogue, or with `since` the rows changed after that version (withdrawn ones inactive)."""
+    now = now or utcnow()
+    version = current_version(session)
+    cols = (Product.id.label("product_id"), Product.gtin, Product.name, Product.category, Product.price_minor,
+            Product.member_price_minor, Product.sold_by_weight, Product.plu, Product.min_age, Product.active)
+    products = select(*cols).order_by(Product.id)  # plain rows: a full catalogue is ~100k products
+    promotions = select(Promotion).order_by(Promotion.id)
+    if since is None:
+        products = products.where(Product.active.is_(True))
+        promotions = promotions.where(Promotion.active.is_(True), Promotion.ends_at > now)
+    else:
+        products = products.where(Product.catalogue_version > since)
+        promotions = promotions.where(Promotion.catalogue_version > since)
+    rules = session.scalars(select(BarcodeRule).where(BarcodeRule.active.is_(True)).order_by(BarcodeRule.id))
+    return {"version": version, "full": since is None,
+            "products": [dict(row) for row in session.execute(products).mappings()],
+            "promotions": [promotion_json(p) for p in session.scalars(promotions)],
+            "barcode_rules": [{"name": r.name, "prefix": r.prefix, "kind": r.kind, "item_digits": r.item_digits,
+                               "value_digits": r.value_digits, "value_check_digit": r.value_check_digit}
+                              for r in rules]}
+
+
+def price_info(p: Product) -> PriceInfo:
+    """What pricing needs of a product."""
+    return PriceInfo(gtin=p.gtin, product_id=p.id, name=p.name, price_minor=p.price_minor,
+                     member_price_minor=p.member_price_minor, category=p.category,
+                     sold_by_weight=p.sold_by_weight, min_age=p.min_age)
+
+
+def products_by_gtin(session: Session, gtins: Iterable[str]) -> dict[str, Product]:
+    """Active products with these GTINs."""
+    wanted = sorted(set(gtins))
+    out: dict[str, Product] = {}
+    for i in range(0, len(wanted), 500):
+        rows = session.scalars(select(Product).where(Product.gtin.in_(wanted[i:i + 500]), Product.active.is_(True)))
+        out.update({p.gtin: p for p in rows})
+    return out
+
+
+def price_infos(session: Session, gtins: Iterable[str]) -> Mapping[str, PriceInfo]:
+    """PriceInfo of the active products with these GTINs (unknown ones are absent)."""
+    return {gtin: price_info(p) for gtin, p in products_by_gtin(session, gtins).items()}
+
+
+def active_promotions(session: Session, now: datetime | None = None) -> list[PromotionRule]:
+    """The public promotions running at `now`, as pricing rules."""
+    now = now or utcnow()
+    rows = session.scalars(select(Promotion).where(Promotion.active.is_(True), Promotion.starts_at <= now,
+                                                   Promotion.ends_at > now).order_by(Promotion.id))
+    return [PromotionRule(id=p.id, name=p.name, kind=p.kind, params=dict(p.params or {}), product_id=p.product_id,
+                          category=p.category, member_only=p.member_only) for p in rows]

@@ -1,0 +1,128 @@
+"""Checkout: the price of record from the server's own copy of the trip, points, history, receipt.
+
+The handheld's total is indicative. The till's checkout folds the events the server holds
+with the same `fold` and prices them with the same `price_basket`, records the purchase,
+redeems offers and awards points, and keeps the receipt on the trip so a second checkout
+answers the very same receipt.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Audit, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip
+from db.partitions import ensure_month_partitions
+from server.basket import BasketSummary, Event, fold
+from server.catalogue import active_promotions, price_infos
+from server.errors import ApiError
+from server.pricing import PricedBasket, PricingRules, price_basket
+from server.trips import get_trip, member_offers, personal_offers, trip_events
+
+
+@dataclass(frozen=True)
+class PricedTrip:
+    """A trip's basket as the server sees it, priced."""
+
+    summary: BasketSummary
+    basket: PricedBasket
+    member: Member | None
+
+
+def pricing_rules(cfg: Mapping[str, Any]) -> PricingRules:
+    """The [pricing] section as PricingRules."""
+    section = cfg.get("pricing", {})
+    return PricingRules(weight_rounding=section.get("weight_rounding", "half_up"),
+                        max_redemptions_per_trip=int(section.get("max_redemptions_per_trip", 5)))
+
+
+def price_trip(session: Session, trip: Trip, cfg: Mapping[str, Any], at: datetime | None = None) -> PricedTrip:
+    """Fold and price the events the server holds for a trip, with the member's offers valid `at`."""
+    at = at or utcnow()
+    events = [Event(e.id, e.seq, e.kind, e.payload) for e in trip_events(session, trip.id)]
+    summary = fold(events)
+    member = session.get(Member, trip.member_id) if trip.member_id is not None else None
+    if member is not None and member.erased_at is not None:
+        member = None
+    offers = personal_offers(member_offers(session, member.id, at, trip.id)) if member else []
+    basket = price_basket(summary.lines, price_infos(session, {line.gtin for line in summary.lines}),
+                          active_promotions(session, at), offers, member=member is not None,
+                          rules=pricing_rules(cfg))
+    return PricedTrip(summary, basket, member)
+
+
+def checkout(session: Session, trip_id: str, cfg: Mapping[str, Any], handheld_total_minor: int | None = None,
+             now: datetime | None = None) -> dict[str, Any]:
+    """Check a finished trip out once: record purchase, offers and points; return the receipt."""
+    trip = get_trip(session, trip_id, for_update=True)
+    if trip.receipt is not None:
+        return dict(trip.receipt)
+    if trip.status != "finished":
+        raise ApiError(409, f"trip {trip_id} is {trip.status}; the shopper finishes it on the handheld first")
+    pending = session.scalar(select(Audit.id).where(Audit.trip_id == trip_id, Audit.status == "pending"))
+    if pending is not None:
+        raise ApiError(409, f"trip {trip_id} awaits rescan audit {pending}; staff record its outcome first",
+                       audit_id=pending)
+    now = now or utcnow()
+    priced = price_trip(session, trip, cfg, trip.finished_at or now)
+    basket, member = priced.basket, priced.member
+    points = 0
+    if member is not None:
+        exponent = int(cfg.get("site", {}).get("currency_exponent", 2))
+        per_unit = int(cfg.get("loyalty", {}).get("points_per_unit", 1))
+        points = basket.total_minor // 10**exponent * per_unit + basket.points_bonus
+    if session.get_bind().dialect.name == "postgresql":
+        ensure_month_partitions(session.connection(), now, now)
+    purchase = Purchase(store_id=trip.store_id, member_id=member.id if member else None, trip_id=trip.id,
+                        purchased_at=now, total_minor=basket.total_minor, discount_minor=basket.discount_minor,
+                        points_awarded=points, source="selfscan")
+    session.add(purchase)
+    session.flush()
+    if basket.lines:
+        session.execute(insert(PurchaseLine), [
+            {"purchase_id": purchase.id, "member_id": purchase.member_id, "product_id": line.product_id,
+             "quantity": line.quantity, "weight_g": line.weight_g, "sales_minor": line.net_minor,
+             "discount_minor": line.discount_minor, "purchased_at": now} for line in basket.lines])
+    redeemed = _redeem_offers(session, trip, basket, member)
+    if member is not None and points:
+        days = int(cfg.get("loyalty", {}).get("points_expiry_days", 365))
+        session.add(PointsEntry(member_id=member.id, trip_id=trip.id, points=points, reason="purchase",
+                                earned_at=now, expires_at=now + timedelta(days=days)))
+        member.points = Member.points + points  # type: ignore[assignment]
+    handheld = handheld_total_minor if handheld_total_minor is not None else trip.handheld_total_minor
+    receipt = {"trip_id": trip.id, "member_id": member.id if member else None,
+               "lines": [_line_json(asdict(line)) for line in basket.lines],
+               "gross_minor": basket.gross_minor, "discount_minor": basket.discount_minor,
+               "total_minor": basket.total_minor, "handheld_total_minor": handheld,
+               "difference_minor": basket.total_minor - handheld if handheld is not None else None,
+               "points_awarded": points, "offers_redeemed": redeemed, "purchase_id": purchase.id,
+               "item_count": basket.item_count, "unknown": list(basket.unknown),
+               "age_check": any(line.age_check for line in basket.lines), "checked_out_at": now.isoformat()}
+    trip.status, trip.checked_out_at, trip.total_minor = "checked_out", now, basket.total_minor
+    trip.handheld_total_minor = handheld
+    trip.receipt = receipt
+    session.flush()
+    return receipt
+
+
+def _line_json(line: dict[str, Any]) -> dict[str, Any]:
+    line["promotions"] = list(line["promotions"])
+    return line
+
+
+def _redeem_offers(session: Session, trip: Trip, basket: PricedBasket, member: Member | None) -> list[dict[str, Any]]:
+    """One OfferRedemption per offer applied, with its discount and bonus points."""
+    if member is None:
+        return []
+    out = []
+    for offer_id in basket.offers_applied:
+        discount = sum(x.discount_minor for x in basket.lines if x.offer_id == offer_id and x.points_offer_id != offer_id)
+        points = sum(x.points_bonus for x in basket.lines if x.points_offer_id == offer_id)
+        session.add(OfferRedemption(offer_id=offer_id, trip_id=trip.id, member_id=member.id,
+                                    discount_minor=discount, points=points))
+        out.append({"offer_id": offer_id, "discount_minor": discount, "points": points})
+    return out
