@@ -223,6 +223,43 @@ def server_cmd(ctx: Ctx, bind: str | None) -> None:
     app.run(host=host, port=int(port), threaded=True, use_reloader=False)
 
 
+@main.command("backup")
+@click.option("--out", "out", type=click.Path(), default="var/backups", show_default=True,
+              help="A folder (a timestamped file is made in it) or a file path.")
+@click.option("--database")
+@pass_ctx
+def backup_cmd(ctx: Ctx, out: str, database: str | None) -> None:
+    """Back up the live SQLite database, online and consistent."""
+    from server.backup import BackupError, backup
+
+    with click.progressbar(length=1, label="copying pages") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        try:
+            report = backup(ctx.url(database), Path(out), progress)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"backup {report.path} ({report.bytes:,} bytes, sha256 {report.sha256[:16]}...)")
+
+
+@main.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing database (stop the servers first).")
+@click.option("--database")
+@pass_ctx
+def restore_cmd(ctx: Ctx, backup_file: str, force: bool, database: str | None) -> None:
+    """Restore the SQLite database from a backup made by `shopgo backup`."""
+    from server.backup import BackupError, restore
+
+    try:
+        counts = restore(Path(backup_file), ctx.url(database), force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {sum(counts.values()):,} rows in {len(counts)} tables")
+
+
 def _add_optional(group: click.Group, module: str, attr: str) -> None:
     """Attach a subcommand group from a package when it is present in this build."""
     try:
