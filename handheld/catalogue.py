@@ -121,6 +121,18 @@ class Catalogue:
         moment = now or datetime.now(timezone.utc)
         return [r for r, start, end in cached if (start is None or start <= moment) and (end is None or moment < end)]
 
+    def promotions_for(self, products: Sequence[PriceInfo], now: datetime | None = None) -> list[PromotionRule]:
+        """Active promotions that can touch these products (by product id or category).
+
+        price_basket applies a rule only to a line whose product or category it names, so
+        handing it just these gives the same prices while its work stays proportional to
+        the basket, not to every promotion in the store.
+        """
+        ids = {p.product_id for p in products}
+        categories = {p.category for p in products if p.category is not None}
+        return [r for r in self.promotions(now)
+                if (r.product_id in ids) or (r.product_id is None and r.category in categories)]
+
     def barcode_rules(self) -> list[dict[str, Any]]:
         """The store's in-store label layouts as the server sent them."""
         return [json.loads(b) for (b,) in self.store.execute("SELECT body FROM barcode_rules").fetchall()]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,6 +17,7 @@ from handheld.web import DisplayServer
 from server.pricing import PricingRules
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class HandheldRuntime:
 
     def start(self) -> None:
         """Start the display, the workers and the scanner."""
+        # A scan wakes the bridge's reader thread, which then waits for the GIL; with
+        # CPython's default 5 ms switch interval a busy web or sync thread would make a
+        # scan wait that long. The device runs few threads, so switching more often is cheap.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.display.start()
         self.catalogue_sync.start()
         self.sync.start()

@@ -82,7 +82,7 @@ def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue
         return base
     basket = tuple(lines) if lines is not None else fold(events).lines
     prices = catalogue.prices([line.gtin for line in basket])
-    priced = price_basket(basket, prices, catalogue.promotions(), personal_offers(trip),
+    priced = price_basket(basket, prices, catalogue.promotions_for(list(prices.values())), personal_offers(trip),
                           member=is_member(trip), rules=pricing_rules or PricingRules())
     by_key = {p.key: p for p in priced.lines}
     lines, savings = [], 0

@@ -128,6 +128,9 @@ class LocalStore:
         self.lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # Checkpoints copy the WAL into the main file and fsync it: done by checkpoint() on the
+        # sync worker's own connection, never inside a scan's commit.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -141,6 +144,16 @@ class LocalStore:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the database file (PASSIVE: never blocks the scan path)."""
+        conn = sqlite3.connect(self.path, timeout=1.0)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.OperationalError:
+            pass  # busy: the next round does it
+        finally:
+            conn.close()
 
     def close(self) -> None:
         """Close the file."""

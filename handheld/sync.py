@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from handheld.catalogue import Catalogue
 from handheld.client import ApiClient, Offline, Refused
 from handheld.device import Handheld
 from handheld.store import LocalStore, TripRow
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY_S = 5.0
 
 
 class Worker:
@@ -89,6 +91,7 @@ class EventSync(Worker):
         self.store: LocalStore = handheld.store
         self._changed = False  # something the screen shows changed this round
         self._contacted = False  # a request was made this round (else "online" is not known)
+        self._checkpointed = 0.0
 
     def reached(self, error: str | None) -> None:
         offline = error is not None
@@ -100,6 +103,10 @@ class EventSync(Worker):
         self._changed = self._contacted = False
 
     def step(self) -> bool:
+        now = time.monotonic()
+        if now - self._checkpointed > CHECKPOINT_EVERY_S:
+            self._checkpointed = now
+            self.store.checkpoint()
         for trip in self.store.trips_needing_server():
             if not trip.on_server:
                 self._create(trip)
