@@ -10,7 +10,7 @@ import serial
 from . import ssi, wire
 from .errors import ScannerError
 from .interpret import Scan
-from .protocol import ScannerProtocol, SsiProtocol, make_protocol
+from .protocol import RawLineProtocol, ScannerProtocol, SsiProtocol, make_protocol
 from .settings import BarcodeSettings, ScannerProfile, Settings
 from .transport import Opener, PortReader, SerialTransport
 
@@ -21,6 +21,7 @@ SSI_COMMANDS = {
     "start_decode": wire.START_DECODE,
     "stop_decode": wire.STOP_DECODE,
 }
+HONEYWELL_TRIGGER = {"start_decode": wire.HONEYWELL_TRIGGER_ON, "stop_decode": wire.HONEYWELL_TRIGGER_OFF}
 
 
 class ScannerBridge:
@@ -110,12 +111,21 @@ class ScannerBridge:
         self.protocol.send_feedback(good)
 
     def command(self, name: str) -> None:
-        """Send an SSI host command: scan_enable, scan_disable, start_decode, stop_decode."""
-        if not isinstance(self.protocol, SsiProtocol):
-            raise ScannerError(f"command {name!r} needs the ssi protocol")
+        """Send a host command: scan_enable, scan_disable, start_decode, stop_decode.
+
+        SSI scanners take all four; a raw Honeywell profile takes start/stop_decode
+        (the serial trigger, SYN T CR / SYN U CR).
+        """
         if name not in SSI_COMMANDS:
             raise ValueError(f"unknown scanner command {name!r}; known: {', '.join(SSI_COMMANDS)}")
-        self.protocol.send(ssi.host(SSI_COMMANDS[name]))
+        if isinstance(self.protocol, SsiProtocol):
+            self.protocol.send(ssi.host(SSI_COMMANDS[name]))
+            return
+        trigger = HONEYWELL_TRIGGER.get(name)
+        if isinstance(self.protocol, RawLineProtocol) and self.profile.host_ack == "honeywell" and trigger:
+            self.protocol.write(trigger)
+            return
+        raise ScannerError(f"command {name!r} needs the ssi protocol (or start/stop_decode on a honeywell profile)")
 
     def __enter__(self) -> ScannerBridge:
         self.start()

@@ -81,7 +81,8 @@ class ScannerProtocol:
         """Send the profile's good-read or bad-read feedback."""
         raise NotImplementedError
 
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        """Write raw bytes to the scanner if connected (dropped, as on a dead wire, if not)."""
         transport = self.transport
         if transport is not None:
             transport.write(data)
@@ -123,7 +124,7 @@ class RawLineProtocol(ScannerProtocol):
 
     def send_feedback(self, good: bool) -> None:
         if self.profile.host_ack == "honeywell":
-            self._write(honeywell_feedback(self.profile.good_read if good else self.profile.bad_read))
+            self.write(honeywell_feedback(self.profile.good_read if good else self.profile.bad_read))
 
 
 class SsiProtocol(ScannerProtocol):
@@ -174,7 +175,7 @@ class SsiProtocol(ScannerProtocol):
             if isinstance(item, ChecksumError):
                 self._frame_error(item)
                 self.naks_sent += 1
-                self._write(ssi.nak(wire.NAK_RESEND).encode())
+                self.write(ssi.nak(wire.NAK_RESEND).encode())
             elif isinstance(item, FrameError):
                 self._frame_error(item)
             elif item.source == wire.SOURCE_DECODER:
@@ -200,9 +201,9 @@ class SsiProtocol(ScannerProtocol):
         if packet.retransmit and packet.identity() == self._last_acked:
             # Our ACK was lost (or late); the scanner sent it again. ACK, but do not count it twice.
             self.duplicates += 1
-            self._write(ssi.ack().encode())
+            self.write(ssi.ack().encode())
             return
-        self._write(ssi.ack().encode())
+        self.write(ssi.ack().encode())
         self._last_acked = packet.identity()
         if packet.opcode != wire.DECODE_DATA:
             log.info("scanner sent %s %s", packet.name, packet.data.hex(" "))
@@ -240,7 +241,7 @@ class SsiProtocol(ScannerProtocol):
     def _transmit(self, packet: ssi.Packet) -> None:
         self._tries += 1
         self._sent_at = time.monotonic()
-        self._write(packet.encode())
+        self.write(packet.encode())
 
 
 def make_protocol(name: str, profile: ScannerProfile, barcodes: BarcodeSettings, on_scan: OnScan) -> ScannerProtocol:

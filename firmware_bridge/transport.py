@@ -107,8 +107,7 @@ class PortReader(threading.Thread):
                 if data:
                     self._feed(data)
                 self.protocol.tick(time.monotonic())
-        except (serial.SerialException, OSError, TypeError) as exc:
-            # TypeError: pyserial's posix read() after a concurrent close() hits a None fd.
+        except (serial.SerialException, OSError) as exc:
             if not self._stopping.is_set():
                 lost = PortGone(f"{self.port_name}: {exc}")
         finally:

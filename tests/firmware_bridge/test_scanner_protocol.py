@@ -248,3 +248,22 @@ def test_command_needs_ssi(settings: Settings, recorder: Any) -> None:
 def test_bridge_refuses_profile_feedback_the_protocol_cannot_send(settings: Settings, recorder: Any) -> None:
     with pytest.raises(ValueError, match="Honeywell raw-mode command"):
         ScannerBridge("loop://", "ssi", settings.scanner.profiles["honeywell"], settings.barcodes, recorder.on_scan)
+
+
+@pytest.mark.parametrize(("name", "expected"), [("start_decode", b"\x16T\r"), ("stop_decode", b"\x16U\r")])
+def test_honeywell_trigger_commands_are_sent_on_raw_profile(loop_port: serial.SerialBase, settings: Settings,
+                                                            recorder: Any, wait: Any, recording_transport: Any,
+                                                            name: str, expected: bytes) -> None:
+    transports: list[Any] = []
+    with loop_bridge(loop_port, "raw", "honeywell", recorder, settings, transports, type(recording_transport)) as bridge:
+        assert bridge.wait_connected(5)
+        bridge.command(name)
+        assert transports[0].written == expected
+        with pytest.raises(Exception, match="needs the ssi protocol"):
+            bridge.command("scan_disable")
+
+
+def test_unknown_command_is_refused(settings: Settings, recorder: Any) -> None:
+    bridge = ScannerBridge("loop://", "ssi", settings.scanner.profiles["zebra"], settings.barcodes, recorder.on_scan)
+    with pytest.raises(ValueError, match="unknown scanner command 'explode'"):
+        bridge.command("explode")
