@@ -13,15 +13,23 @@ def top_k_sparse(scores: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]
     values = np.zeros((n_rows, k), dtype=np.float64)
     csr = scores.tocsr()
     csr.eliminate_zeros()
-    if csr.nnz == 0:
-        return codes, values
-    rows = np.repeat(np.arange(n_rows), np.diff(csr.indptr))
-    order = np.lexsort((csr.indices, -csr.data, rows))
-    sorted_rows = rows[order]
-    rank = np.arange(len(order)) - csr.indptr[sorted_rows]
-    keep = rank < k
-    codes[sorted_rows[keep], rank[keep]] = csr.indices[order][keep]
-    values[sorted_rows[keep], rank[keep]] = csr.data[order][keep]
+    indptr, indices, data = csr.indptr, csr.indices, csr.data
+    lengths = np.diff(indptr)
+    # long rows: cut each to its k best with argpartition first, so the sort below stays small
+    long_rows = np.flatnonzero(lengths > k)
+    keep = np.ones(len(data), dtype=bool)
+    for row in long_rows:
+        lo, hi = indptr[row], indptr[row + 1]
+        cut = np.argpartition(-data[lo:hi], k - 1)[k:]
+        keep[lo + cut] = False
+    rows = np.repeat(np.arange(n_rows), lengths)[keep]
+    cols, vals = indices[keep], data[keep]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(len(rows)) - first[rows]
+    codes[rows, rank] = cols
+    values[rows, rank] = vals
     return codes, values
 
 

@@ -1,0 +1,214 @@
+"""The next-basket engine: a ranked list of products per household, labelled replenish or discover."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from server.offers.history import BasketLog
+from server.offers.rank import top_k_dense, top_k_sparse
+
+REPLENISH, DISCOVER = 0, 1
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Engine knobs, tuned on each household's second-to-last basket of the Complete Journey."""
+
+    recent_decay: float = 0.9  # per basket back from the newest: what the household buys lately
+    longterm_decay: float = 1.0  # per basket: what it buys over the whole window
+    recent_share: float = 0.5  # blend of the two repeat vectors
+    prior_baskets: float = 1.0  # shrinks short histories: scale n / (n + prior)
+    neighbours: int = 100  # similar households (cosine of repeat vectors) per household
+    pool_size: int = 2500  # neighbours come from at most this many households (stable hash sample)
+    own_weight: float = 0.4  # own repeat vector against the neighbours' weighted mean
+    neighbour_items: int = 100  # each pool household lends only its top products
+    popular_items: int = 2000  # discover candidates: the chain's most bought products
+    discover_neighbour: float = 0.5  # discover mix: neighbours' products vs. chain-wide popularity
+    transition_items: int = 30  # per product, the products most often bought in the next basket
+    discover_transition: float = 0.0  # weight of "bought next by others" (off: it did not pay on validation)
+    discover_boost: float = 1.2  # trust in a discover estimate against replenish (tuned on validation)
+    shard_size: int = 512  # households scored together; shards are independent
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Top-K product codes per household of a BasketLog, with kind and score; code -1 pads."""
+
+    codes: np.ndarray
+    kinds: np.ndarray
+    scores: np.ndarray
+
+
+def _per_household(log: BasketLog, weights: np.ndarray, matrix: sp.csr_matrix | None = None) -> sp.csr_matrix:
+    """Household x product sum of weighted basket rows."""
+    pick = sp.csr_matrix((weights, (log.basket_household, np.arange(len(weights)))),
+                         shape=(log.n_households, len(weights)))
+    return (pick @ (log.items if matrix is None else matrix)).tocsr()
+
+
+def basket_age(log: BasketLog) -> np.ndarray:
+    """Per basket, how many of the household's baskets are newer (0 = latest)."""
+    return (log.count[log.basket_household] - 1 - log.basket_position).astype(np.float64)
+
+
+def repeat_vectors(log: BasketLog, params: EngineParams) -> sp.csr_matrix:
+    """Per household a recency-weighted share of baskets holding each product, shrunk for short histories."""
+    age, hh = basket_age(log), log.basket_household
+    shrink = log.count / (log.count + params.prior_baskets)
+    weights = np.zeros(len(age))
+    for decay, share in ((params.recent_decay, params.recent_share),
+                         (params.longterm_decay, 1.0 - params.recent_share)):
+        w = decay ** age
+        total = np.bincount(hh, weights=w, minlength=log.n_households)
+        weights += w * share / total[hh]
+    return _per_household(log, (weights * shrink[hh]).astype(np.float32))
+
+
+def explore_rates(log: BasketLog, decay: float = 0.9) -> np.ndarray:
+    """Per household, a recency-weighted mean number of products new to it per basket."""
+    coo = log.items.tocoo()
+    hh = log.basket_household[coo.row].astype(np.int64)
+    key = hh * log.n_products + coo.col
+    order = np.lexsort((coo.row, key))
+    first = np.r_[True, key[order][1:] != key[order][:-1]]
+    new_per_basket = np.bincount(coo.row[order][first], minlength=log.items.shape[0])
+    w = decay ** basket_age(log)
+    num = np.bincount(log.basket_household, weights=w * new_per_basket, minlength=log.n_households)
+    return num / np.bincount(log.basket_household, weights=w, minlength=log.n_households)
+
+
+def _prune_rows(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """Keep the largest `keep` entries of each row."""
+    codes, values = top_k_sparse(matrix, keep)
+    rows = np.repeat(np.arange(matrix.shape[0]), keep)
+    ok = codes.ravel() >= 0
+    return sp.csr_matrix((values.ravel()[ok].astype(np.float32), (rows[ok], codes.ravel()[ok])),
+                         shape=matrix.shape)
+
+
+def transitions(log: BasketLog, params: EngineParams) -> sp.csr_matrix:
+    """Product -> product: share of baskets holding the first whose next basket holds the second."""
+    has_next = np.flatnonzero(np.r_[log.basket_household[1:] == log.basket_household[:-1], False])
+    before, after = log.items[has_next], log.items[has_next + 1]
+    pairs = (before.T @ after).tocsr()
+    support = np.asarray(before.sum(axis=0)).ravel()
+    # a product seen in few baskets says little; the +20 keeps rare products from dominating
+    pairs = sp.diags((1.0 / (support + 20.0)).astype(np.float32)) @ pairs
+    return _prune_rows(pairs.tocsr(), params.transition_items)
+
+
+def neighbour_pool(household_ids: np.ndarray, size: int) -> np.ndarray:
+    """A stable sample of at most `size` household codes (by hashed id) that lend neighbours."""
+    if len(household_ids) <= size:
+        return np.arange(len(household_ids))
+    mixed = (household_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
+    return np.sort(np.argsort(mixed, kind="stable")[:size])
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit length."""
+    norm = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return (sp.diags((1.0 / np.maximum(norm, 1e-12)).astype(np.float32)) @ matrix).tocsr()
+
+
+def _row_scale(matrix: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
+    """Multiply each row by its scale."""
+    return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr()
+
+
+def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> Ranking:
+    """Rank k products per household: replenish first, then discover products that clear the bar."""
+    repeat = repeat_vectors(log, params)
+    rates = explore_rates(log)
+    pool = neighbour_pool(log.household_ids, params.pool_size)
+    pool_unit = _unit_rows(repeat[pool]).T.tocsr()
+    lend = _prune_rows(repeat[pool], params.neighbour_items)
+    follows = transitions(log, params) if params.discover_transition > 0 else None
+    popularity = np.asarray(log.items.sum(axis=0)).ravel()
+    n_pop = min(params.popular_items, log.n_products)
+    pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
+    # neighbours' vectors live on a compact column space: what they lend plus the chain-wide list
+    columns = np.union1d(np.unique(lend.indices), pop_codes)
+    compact = np.full(log.n_products, -1, dtype=np.int64)
+    compact[columns] = np.arange(len(columns))
+    lend_t = sp.csr_matrix((lend.data, compact[lend.indices], lend.indptr),
+                           shape=(lend.shape[0], len(columns))).T.tocsr()
+    pop_cols = compact[pop_codes]
+    chain = (popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32)
+    codes = np.full((log.n_households, k), -1, dtype=np.int64)
+    kinds = np.zeros((log.n_households, k), dtype=np.int8)
+    scores = np.zeros((log.n_households, k), dtype=np.float64)
+    for lo in range(0, log.n_households, params.shard_size):
+        hi = min(lo + params.shard_size, log.n_households)
+        own = repeat[lo:hi]
+        mix = _neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
+        near = np.asarray(lend_t @ mix.T.toarray(), dtype=np.float32).T  # shard x compact columns
+        own_rows = np.repeat(np.arange(hi - lo), np.diff(own.indptr))
+        own_cols = compact[own.indices]
+        lent = np.where(own_cols >= 0, near[own_rows, np.maximum(own_cols, 0)], 0.0)
+        replenish = sp.csr_matrix(
+            (params.own_weight * own.data + (1.0 - params.own_weight) * lent, own.indices, own.indptr),
+            shape=own.shape)
+        # discover candidates: the chain's most bought products the household never bought
+        unseen = near[:, pop_cols]
+        owned = sp.csr_matrix((np.ones(len(own_rows), np.float32), (own_rows, own.indices)),
+                              shape=own.shape)[:, pop_codes].toarray() > 0
+        unseen[owned] = 0.0
+        discover = params.discover_neighbour * unseen / np.maximum(unseen.sum(axis=1, keepdims=True), 1e-12)
+        discover += (1.0 - params.discover_neighbour) * chain[None, :]
+        if follows is not None:
+            discover = _add_follows(discover, follows, log, lo, hi, pop_codes, params)
+        discover[owned] = 0.0
+        discover *= rates[lo:hi, None].astype(np.float32)
+        d_idx, d_score = top_k_dense(discover, k)
+        d_codes = np.where(d_idx >= 0, pop_codes[np.maximum(d_idx, 0)], -1)
+        r_codes, r_score = top_k_sparse(replenish, k)
+        _merge(r_codes, r_score, d_codes, d_score, params.discover_boost,
+               codes[lo:hi], kinds[lo:hi], scores[lo:hi])
+    return Ranking(codes=codes, kinds=kinds, scores=scores)
+
+
+def _neighbour_weights(own: sp.csr_matrix, pool_unit: sp.csr_matrix, pool: np.ndarray,
+                       lo: int, hi: int, neighbours: int) -> sp.csr_matrix:
+    """Shard x pool matrix: each household's most similar pool households, weights summing to 1."""
+    sim = (_unit_rows(own) @ pool_unit).toarray()
+    sim[pool[None, :] == np.arange(lo, hi)[:, None]] = 0.0
+    k_n = max(1, min(neighbours, len(pool) - 1))
+    nbrs = np.argpartition(-sim, k_n - 1, axis=1)[:, :k_n]
+    w = np.take_along_axis(sim, nbrs, axis=1)
+    w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    return sp.csr_matrix((w.ravel().astype(np.float32), (np.repeat(np.arange(hi - lo), k_n), nbrs.ravel())),
+                         shape=(hi - lo, len(pool)))
+
+
+def _add_follows(discover: np.ndarray, follows: sp.csr_matrix, log: BasketLog, lo: int, hi: int,
+                 pop_codes: np.ndarray, params: EngineParams) -> np.ndarray:
+    """Blend in what other households bought right after the products of this household's last basket."""
+    last = log.start[lo:hi] + log.count[lo:hi] - 1
+    dense = (log.items[last] @ follows[:, pop_codes]).toarray()
+    dense /= np.maximum(dense.sum(axis=1, keepdims=True), 1e-12)
+    return (1.0 - params.discover_transition) * discover + params.discover_transition * dense
+
+
+def _merge(r_codes: np.ndarray, r_score: np.ndarray, d_codes: np.ndarray, d_score: np.ndarray,
+           boost: float, out_codes: np.ndarray, out_kinds: np.ndarray, out_scores: np.ndarray) -> None:
+    """Pick the k best estimates (discover boosted), then list replenish before discover."""
+    k = r_codes.shape[1]
+    all_codes = np.concatenate([r_codes, d_codes], axis=1)
+    raw = np.concatenate([r_score, d_score], axis=1)
+    is_rep = np.concatenate([np.ones_like(r_codes, bool), np.zeros_like(d_codes, bool)], axis=1)
+    boosted = np.where(all_codes < 0, -1.0, np.where(is_rep, raw, boost * raw))
+    chosen = np.argsort(-boosted, axis=1, kind="stable")[:, :k]
+    c_codes = np.take_along_axis(all_codes, chosen, axis=1)
+    c_raw = np.take_along_axis(raw, chosen, axis=1)
+    c_rep = np.take_along_axis(is_rep, chosen, axis=1)
+    # shown order: replenish by score, then discover by score, padding last
+    top = max(float(c_raw.max(initial=0.0)), 1e-12)
+    sort_key = np.where(c_codes < 0, 3.0, np.where(c_rep, 0.0, 1.0)) - c_raw / (2.0 * top)
+    order = np.argsort(sort_key, axis=1, kind="stable")
+    out_codes[:] = np.take_along_axis(c_codes, order, axis=1)
+    out_scores[:] = np.where(out_codes >= 0, np.take_along_axis(c_raw, order, axis=1), 0.0)
+    out_kinds[:] = np.where(np.take_along_axis(c_rep, order, axis=1), REPLENISH, DISCOVER)
