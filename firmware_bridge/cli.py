@@ -1,8 +1,8 @@
 """`shopgo scanner ...`: a click group over plain functions (listen to a scanner, be a scanner).
 
 The main CLI adds it with `cli.add_command(scanner)`. Settings come from the click
-context object when it is a `Settings` (or a mapping/attribute holding one under
-"settings"); otherwise `default_settings()`.
+context object (see `settings_from`): a `Settings`, or the parsed config.toml the
+shopgo CLI keeps as `ctx.obj.cfg`; otherwise `default_settings()`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,22 @@ JSON_FIELDS = ("data", "symbology", "kind", "gtin", "price_minor", "weight_g", "
 
 
 def settings_from(obj: Any) -> Settings:
-    """Find firmware_bridge Settings in a click context object, else the defaults."""
+    """Find firmware_bridge Settings in a click context object, else the defaults.
+
+    Accepted: a Settings; a mapping or object holding one as "settings"; a parsed
+    config.toml as a mapping or as the object's `cfg` (the shopgo CLI's context).
+    """
     if isinstance(obj, Settings):
         return obj
     candidate = obj.get("settings") if isinstance(obj, Mapping) else getattr(obj, "settings", None)
     if isinstance(candidate, Settings):
         return candidate
+    cfg = obj if isinstance(obj, Mapping) else getattr(obj, "cfg", None)
+    if isinstance(cfg, Mapping) and ("scanner" in cfg or "barcodes" in cfg):
+        try:
+            return Settings.from_dict(cfg)
+        except ValueError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
     return default_settings()
 
 

@@ -109,6 +109,26 @@ def test_settings_come_from_click_context_object() -> None:
     assert settings_from(None) == default_settings()
 
 
+def test_settings_come_from_parsed_config_on_the_context() -> None:
+    cfg = {"database": {"url": "sqlite://"}, "barcodes": {"card_prefix": "0491"}}
+    assert settings_from(cfg).barcodes.card_prefix == "0491"
+    assert settings_from(type("Ctx", (), {"cfg": cfg})()).barcodes.card_prefix == "0491"
+
+
+def test_bad_config_on_the_context_is_a_click_error_naming_the_key() -> None:
+    with pytest.raises(click.ClickException, match="barcodes.card_prefix"):
+        settings_from({"barcodes": {"card_prefix": "x"}})
+
+
+def test_listen_uses_the_port_from_the_context_config(make_virtual: Callable[..., VirtualScanner]) -> None:
+    vs = make_virtual("ssi")
+    scan_when_bridge_ready(vs, ["5901234123457"])
+    cfg = {"scanner": {"port": vs.path, "protocol": "ssi", "profile": "zebra"}}
+    result = CliRunner().invoke(scanner, ["listen", "--json", "--count", "1"], obj=type("Ctx", (), {"cfg": cfg})())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["gtin"] == "5901234123457"
+
+
 def test_scanner_is_a_click_group_named_scanner() -> None:
     assert isinstance(scanner, click.Group) and scanner.name == "scanner"
     assert set(scanner.commands) == {"listen", "virtual"}
