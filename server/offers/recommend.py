@@ -108,7 +108,7 @@ def neighbour_pool(household_ids: np.ndarray, size: int) -> np.ndarray:
     return np.sort(np.argsort(mixed, kind="stable")[:size])
 
 
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit length."""
     norm = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     return (sp.diags((1.0 / np.maximum(norm, 1e-12)).astype(np.float32)) @ matrix).tocsr()
@@ -124,7 +124,7 @@ def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> 
     repeat = repeat_vectors(log, params)
     rates = explore_rates(log)
     pool = neighbour_pool(log.household_ids, params.pool_size)
-    pool_unit = _unit_rows(repeat[pool]).T.tocsr()
+    pool_unit = unit_rows(repeat[pool]).T.tocsr()
     lend = _prune_rows(repeat[pool], params.neighbour_items)
     follows = transitions(log, params) if params.discover_transition > 0 else None
     popularity = np.asarray(log.items.sum(axis=0)).ravel()
@@ -144,7 +144,7 @@ def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> 
     for lo in range(0, log.n_households, params.shard_size):
         hi = min(lo + params.shard_size, log.n_households)
         own = repeat[lo:hi]
-        mix = _neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
+        mix = neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
         near = np.asarray(lend_t @ mix.T.toarray(), dtype=np.float32).T  # shard x compact columns
         own_rows = np.repeat(np.arange(hi - lo), np.diff(own.indptr))
         own_cols = compact[own.indices]
@@ -171,10 +171,10 @@ def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> 
     return Ranking(codes=codes, kinds=kinds, scores=scores)
 
 
-def _neighbour_weights(own: sp.csr_matrix, pool_unit: sp.csr_matrix, pool: np.ndarray,
+def neighbour_weights(own: sp.csr_matrix, pool_unit: sp.csr_matrix, pool: np.ndarray,
                        lo: int, hi: int, neighbours: int) -> sp.csr_matrix:
     """Shard x pool matrix: each household's most similar pool households, weights summing to 1."""
-    sim = (_unit_rows(own) @ pool_unit).toarray()
+    sim = (unit_rows(own) @ pool_unit).toarray()
     sim[pool[None, :] == np.arange(lo, hi)[:, None]] = 0.0
     k_n = max(1, min(neighbours, len(pool) - 1))
     nbrs = np.argpartition(-sim, k_n - 1, axis=1)[:, :k_n]

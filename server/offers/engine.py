@@ -1,0 +1,76 @@
+"""The engine on DataFrames: ranked next products per household and campaign propensity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from server.offers.history import BasketLog, basket_log, before, check_history
+from server.offers.recommend import (REPLENISH, EngineParams, explore_rates, neighbour_pool, recommend,
+                                     neighbour_weights, repeat_vectors, unit_rows)
+
+SCORE_COLUMNS = ["household_id", "rank", "product_id", "kind", "score"]
+
+
+def score_households(history: pd.DataFrame, as_of: pd.Timestamp, k: int = 10,
+                     params: EngineParams = EngineParams()) -> pd.DataFrame:
+    """Top-k products per household from rows strictly before as_of: household_id, rank, product_id, kind, score."""
+    rows = before(check_history(history), as_of)
+    if rows.empty:
+        return pd.DataFrame({"household_id": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
+                             "product_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype="str"),
+                             "score": pd.Series(dtype="float64")})
+    log = basket_log(rows)
+    ranking = recommend(log, k, params)
+    hh_idx, pos = np.nonzero(ranking.codes >= 0)
+    codes = ranking.codes[hh_idx, pos]
+    return pd.DataFrame({
+        "household_id": log.household_ids[hh_idx],
+        "rank": pos + 1,
+        "product_id": log.product_ids[codes],
+        "kind": np.where(ranking.kinds[hh_idx, pos] == REPLENISH, "replenish", "discover"),
+        "score": ranking.scores[hh_idx, pos],
+    })
+
+
+def target_households(history: pd.DataFrame, products: list[int] | np.ndarray, as_of: pd.Timestamp,
+                      params: EngineParams = EngineParams()) -> pd.DataFrame:
+    """Every household in the history with a propensity in [0, 1] to buy any of the products after as_of."""
+    checked = check_history(history)
+    everyone = np.sort(checked["household_id"].unique())
+    rows = before(checked, as_of)
+    scores = pd.Series(0.0, index=pd.Index(everyone, name="household_id"))
+    if not rows.empty:
+        log = basket_log(rows)
+        wanted = np.flatnonzero(np.isin(log.product_ids, np.asarray(products, dtype=np.int64)))
+        if len(wanted):
+            scores.loc[log.household_ids] = campaign_propensity(log, wanted, params)
+    return scores.reset_index(name="score")
+
+
+def campaign_propensity(log: BasketLog, product_codes: np.ndarray, params: EngineParams = EngineParams()) -> np.ndarray:
+    """Per household of the log, 1 - prod(1 - p) over the products' next-basket estimates."""
+    repeat = repeat_vectors(log, params)
+    rates = explore_rates(log)
+    pool = neighbour_pool(log.household_ids, params.pool_size)
+    pool_unit = unit_rows(repeat[pool]).T.tocsr()
+    lend = repeat[pool][:, product_codes].tocsc()
+    lend_total = np.asarray(repeat[pool].sum(axis=1)).ravel()
+    popularity = np.asarray(log.items[:, product_codes].sum(axis=0)).ravel()
+    chain = popularity / max(float(log.items.nnz), 1.0)
+    out = np.zeros(log.n_households)
+    for lo in range(0, log.n_households, params.shard_size):
+        hi = min(lo + params.shard_size, log.n_households)
+        own = repeat[lo:hi]
+        mix = neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
+        near = np.asarray((mix @ lend).todense())
+        near_share = near / np.maximum(mix @ lend_total, 1e-12)[:, None]
+        mine = own[:, product_codes].toarray()
+        # a product the household never bought: its share among neighbours' and the chain's
+        # purchases, times how many new products the household tries per basket (as in recommend)
+        unseen = rates[lo:hi, None] * (params.discover_neighbour * near_share
+                                       + (1 - params.discover_neighbour) * chain[None, :])
+        p = np.where(mine > 0, params.own_weight * mine + (1 - params.own_weight) * near, unseen)
+        out[lo:hi] = 1.0 - np.prod(1.0 - np.clip(p, 0.0, 1.0), axis=1)
+    return out
+
