@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import gs1, raw, ssi, wire
+from .errors import ChecksumError, FrameError
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +242,11 @@ class VirtualScanner:
                     self.feedback.append(("esc", chr(data[i + 1])))
             self._changed.notify_all()
 
-    def _heard_packet(self, item: ssi.Packet | Exception) -> None:
-        if isinstance(item, Exception):
-            if hasattr(item, "packet"):  # bad checksum: ask the host to send it again
-                self._write_packet(ssi.nak(wire.NAK_RESEND, wire.SOURCE_DECODER))
+    def _heard_packet(self, item: ssi.Packet | FrameError) -> None:
+        if isinstance(item, ChecksumError):  # ask the host to send it again
+            self._write_packet(ssi.nak(wire.NAK_RESEND, wire.SOURCE_DECODER))
+            return
+        if isinstance(item, FrameError):
             return
         if item.source != wire.SOURCE_HOST:
             return

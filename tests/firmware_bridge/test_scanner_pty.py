@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import serial
 
-from firmware_bridge import ScannerBridge, Settings, VirtualScanner, wire
+from firmware_bridge import ScannerBridge, Settings, VirtualScanner, ssi, wire
 
 BASKET = ["5901234123457", "4006381333931", "0400000012346", "2012345601239", "2112345012346"]
 
@@ -191,3 +192,20 @@ def test_reconnect_is_reported_to_on_status(scanner_pty: Any, wait: Any) -> None
     vs.replug()
     assert wait(lambda: bridge.connects == 2)
     assert any(s.endswith("(reconnected)") for s in recorder.statuses)
+
+
+
+def test_virtual_scanner_naks_a_corrupted_host_command_and_acks_a_good_one(
+        make_virtual: Callable[..., VirtualScanner]) -> None:
+    vs = make_virtual("ssi")
+    host = serial.Serial(vs.path, 9600, timeout=2)
+    try:
+        bad = bytearray(ssi.beep(0).encode())
+        bad[-1] ^= 0xFF
+        host.write(bytes(bad))
+        assert host.read(7) == ssi.nak(wire.NAK_RESEND, wire.SOURCE_DECODER).encode()
+        host.write(ssi.beep(0).encode())
+        assert host.read(6) == ssi.ack(wire.SOURCE_DECODER).encode()
+        assert vs.wait_for(lambda: vs.feedback == [("beep", 0)])
+    finally:
+        host.close()
