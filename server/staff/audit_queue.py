@@ -9,8 +9,8 @@ from typing import Any, Mapping
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
 from db.models import Audit, Member, Product, Trip, TripEvent, User
+from server.audits import record_outcome
 from server.basket import fold
 from server.errors import ApiError
 
@@ -40,11 +40,11 @@ def pending_audits(session: Session, store_id: str) -> list[QueuedAudit]:
     rows = session.execute(
         select(Audit, Member.name).outerjoin(Member, Member.id == Audit.member_id)
         .where(Audit.store_id == store_id, Audit.status == "pending")
-        .order_by(Audit.requested_at).limit(200)).tuples().all()
+        .order_by(Audit.requested_at).limit(200)).all()
     counts = dict(session.execute(
         select(TripEvent.trip_id, func.count()).where(TripEvent.trip_id.in_([a.trip_id for a, _ in rows]),
                                                      TripEvent.kind == "scan")
-        .group_by(TripEvent.trip_id)).tuples().all()) if rows else {}
+        .group_by(TripEvent.trip_id)).all()) if rows else {}
     return [QueuedAudit(a, name, int(counts.get(a.trip_id, 0))) for a, name in rows]
 
 
@@ -62,7 +62,7 @@ def expected_lines(session: Session, trip_id: str) -> list[ExpectedLine]:
     qty: dict[str, int] = {}
     for line in reversed(basket.lines):  # oldest first: the order the shopper walked
         qty[line.gtin] = qty.get(line.gtin, 0) + line.quantity
-    names = dict(session.execute(select(Product.gtin, Product.name).where(Product.gtin.in_(list(qty)))).tuples()) \
+    names = dict(session.execute(select(Product.gtin, Product.name).where(Product.gtin.in_(list(qty)))).all()) \
         if qty else {}
     return [ExpectedLine(g, names.get(g, f"Unknown item {g}"), n) for g, n in qty.items()]
 
@@ -95,22 +95,7 @@ def record_findings(session: Session, audit_id: int, findings: list[dict[str, An
     audit = get_audit(session, audit_id)
     if audit.status != "pending":
         raise ApiError(409, f"Audit {audit_id} was already recorded ({audit.status}).")
-    try:
-        from server.audits import record_outcome
-    except ImportError:
-        return _record_locally(audit, findings, user)
     return record_outcome(session, audit_id, findings, user.id)
-
-
-def _record_locally(audit: Audit, findings: list[dict[str, Any]], user: User) -> Audit:
-    """Stand-in until server.audits is in the build: same fields, same pass/mismatch rule."""
-    mismatches = sum(1 for f in findings if f["found"] != f["expected"])
-    audit.findings = findings  # type: ignore[assignment]
-    audit.mismatch_count = mismatches
-    audit.status = "mismatch" if mismatches else "passed"
-    audit.completed_at = utcnow()
-    audit.staff_user_id = user.id
-    return audit
 
 
 def mismatch_rate(session: Session, store_id: str, now: datetime, days: int = 30) -> tuple[int, int]:

@@ -27,7 +27,7 @@ def recent_requests(session: Session, store_id: str | None, limit: int = 50) -> 
     if store_id is not None:
         stmt = stmt.where(Member.store_id == store_id)
     stmt = stmt.order_by(DataRequest.at.desc(), DataRequest.id.desc()).limit(limit)
-    return [RequestRow(r, s) for r, s in session.execute(stmt).tuples()]
+    return [RequestRow(r, s) for r, s in session.execute(stmt)]
 
 
 def export(session: Session, member_id: int, actor: str) -> dict[str, Any]:

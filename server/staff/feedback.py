@@ -35,7 +35,7 @@ def list_feedback(session: Session, store_id: str, status: str | None = None, li
     if status:
         stmt = stmt.where(Feedback.status == status)
     stmt = stmt.order_by((Feedback.status == "resolved"), Feedback.created_at.desc()).limit(limit)
-    return [FeedbackRow(f, name) for f, name in session.execute(stmt).tuples()]
+    return [FeedbackRow(f, name) for f, name in session.execute(stmt)]
 
 
 def set_status(session: Session, feedback_id: str, status: str, store_id: str | None) -> Feedback:

@@ -77,7 +77,7 @@ def _actions(session: Session, trip_ids: list[str]) -> dict[str, list[tuple[Staf
     out: dict[str, list[tuple[StaffAction, str]]] = {t: [] for t in trip_ids}
     if trip_ids:
         for act, name in session.execute(select(StaffAction, User.username).outerjoin(User, User.id == StaffAction.user_id)
-                                         .where(StaffAction.trip_id.in_(trip_ids)).order_by(StaffAction.at)).tuples():
+                                         .where(StaffAction.trip_id.in_(trip_ids)).order_by(StaffAction.at)):
             out[act.trip_id].append((act, name or "?"))
     return out
 
@@ -98,8 +98,7 @@ def _view(trip: Trip, events: list[TripEvent], actions: list[tuple[StaffAction, 
     age_seqs = [bl.last_seq for bl in basket.lines if (p := products.get(bl.gtin)) is not None and p.min_age]
     view = LiveTrip(trip, member_name, device_name, lines)
     view.age_check = any(seq > age_ok_up_to for seq in age_seqs)
-    view.help = (trip.needs_help and help_done_up_to < trip.last_seq) or \
-        (last_help is not None and last_help > help_done_up_to)
+    view.help = trip.needs_help or (last_help is not None and last_help > help_done_up_to)
     takers = [name for a, name in actions if a.kind == "take_over"]
     view.taken_over_by = takers[-1] if takers else None
     return view
@@ -116,7 +115,7 @@ def live_trips(session: Session, store_id: str) -> list[LiveTrip]:
         select(Trip, Member.name, Device.name).outerjoin(Member, Member.id == Trip.member_id)
         .outerjoin(Device, Device.id == Trip.device_id)
         .where(Trip.store_id == store_id, Trip.status.in_(LIVE_STATUSES))
-        .order_by(Trip.started_at).limit(200)).tuples().all()
+        .order_by(Trip.started_at).limit(200)).all()
     ids = [t.id for t, _, _ in rows]
     events, actions = _events(session, ids), _actions(session, ids)
     gtins = {str(e.payload.get("gtin")) for evs in events.values() for e in evs if e.kind == "scan"}
@@ -167,6 +166,7 @@ def help_done(session: Session, trip_id: str, user: User) -> StaffAction:
     _must_be_live(view.trip)
     last = max(view.trip.last_seq, max((e.seq for e in session.scalars(
         select(TripEvent).where(TripEvent.trip_id == trip_id, TripEvent.kind == "help"))), default=0))
+    view.trip.needs_help = False  # the ingest sets it again on the next help event
     return _record(session, view.trip, user, "help_done", {"up_to_seq": last})
 
 
@@ -219,4 +219,4 @@ def recent_actions(session: Session, store_id: str, since: datetime, limit: int 
     return list(session.execute(
         select(StaffAction, User.username).outerjoin(User, User.id == StaffAction.user_id)
         .where(StaffAction.store_id == store_id, StaffAction.at >= since)
-        .order_by(StaffAction.at.desc()).limit(limit)).tuples())
+        .order_by(StaffAction.at.desc()).limit(limit)))

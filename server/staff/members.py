@@ -111,8 +111,8 @@ def search_members(session: Session, query: str, store_id: str | None, limit: in
         conds.append(Member.card_number == digits)
         if len(digits) >= 6:
             conds.append(Member.card_number.like(digits + "%"))
-    pattern = "%" + q.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-    conds.append(func.lower(Member.name).like(pattern))
+    literal = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conds.append(func.lower(Member.name).like(f"%{literal}%", escape="\\"))
     stmt = select(Member).where(or_(*conds)).order_by(Member.id).limit(limit)
     if store_id is not None:
         stmt = stmt.where(Member.store_id == store_id)
@@ -146,7 +146,7 @@ def basket_page(session: Session, member_id: int, page: int, since: datetime, to
             select(PurchaseLine.purchase_id, func.count())
             .where(PurchaseLine.member_id == member_id, PurchaseLine.purchased_at >= lo,
                    PurchaseLine.purchased_at <= hi, PurchaseLine.purchase_id.in_([r.id for r in rows]))
-            .group_by(PurchaseLine.purchase_id)).tuples().all())
+            .group_by(PurchaseLine.purchase_id)).all())
     baskets = [Basket(r.id, r.purchased_at, r.total_minor, r.discount_minor, r.source, counts.get(r.id, 0))
                for r in rows]
     return BasketPage(baskets, page, pages, total)
@@ -191,7 +191,7 @@ def monthly_spend(session: Session, member_id: int, now: datetime, months: int =
     got = {k: (int(s), int(n)) for k, s, n in session.execute(
         select(month, func.sum(Purchase.total_minor), func.count())
         .where(Purchase.member_id == member_id, Purchase.purchased_at >= start)
-        .group_by(month)).tuples()}
+        .group_by(month))}
     return [(k, *got.get(k, (0, 0))) for k in keys]
 
 
