@@ -45,6 +45,8 @@ def resolve(scan: Scan, catalogue: Catalogue, barcodes: BarcodeSettings) -> Reso
         return f"Item {scan.data} not found. Please ask a member of staff."
     if product.sold_by_weight and scan.weight_g is None and scan.price_minor is None:
         return f"{product.name} is sold by weight: weigh it at the scale and scan the label."
+    if scan.weight_g is not None and not product.sold_by_weight:
+        return f"That weight label does not match {product.name}. Please ask a member of staff."
     payload: dict[str, Any] = {"gtin": product.gtin, "barcode": scan.data}
     if scan.weight_g is not None:
         payload["weight_g"] = int(scan.weight_g)

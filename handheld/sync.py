@@ -92,6 +92,7 @@ class EventSync(Worker):
         self._changed = False  # something the screen shows changed this round
         self._contacted = False  # a request was made this round (else "online" is not known)
         self._checkpointed = 0.0
+        self._isolate_to = 0  # events up to this seq go one per request
 
     def reached(self, error: str | None) -> None:
         offline = error is not None
@@ -146,6 +147,8 @@ class EventSync(Worker):
         if trip is None or not trip.on_server:
             return False  # created on the next round
         batch = [e for e in unsent if e.trip_id == trip_id]
+        if batch[0].seq <= self._isolate_to:
+            batch = batch[:1]  # after a refused batch: one at a time, so one bad event cannot sink the rest
         self._contacted = True
         try:
             answer = self.client.send_events(trip_id, [e.wire() for e in batch])
@@ -153,10 +156,12 @@ class EventSync(Worker):
             if exc.status == 404:
                 self.store.update_trip(trip_id, on_server=0)
                 return True
-            # 409 (checked out) or a batch the server cannot read: resending cannot help; keep them flagged.
-            log.error("server refused %d events of trip %s: %s", len(batch), trip_id, exc)
-            self.store.execute("UPDATE events SET sent = 2 WHERE trip_id = ? AND sent = 0 AND seq <= ?",
-                               (trip_id, batch[-1].seq))
+            if len(batch) > 1:
+                self._isolate_to = batch[-1].seq
+                return True
+            # 409 (checked out) or an event the server cannot read: resending cannot help; keep it flagged.
+            log.error("server refused event %s of trip %s: %s", batch[0].id, trip_id, exc)
+            self.store.execute("UPDATE events SET sent = 2 WHERE id = ?", (batch[0].id,))
             self._changed = True
             return True
         acked = set(answer.get("stored", [])) | set(answer.get("duplicates", []))

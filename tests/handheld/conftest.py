@@ -162,3 +162,45 @@ def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[StoreServe
     from server.database import engine as app_engine
 
     app_engine(app).dispose()
+
+
+def pick_products(url: str) -> dict[str, Any]:
+    """Real products of the imported catalogue: plain items, a weighed one with a PLU, an age-limited one; a card."""
+    from sqlalchemy import select
+
+    from db.models import Member, Product
+    from db.session import make_engine, make_session_factory
+
+    eng = make_engine(url)
+    try:
+        with make_session_factory(eng)() as s:
+            plain = list(s.scalars(select(Product).where(Product.active.is_(True), Product.sold_by_weight.is_(False),
+                                                         Product.min_age.is_(None)).order_by(Product.id).limit(6)))
+            weighed = s.scalars(select(Product).where(Product.sold_by_weight.is_(True), Product.plu.is_not(None),
+                                                      Product.active.is_(True)).order_by(Product.id).limit(1)).one()
+            aged = s.scalars(select(Product).where(Product.min_age.is_not(None), Product.active.is_(True))
+                             .order_by(Product.id).limit(1)).one()
+            member = s.scalars(select(Member).where(Member.erased_at.is_(None)).order_by(Member.id).limit(1)).one()
+            return {"plain": [p.gtin for p in plain], "weighed_plu": weighed.plu, "weighed": weighed.gtin,
+                    "aged": aged.gtin, "card": member.card_number}
+    finally:
+        eng.dispose()
+
+
+def server_trip(url: str, trip_id: str) -> tuple[list[Any], Any]:
+    """The server's copy of a trip: its events (device order) and the trip row."""
+    from sqlalchemy import select
+
+    from db.models import Trip, TripEvent
+    from db.session import make_engine, make_session_factory
+    from server.basket import Event
+
+    eng = make_engine(url)
+    try:
+        with make_session_factory(eng)() as s:
+            rows = s.scalars(select(TripEvent).where(TripEvent.trip_id == trip_id).order_by(TripEvent.seq)).all()
+            trip = s.get(Trip, trip_id)
+            events = [Event(r.id, r.seq, r.kind, dict(r.payload)) for r in rows]
+            return events, (trip.status, trip.handheld_total_minor, trip.event_count) if trip else None
+    finally:
+        eng.dispose()
