@@ -124,3 +124,46 @@ def complete_journey_history(households: int | None = None) -> pd.DataFrame:
 def complete_journey_log(households: int | None = None) -> BasketLog:
     """Basket log of the Complete Journey."""
     return basket_log(complete_journey_history(households))
+
+
+def engine_method(log: BasketLog, k: int) -> np.ndarray:
+    """The ShopGo engine as a recommender for the evaluation."""
+    from server.offers.recommend import recommend
+
+    return recommend(log, k).codes
+
+
+def evaluate_complete_journey(households: int | None = None, k: int = 10, hold_out: int = 1,
+                              progress: Callable[[str], None] | None = None) -> list[dict[str, float | str]]:
+    """Engine against G-TopFreq, P-TopFreq and TIFU-KNN on the Complete Journey, one row per method."""
+    from server.offers.baselines import g_topfreq, p_topfreq, tifu_knn
+
+    if progress:
+        progress("loading the Complete Journey")
+    log = complete_journey_log(households)
+    split = holdout_split(log, hold_out=hold_out)
+    methods: dict[str, Recommender] = {"G-TopFreq": g_topfreq, "P-TopFreq": p_topfreq,
+                                       "TIFU-KNN": tifu_knn, "ShopGo engine": engine_method}
+    rows = run_methods(split, methods, k, progress)
+    for row in rows:
+        row["households"] = float(split.train.n_households)
+    return rows
+
+
+def format_table(rows: list[dict[str, float | str]], k: int = 10) -> str:
+    """The evaluation rows as a fixed-width text table."""
+    head = (f"{'method':<14} {'Recall@' + str(k):>10} {'NDCG@' + str(k):>9} {'PHR@' + str(k):>8} "
+            f"{'rep.recall':>10} {'expl.recall':>11} {'expl.share':>10} {'seconds':>8}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['method']:<14} {r['recall']:>10.4f} {r['ndcg']:>9.4f} {r['phr']:>8.4f} "
+                     f"{r['recall_repeat']:>10.4f} {r['recall_explore']:>11.4f} {r['explore_share']:>10.3f} "
+                     f"{r['seconds']:>8.2f}")
+    return "\n".join(lines)
+
+
+def bar_chart(rows: list[dict[str, float | str]], metric: str = "recall", width: int = 40) -> str:
+    """A text bar chart of one metric per method."""
+    top = max(float(r[metric]) for r in rows) or 1.0
+    return "\n".join(f"{r['method']:<14} {'#' * int(round(width * float(r[metric]) / top)):<{width}} "
+                     f"{float(r[metric]):.4f}" for r in rows)
