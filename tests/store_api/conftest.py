@@ -1,0 +1,139 @@
+"""Fixtures of the store API tests: an app over the imported data with known test products,
+a device token, members with and without history, a promotion and a personal offer."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Member, Offer, Product, Promotion, Trip
+from server.accounts import add_device, add_user
+from server.numbering import card_number, product_gtin
+
+# Ids far above the Complete Journey's, so the test rows never meet imported ones.
+MILK, BEER, APPLES, BREAD = 99_000_001, 99_000_002, 99_000_003, 99_000_004
+NEW_MEMBER, REGULAR, OPTED_OUT, ERASED = 98_000_001, 98_000_002, 98_000_003, 98_000_004
+QUIET_AUDITS = {"base_probability": 0.0, "weighed_item_weight": 0.0, "removal_weight": 0.0,
+                "high_value_weight": 0.0, "mismatch_weight": 0.25}
+
+
+@dataclass
+class Shop:
+    """What the tests need to know about the seeded store."""
+
+    app: Flask
+    client: FlaskClient
+    token: str
+    device_id: int
+    other_token: str
+    staff_user_id: int
+    offer_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def session(self) -> Session:
+        from server.database import session_factory
+
+        return session_factory(self.app)()
+
+    def post(self, path: str, body: Any = None, token: str | None = None) -> Any:
+        return self.client.post(path, json=body, headers={"Authorization": f"Bearer {token or self.token}"})
+
+    def get(self, path: str, **headers: str) -> Any:
+        return self.client.get(path, headers={**self.auth, **headers})
+
+    def start(self, card: str | None = None) -> str:
+        trip_id = str(uuid.uuid4())
+        resp = self.post("/api/v1/trips", {"trip_id": trip_id, "card_number": card, "started_at": utcnow().isoformat()})
+        assert resp.status_code == 201, resp.get_json()
+        return trip_id
+
+
+class Events:
+    """Makes well-formed events with this device's next sequence numbers."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def __call__(self, kind: str, **payload: Any) -> dict[str, Any]:
+        self.seq += 1
+        return {"id": str(uuid.uuid4()), "seq": self.seq, "kind": kind, "occurred_at": utcnow().isoformat(),
+                "payload": payload}
+
+    def scan(self, product_id: int, **extra: Any) -> dict[str, Any]:
+        return self("scan", gtin=product_gtin(product_id), barcode=product_gtin(product_id), **extra)
+
+
+def seed(session: Session) -> dict[str, Any]:
+    """Test products, members, a promotion and an offer; returns ids the tests use."""
+    now = utcnow()
+    session.add_all([
+        Product(id=MILK, gtin=product_gtin(MILK), name="Test milk", category="TEST DAIRY", price_minor=100,
+                member_price_minor=90, catalogue_version=1),
+        Product(id=BEER, gtin=product_gtin(BEER), name="Test beer", category="TEST DRINK", price_minor=300,
+                min_age=18, catalogue_version=1),
+        Product(id=APPLES, gtin=product_gtin(APPLES), name="Test apples", category="TEST FRUIT", price_minor=250,
+                sold_by_weight=True, plu="99001", catalogue_version=1),
+        Product(id=BREAD, gtin=product_gtin(BREAD), name="Test bread", category="TEST BAKERY", price_minor=120,
+                catalogue_version=1),
+    ])
+    session.flush()
+    session.add(Promotion(name="Milk 3 for 2", kind="n_for_m", product_id=MILK, params={"n": 3, "m": 2},
+                          starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=7), catalogue_version=1))
+    for mid, consent in ((NEW_MEMBER, True), (REGULAR, True), (OPTED_OUT, False), (ERASED, True)):
+        session.add(Member(id=mid, card_number=card_number(mid), store_id="S001", name=f"Member {mid}",
+                           consent_personalisation=consent, erased_at=now if mid == ERASED else None))
+    session.flush()
+    offer = Offer(member_id=NEW_MEMBER, product_id=BREAD, kind="replenish", reward_type="percent", reward_value=25,
+                  valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=7), max_redemptions=1)
+    session.add_all([offer, Offer(member_id=OPTED_OUT, product_id=BREAD, kind="replenish", reward_type="percent",
+                                  reward_value=25, valid_from=now - timedelta(days=1),
+                                  valid_to=now + timedelta(days=7))])
+    # The regular has shopped with a handheld before, so the first-trip audit does not apply.
+    session.add(Trip(id=str(uuid.uuid4()), store_id="S001", member_id=REGULAR, status="checked_out",
+                     started_at=now - timedelta(days=3), finished_at=now - timedelta(days=3)))
+    device, token = add_device(session, "S001", "test handheld")
+    _, other = add_device(session, "S001", "other handheld")
+    staff = add_user(session, "auditor", "correct horse", "staff", "S001")
+    session.commit()
+    return {"token": token, "device_id": device.id, "other_token": other, "staff_user_id": staff.id,
+            "offer_id": offer.id}
+
+
+def make_app(url: str, tmp_path: Path, **sections: dict[str, Any]) -> Flask:
+    """An app over `url` whose audits only fire on first trips unless a test says otherwise."""
+    from server.app import create_app
+    from tests.conftest import app_config
+
+    sections.setdefault("audit", QUIET_AUDITS)
+    application = create_app(app_config(url, tmp_path, **sections))
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def shop(imported_url: str, tmp_path: Path) -> Iterator[Shop]:
+    """A store app over the imported data (both databases) with the test rows seeded."""
+    from server.database import engine, session_factory
+
+    application = make_app(imported_url, tmp_path)
+    with session_factory(application)() as session:
+        ids = seed(session)
+    yield Shop(app=application, client=application.test_client(), **ids)
+    engine(application).dispose()
+
+
+@pytest.fixture
+def events() -> Events:
+    """A fresh event maker (sequence numbers from 1)."""
+    return Events()

@@ -1,0 +1,154 @@
+"""Finish, checkout (re-pricing, history, points, offers, receipt), feedback and audit outcomes."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from db.models import (Audit, Feedback, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip,
+                       TripEvent)
+from server.numbering import card_number, product_gtin
+from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, NEW_MEMBER, REGULAR, Events, Shop
+
+
+def shop_trip(shop: Shop, events: Events, card: str | None, batch: list[dict[str, Any]],
+              handheld_total: int) -> tuple[str, dict[str, Any]]:
+    """Start, send, finish: the trip id and the finish answer."""
+    trip_id = shop.start(card)
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": batch}).status_code == 200
+    finish = shop.post(f"/api/v1/trips/{trip_id}/finish", {"handheld_total_minor": handheld_total,
+                                                           "event_count": len(batch)})
+    assert finish.status_code == 200, finish.get_json()
+    return trip_id, finish.get_json()
+
+
+def test_guest_checkout_reprices_records_and_reports_the_difference(shop: Shop, events: Events) -> None:
+    batch = [events.scan(MILK), events.scan(MILK), events.scan(MILK),           # 3 for 2: 200
+             events.scan(APPLES, weight_g=1234),                                # 1.234 kg x 250 = 308.5 -> 309
+             events.scan(BEER), events.scan(BREAD)]
+    batch.append(events("remove", key=product_gtin(BREAD)))
+    trip_id, finish = shop_trip(shop, events, None, batch, handheld_total=800)
+    assert finish["audit"] is False and finish["exit_code"] == trip_id and finish["events_missing"] == 0
+    resp = shop.post(f"/api/v1/trips/{trip_id}/checkout", {})
+    receipt = resp.get_json()
+    assert resp.status_code == 200
+    assert receipt["total_minor"] == 200 + 309 + 300
+    assert receipt["gross_minor"] == 300 + 309 + 300 and receipt["discount_minor"] == 100
+    assert (receipt["handheld_total_minor"], receipt["difference_minor"]) == (800, 9)
+    assert receipt["points_awarded"] == 0 and receipt["age_check"] is True
+    assert {line["gtin"] for line in receipt["lines"]} == {product_gtin(MILK), product_gtin(APPLES), product_gtin(BEER)}
+    with shop.session() as s:
+        purchase = s.scalar(select(Purchase).where(Purchase.trip_id == trip_id))
+        assert purchase is not None and purchase.id == receipt["purchase_id"] and purchase.total_minor == 809
+        lines = s.scalars(select(PurchaseLine).where(PurchaseLine.purchase_id == purchase.id)).all()
+        assert sorted((x.product_id, x.quantity, x.weight_g, x.sales_minor) for x in lines) == sorted(
+            [(MILK, 3, None, 200), (APPLES, 1, 1234, 309), (BEER, 1, None, 300)])
+        assert s.get(Trip, trip_id).status == "checked_out"  # type: ignore[union-attr]
+
+
+def test_second_checkout_returns_the_same_receipt_and_records_once(shop: Shop, events: Events) -> None:
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(BREAD)], handheld_total=120)
+    first = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    second = shop.post(f"/api/v1/trips/{trip_id}/checkout", {"handheld_total_minor": 1}).get_json()
+    assert first == second
+    with shop.session() as s:
+        assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 1
+
+
+def test_member_first_trip_is_audited_and_checkout_waits_for_the_outcome(shop: Shop, events: Events) -> None:
+    batch = [events.scan(BREAD), events.scan(MILK, quantity=2)]
+    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), batch, handheld_total=270)
+    assert finish["audit"] is True and "first" in finish["audit_reason"]
+    repeat = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
+    assert repeat == {k: v for k, v in finish.items() if k != "events_missing"}
+    blocked = shop.post(f"/api/v1/trips/{trip_id}/checkout", {})
+    assert blocked.status_code == 409 and "audit" in blocked.get_json()["message"]
+    outcome = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {
+        "findings": [{"gtin": product_gtin(BREAD), "expected": 1, "found": 1}], "staff_user_id": shop.staff_user_id})
+    assert outcome.status_code == 200 and outcome.get_json()["status"] == "passed"
+    receipt = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    # Member: bread 120 with the 25% offer = 90, milk 2 x member price 90 = 180.
+    assert receipt["total_minor"] == 270 and receipt["difference_minor"] == 0
+    assert receipt["offers_redeemed"] == [{"offer_id": shop.offer_id, "discount_minor": 30, "points": 0}]
+    assert receipt["points_awarded"] == 2            # 2.70 spent, 1 point per pound, whole pounds
+    with shop.session() as s:
+        assert s.get(Member, NEW_MEMBER).points == 2  # type: ignore[union-attr]
+        entry = s.scalar(select(PointsEntry).where(PointsEntry.trip_id == trip_id))
+        assert entry is not None and entry.reason == "purchase" and entry.points == 2
+        assert (entry.expires_at - entry.earned_at).days == 365  # type: ignore[operator]
+        assert s.scalar(select(OfferRedemption.discount_minor).where(OfferRedemption.trip_id == trip_id)) == 30
+    # Redeemed once: the offer is no longer offered on the next trip.
+    body = shop.post("/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": card_number(NEW_MEMBER)})
+    assert body.get_json()["offers"] == []
+
+
+def test_finish_answers_the_same_again(shop: Shop, events: Events) -> None:
+    trip_id, finish = shop_trip(shop, events, card_number(REGULAR), [events.scan(MILK)], handheld_total=90)
+    again = shop.post(f"/api/v1/trips/{trip_id}/finish", {"handheld_total_minor": 90, "event_count": 1}).get_json()
+    assert again == finish and finish["audit"] is False
+
+
+def test_checkout_of_an_active_or_unknown_trip_is_refused(shop: Shop) -> None:
+    trip_id = shop.start()
+    assert shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).status_code == 409
+    assert shop.post(f"/api/v1/trips/{uuid.uuid4()}/checkout", {}).status_code == 404
+    assert shop.post(f"/api/v1/trips/{uuid.uuid4()}/finish", {}).status_code == 404
+    for body in ({"handheld_total_minor": -1}, {"handheld_total_minor": "12"}, {"other": 1}):
+        assert shop.post(f"/api/v1/trips/{trip_id}/checkout", body).status_code == 422, body
+        assert shop.post(f"/api/v1/trips/{trip_id}/finish", body).status_code == 422, body
+    with shop.session() as s:
+        assert s.get(Trip, trip_id).status == "active"  # type: ignore[union-attr]
+
+
+def test_audit_mismatch_is_recorded_and_raises_the_members_rate(shop: Shop, events: Events) -> None:
+    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), [events.scan(MILK)], handheld_total=90)
+    resp = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {
+        "findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": 1},
+                     {"gtin": product_gtin(BEER), "expected": 0, "found": 1}]})
+    body = resp.get_json()
+    assert (body["status"], body["mismatch_count"]) == ("mismatch", 1)
+    assert body["member_audit_rate"] == 0.25            # base 0 + one mismatch x 0.25
+    again = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {"findings": []})
+    assert again.status_code == 409
+
+
+def test_bad_audit_outcomes_are_refused(shop: Shop, events: Events) -> None:
+    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), [events.scan(MILK)], handheld_total=90)
+    url = f"/api/v1/audits/{finish['audit_id']}/outcome"
+    table = [({"findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": -1}]}, 422),
+             ({"findings": [{"gtin": "milk", "expected": 1, "found": 1}]}, 422),
+             ({"findings": "none"}, 422), ({}, 422), (None, 400),
+             ({"findings": [], "staff_user_id": 9_999_999}, 404)]
+    for body, status in table:
+        assert shop.post(url, body).status_code == status, body
+    assert shop.post("/api/v1/audits/999999/outcome", {"findings": []}).status_code == 404
+    with shop.session() as s:
+        assert s.get(Audit, finish["audit_id"]).status == "pending"  # type: ignore[union-attr]
+
+
+def test_feedback_is_kept_once(shop: Shop) -> None:
+    trip_id = shop.start()
+    body = {"id": str(uuid.uuid4()), "trip_id": trip_id, "gtin": product_gtin(MILK), "kind": "wrong_price",
+            "message": "shelf says 0.89"}
+    assert shop.post("/api/v1/feedback", body).status_code == 201
+    assert shop.post("/api/v1/feedback", body).status_code == 200
+    bad = [({**body, "id": str(uuid.uuid4()), "gtin": product_gtin(77_777_777)}, 404),
+           ({**body, "id": str(uuid.uuid4()), "trip_id": str(uuid.uuid4())}, 404),
+           ({**body, "id": str(uuid.uuid4()), "kind": "angry"}, 422),
+           ({**body, "id": 7}, 422), ({**body, "id": str(uuid.uuid4()), "message": "x" * 2001}, 422)]
+    for row, status in bad:
+        assert shop.post("/api/v1/feedback", row).status_code == status, row
+    with shop.session() as s:
+        rows = s.scalars(select(Feedback)).all()
+        assert [(f.kind, f.product_id, f.trip_id) for f in rows] == [("wrong_price", MILK, trip_id)]
+
+
+def test_server_prices_only_what_it_holds(shop: Shop, events: Events) -> None:
+    # The handheld claimed two items but only one event arrived: the server charges what it has.
+    trip_id, finish = shop_trip(shop, events, None, [events.scan(BREAD)], handheld_total=240)
+    assert finish["events_missing"] == 0
+    receipt = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    assert (receipt["total_minor"], receipt["difference_minor"]) == (120, -120)
+    with shop.session() as s:
+        assert s.scalar(select(func.count()).select_from(TripEvent).where(TripEvent.trip_id == trip_id)) == 1
