@@ -1,0 +1,224 @@
+"""Store side of campaign packs: pull from head office, verify, apply in order, acknowledge.
+
+`pull` is what the scheduler's "pack-pull" job and the store's notify endpoint run. It
+re-sends acknowledgements head office has not confirmed, fetches the packs after the last
+one applied, and applies each: the Ed25519 signature must match head office's public key
+(`server.head_office_public_key`), the pack must be for this store, and its sequence number
+must be exactly the last applied plus one. A tampered, foreign, replayed or out-of-order pack
+is refused with a logged reason and changes nothing. Activating a pack writes one `Offer`
+(kind "campaign") per exposed member and product, valid for the campaign's window, and keeps
+exposed and hold-out members in `campaign_audience`; withdrawing ends the campaign's offers.
+A store that was offline simply pulls everything after its last pack when it is back.
+Then the results feed (server.head_office.feed) sends redemptions and purchases upstream.
+The store's token for head office is kept in `site_state` under "head_office_token".
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Campaign, CampaignAudience, Member, Offer, Product, SiteState, StorePack
+from server.head_office.compiler import PACK_FORMAT
+from server.head_office.signing import SignatureError, load_public_key, verify
+from server.head_office.wire import LinkError, call
+
+log = logging.getLogger(__name__)
+TOKEN_KEY = "head_office_token"
+
+
+@dataclass
+class PullReport:
+    """What one pull did."""
+
+    fetched: int = 0
+    applied: list[int] = field(default_factory=list)  # seqs activated, withdrawn or expired
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    acked: int = 0
+    results_sent: int = 0
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """For the notify endpoint and the CLI."""
+        return {"fetched": self.fetched, "applied": self.applied, "refused": [list(r) for r in self.refused],
+                "acked": self.acked, "results_sent": self.results_sent, "error": self.error}
+
+
+def last_applied(session: Session) -> int:
+    """The sequence number of the newest pack this store accepted (0 before the first)."""
+    return session.scalar(select(func.max(StorePack.seq)).where(StorePack.status != "refused")) or 0
+
+
+def head_office_token(session: Session) -> str:
+    """The token head office gave this store, or ''."""
+    row = session.get(SiteState, TOKEN_KEY)
+    return row.value if row else ""
+
+
+def set_head_office_token(session: Session, token: str) -> None:
+    """Keep the token `shopgo head-office store-add` printed at head office."""
+    row = session.get(SiteState, TOKEN_KEY)
+    if row is None:
+        session.add(SiteState(key=TOKEN_KEY, value=token))
+    else:
+        row.value = token
+
+
+def _refuse(session: Session, seq: int, reason: str, doc: Mapping[str, Any] | None = None) -> StorePack:
+    log.warning("campaign pack %s refused: %s", seq, reason)
+    camp = (doc or {}).get("campaign") or {}
+    row = StorePack(seq=seq, campaign_id=camp.get("id") if isinstance(camp.get("id"), int) else None,
+                    campaign_version=camp.get("version") if isinstance(camp.get("version"), int) else None,
+                    status="refused", reason=reason, offers_written=0, received_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: str,
+               now: datetime | None = None) -> StorePack:
+    """Verify and apply one pack; a refused pack is recorded with its reason and changes nothing else."""
+    now = now or utcnow()
+    store_id = cfg["site"]["store_id"]
+    try:
+        doc = verify(load_public_key(cfg["server"]["head_office_public_key"]), body, signature)
+    except SignatureError as exc:
+        return _refuse(session, 0, f"signature: {exc}")
+    seq = doc.get("seq")
+    if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not isinstance(doc.get("campaign"), dict):
+        return _refuse(session, seq if isinstance(seq, int) else 0, f"not a {PACK_FORMAT} pack", doc)
+    if doc.get("store_id") != store_id:
+        return _refuse(session, seq, f"pack is for store {doc.get('store_id')}, this is {store_id}", doc)
+    last = last_applied(session)
+    if seq <= last:
+        return _refuse(session, seq, f"replayed: pack {seq} is not newer than the last applied ({last})", doc)
+    if seq != last + 1:
+        return _refuse(session, seq, f"out of order: expected pack {last + 1}, got {seq}", doc)
+    camp = doc["campaign"]
+    status, reason, written = _activate(session, doc, now) if doc.get("action") == "activate" else \
+        _withdraw(session, camp, now)
+    row = StorePack(seq=seq, campaign_id=camp["id"], campaign_version=camp["version"], status=status,
+                    reason=reason, offers_written=written, received_at=now)
+    session.add(row)
+    session.flush()
+    log.info("campaign pack %s: campaign %s v%s %s (%s)", seq, camp["id"], camp["version"], status, reason)
+    return row
+
+
+def _mirror(session: Session, camp: Mapping[str, Any], status: str) -> Campaign:
+    """The store's copy of the campaign row its offers point at (same id as at head office)."""
+    row = session.get(Campaign, camp["id"])
+    if row is None:
+        row = Campaign(id=camp["id"], name=camp["name"], status=status, version=camp["version"],
+                       definition=dict(camp))
+        session.add(row)
+    else:
+        row.name, row.status, row.version, row.definition = camp["name"], status, camp["version"], dict(camp)
+    session.flush()
+    return row
+
+
+def _end_offers(session: Session, campaign_id: int, now: datetime) -> None:
+    session.execute(update(Offer).where(Offer.campaign_id == campaign_id, Offer.valid_to > now)
+                    .values(valid_to=now).execution_options(synchronize_session=False))
+
+
+def _activate(session: Session, doc: Mapping[str, Any], now: datetime) -> tuple[str, str, int]:
+    camp = doc["campaign"]
+    valid_from, valid_to = datetime.fromisoformat(camp["valid_from"]), datetime.fromisoformat(camp["valid_to"])
+    _mirror(session, camp, "published")
+    _end_offers(session, camp["id"], now)  # a new version replaces the old one's offers
+    store_id = doc["store_id"]
+    session.execute(delete(CampaignAudience).where(CampaignAudience.campaign_id == camp["id"]))
+    session.add_all([CampaignAudience(campaign_id=camp["id"], store_id=store_id, member_id=m, grp=grp,
+                                      version=camp["version"])
+                     for grp in ("exposed", "holdout") for m in doc.get(grp, [])])
+    if valid_to <= now:
+        return "expired", f"window ended {valid_to.isoformat()}; nothing activated", 0
+    wanted = [int(m) for m in doc.get("exposed", [])]
+    here = set(session.scalars(select(Member.id).where(Member.id.in_(wanted), Member.erased_at.is_(None)))) \
+        if wanted else set()
+    products = set(session.scalars(select(Product.id).where(Product.id.in_(camp["product_ids"])))) \
+        if camp["product_ids"] else set()
+    rows = [{"member_id": m, "product_id": p, "kind": "campaign", "reward_type": camp["reward_type"],
+             "reward_value": camp["reward_value"], "score": 0.0, "valid_from": valid_from, "valid_to": valid_to,
+             "campaign_id": camp["id"], "max_redemptions": camp["max_per_member"], "created_at": now}
+            for m in sorted(here) for p in sorted(products)]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(Offer), rows[i:i + 5000])
+    reason = (f"{len(rows)} offers for {len(here)} members on {len(products)} products, "
+              f"{len(doc.get('holdout', []))} held out")
+    if len(here) < len(wanted) or len(products) < len(camp["product_ids"]):
+        reason += f"; {len(wanted) - len(here)} members and {len(camp['product_ids']) - len(products)} products unknown here"
+    return "activated", reason, len(rows)
+
+
+def _withdraw(session: Session, camp: Mapping[str, Any], now: datetime) -> tuple[str, str, int]:
+    _mirror(session, camp, "withdrawn")
+    _end_offers(session, camp["id"], now)
+    return "withdrawn", "campaign offers ended", 0
+
+
+def _session(target: Session | Engine) -> tuple[Session, bool]:
+    if isinstance(target, Session):
+        return target, False
+    from db.session import make_session_factory
+
+    return make_session_factory(target)(), True
+
+
+def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = True) -> PullReport:
+    """Fetch, verify, apply and acknowledge new packs from head office, then send results."""
+    report = PullReport()
+    url = str(cfg["server"]["head_office_url"]).rstrip("/")
+    if not url:
+        report.error = "server.head_office_url is empty; this store takes no campaign packs"
+        return report
+    session, owned = _session(target)
+    try:
+        token = head_office_token(session)
+        if not token:
+            report.error = "no head-office token; run `shopgo head-office link TOKEN` on this store"
+            return report
+        try:
+            answer = call("GET", f"{url}/api/v1/head-office/packs?after={last_applied(session)}", token=token)
+            for item in answer.get("packs", []):
+                report.fetched += 1
+                row = apply_pack(session, cfg, str(item.get("body", "")), str(item.get("signature", "")))
+                session.commit()
+                if row.status == "refused":
+                    report.refused.append((row.seq, row.reason))
+                    break  # later packs would be out of order until this one is sorted out
+                report.applied.append(row.seq)
+            report.acked = _send_acks(session, url, token)
+            if send_results:
+                from server.head_office.feed import push_results
+
+                report.results_sent = push_results(session, cfg, url, token)
+        except LinkError as exc:
+            session.rollback()
+            report.error = str(exc)
+            log.warning("pack pull: %s", exc)
+        return report
+    finally:
+        if owned:
+            session.close()
+
+
+def _send_acks(session: Session, url: str, token: str) -> int:
+    """Tell head office what happened to every pack it has not heard about yet."""
+    rows = list(session.scalars(select(StorePack).where(StorePack.acked_at.is_(None)).order_by(StorePack.id)))
+    if not rows:
+        return 0
+    call("POST", f"{url}/api/v1/head-office/acks", {"acks": [
+        {"seq": r.seq, "status": r.status, "reason": r.reason} for r in rows]}, token=token)
+    stamp = utcnow()
+    for r in rows:
+        r.acked_at = stamp
+    session.commit()
+    return len(rows)
