@@ -21,7 +21,7 @@ class HandheldProcess:
 
     def __init__(self, data_dir: Path, scanner: str | None, server_url: str, token: str = "test-token",
                  protocol: str = "raw", profile: str = "honeywell") -> None:
-        self.args = [sys.executable, "-m", "server.cli", "handheld", "--data-dir", str(data_dir),
+        self.args = [sys.executable, "-m", "handheld", "--data-dir", str(data_dir),
                      "--server", server_url, "--token", token, "--http", "127.0.0.1:0", "--backoff-max", "0.3"]
         self.args += ["--scanner", scanner, "--protocol", protocol, "--profile", profile] if scanner else ["--no-scanner"]
         self.proc: subprocess.Popen[bytes] | None = None
