@@ -44,7 +44,10 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runtime = HandheldRuntime(config)
+    try:
+        runtime = HandheldRuntime(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     runtime.start()
     click.echo(f"handheld display on {runtime.display.url} (data in {config.data_dir}; "
                f"scanner {config.scanner_port or 'none'} {config.protocol}; server {config.server_url})", nl=True)

@@ -53,6 +53,7 @@ def test_trip_survives_outage_and_kill_and_server_copy_equals_handheld(
             assert code == 200 and answer["status"] == "finished"
             finished = wait_until(lambda: (hh.state()["finish"] or {}).get("confirmed_by_server") and hh.state(), 30)
             assert finished and finished["finish"]["exit_code"] == before["trip_id"]
+            assert finished["finish"]["audit"] is True  # a member's first self-scan trip is always audited
             trip_id, total = finished["trip_id"], finished["total_minor"]
         finally:
             hh.stop()

@@ -47,6 +47,10 @@ def test_events_reach_the_server_exactly_once_through_outage_and_lost_answers(
     try:
         assert rt.catalogue_sync.loaded.wait(120), "catalogue never arrived"
         device = rt.handheld
+        version, etag = rt.catalogue.version, rt.catalogue.etag
+        assert version is not None and rt.catalogue.product(picks["plain"][0]) is not None
+        again = rt.catalogue_sync.client.catalogue(version, etag)  # the timer's delta: nothing new
+        assert again.status == 304 or (again.body["products"] == [] and again.body["version"] == version)
         assert device.on_scan(interpret(picks["card"], "EAN-13", barcodes))
         for gtin in picks["plain"][:3]:
             assert device.on_scan(interpret(gtin, "EAN-13", barcodes))

@@ -1,0 +1,83 @@
+"""The display's HTTP API: state as JSON, screen actions, exit codes; bad input is a 4xx that changes nothing."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from firmware_bridge import Scan
+from handheld.device import Handheld
+from handheld.web import create_display
+
+from .conftest import CARD, CHEESE, MILK, gtin
+
+
+@pytest.fixture
+def client(device: Handheld) -> Any:
+    return create_display(device).test_client()
+
+
+def test_state_json_has_what_the_screen_shows(client: Any, device: Handheld, scan: Callable[[str], Scan]) -> None:
+    device.on_scan(scan(CARD))
+    device.on_scan(scan(gtin(MILK)))
+    state = client.get("/api/state").get_json()
+    for key in ("member", "trip_id", "lines", "total_minor", "savings_minor", "item_count", "offline",
+                "pending_events", "offers"):
+        assert key in state
+    assert (state["item_count"], state["total_minor"], state["pending_events"]) == (1, 120, 1)
+
+
+def test_page_and_assets_are_served_without_network_resources(client: Any) -> None:
+    texts = {}
+    for path in ("/", "/static/app.js", "/static/style.css"):
+        with client.get(path) as answer:
+            assert answer.status_code == 200
+            texts[path] = answer.get_data(as_text=True)
+    assert "/static/app.js" in texts["/"] and "EventSource" in texts["/static/app.js"]
+    assert not any("http://" in t or "https://" in t for t in texts.values())
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    (f"/api/lines/{gtin(CHEESE)}/quantity", {"quantity": "two"}, 400, "whole number"),
+    (f"/api/lines/{gtin(CHEESE)}/quantity", {"quantity": 1000}, 400, "whole number"),
+    (f"/api/lines/{gtin(CHEESE)}/quantity", ["not", "an", "object"], 400, "JSON object"),
+    ("/api/lines/nope/remove", {}, 404, "no line"),
+    ("/api/finish", {"confirm": "yes"}, 400, "did you scan everything"),
+    ("/api/guest", {}, 409, "already running"),
+    ("/api/hand-in", {}, 409, "finish the trip"),
+])
+def test_bad_requests_get_a_4xx_with_a_message(client: Any, device: Handheld, scan: Callable[[str], Scan], path: str,
+                                                body: Any, status: int, message: str) -> None:
+    device.start_guest()
+    device.on_scan(scan(gtin(CHEESE)))
+    before = device.state()["lines"], device.store.pending_count()
+    answer = client.post(path, json=body)
+    assert answer.status_code == status and message in answer.get_json()["message"]
+    assert (device.state()["lines"], device.store.pending_count()) == before
+
+
+def test_actions_over_http_change_the_basket(client: Any, device: Handheld, scan: Callable[[str], Scan]) -> None:
+    assert client.post("/api/guest", json={}).status_code == 200
+    device.on_scan(scan(gtin(CHEESE)))
+    assert client.post(f"/api/lines/{gtin(CHEESE)}/quantity", json={"quantity": 4}).get_json()["total_minor"] == 1600
+    assert client.post(f"/api/lines/{gtin(CHEESE)}/remove", json={}).get_json()["lines"] == []
+
+
+def test_exit_codes_exist_only_after_finish(client: Any, device: Handheld, scan: Callable[[str], Scan]) -> None:
+    device.start_guest()
+    assert client.get("/api/exit/qr.svg").status_code == 404
+    client.post("/api/finish", json={"confirm": True})
+    trip_id = device.state()["trip_id"]
+    for kind in ("code128", "qr"):
+        svg = client.get(f"/api/exit/{kind}.svg")
+        assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert client.get("/api/exit/ean.svg").status_code == 404
+    assert device.state()["finish"]["exit_code"] == trip_id
+
+
+def test_stream_sends_the_current_state_first(client: Any, device: Handheld) -> None:
+    answer = client.get("/api/stream", buffered=False)
+    assert answer.mimetype == "text/event-stream"
+    first = next(answer.response)
+    answer.close()
+    assert (first.decode() if isinstance(first, bytes) else first).startswith('data: {"version"')
