@@ -100,15 +100,16 @@ def select_offers(ranked: pd.DataFrame, profiles: pd.DataFrame, members: pd.Data
 def _offer_terms(household_id: int, product_id: int, kind: str, declining: bool,
                  everyday: set[tuple[int, int]], policy: OfferPolicy) -> tuple[str | None, str, int]:
     """Kind, reward type and value of an offer on one ranked product, or None for no offer."""
+    if declining:
+        # a member in decline no longer buys their favourites anyway: win them back on those
+        if kind != "replenish":
+            return None, "", 0
+        return "winback", policy.discount_type, _value(policy.winback_value, policy)
     if (household_id, product_id) in everyday:
         # bought anyway at full price: a discount would only give margin away; points reward loyalty
         if policy.reward_everyday:
             return "reward", "points", policy.reward_points_multiplier
         return None, "", 0
-    if declining:
-        if kind != "replenish":
-            return None, "", 0
-        return "winback", policy.discount_type, _value(policy.winback_value, policy)
     value = policy.replenish_value if kind == "replenish" else policy.discover_value
     return kind, policy.discount_type, _value(value, policy)
 

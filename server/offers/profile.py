@@ -17,7 +17,8 @@ SEGMENTS = ("top", "high", "mid", "low")
 def to_pence(values: pd.Series | np.ndarray) -> np.ndarray:
     """Money from float currency units to integer minor units (pence), rounded half away from zero."""
     arr = np.asarray(values, dtype=np.float64) * 100.0
-    return (np.sign(arr) * np.floor(np.abs(arr) + 0.5)).astype(np.int64)
+    # the small epsilon undoes binary error such as 1.005 * 100 = 100.49999...
+    return (np.sign(arr) * np.floor(np.abs(arr) + 0.5 + 1e-6)).astype(np.int64)
 
 
 def profile_households(history: pd.DataFrame, as_of: pd.Timestamp,
@@ -67,8 +68,8 @@ def profile_households(history: pd.DataFrame, as_of: pd.Timestamp,
 def _segments(monetary: np.ndarray, policy: OfferPolicy) -> np.ndarray:
     """Value bands by rank of monetary value (ties share the better band)."""
     rank = pd.Series(monetary).rank(ascending=False, method="min").to_numpy()
-    share = rank / len(monetary)
-    return np.select([share <= policy.segment_top, share <= policy.segment_high, share <= policy.segment_mid],
+    share = (rank - 1) / len(monetary)  # the best household is always in the top band
+    return np.select([share < policy.segment_top, share < policy.segment_high, share < policy.segment_mid],
                      ["top", "high", "mid"], default="low")
 
 

@@ -19,7 +19,7 @@ def history_of(lines: Iterable[Line]) -> pd.DataFrame:
         "product_id": [r[2] for r in rows],
         "quantity": [1] * len(rows),
         "sales_value": [r[4] for r in rows],
-        "timestamp": pd.to_datetime([r[3] for r in rows], utc=True),
+        "timestamp": pd.to_datetime([r[3] for r in rows], utc=True, format="ISO8601"),
     })
 
 
