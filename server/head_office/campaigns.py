@@ -90,7 +90,7 @@ def _stores_holding(session: Session, campaign_id: int) -> set[str]:
     """Stores whose newest pack for this campaign activated it."""
     held: dict[str, str] = {}
     for store, action in session.execute(select(Pack.store_id, Pack.action).where(Pack.campaign_id == campaign_id)
-                                         .order_by(Pack.seq)).tuples():
+                                         .order_by(Pack.seq)):
         held[store] = action
     return {s for s, a in held.items() if a == "activate"}
 

@@ -116,7 +116,7 @@ def store_status(session: Session) -> list[dict[str, Any]]:
         newest = session.scalar(select(func.max(Pack.seq)).where(Pack.store_id == link.store_id)) or 0
         active = session.execute(select(Pack.campaign_id, Pack.campaign_version, Pack.action, Pack.acked_status)
                                  .where(Pack.store_id == link.store_id, Pack.seq <= link.acked_seq)
-                                 .order_by(Pack.seq)).tuples().all()
+                                 .order_by(Pack.seq)).all()
         campaigns: dict[int, tuple[int, str]] = {}
         for cid, version, action, acked in active:
             if acked in ("activated", "withdrawn", "expired"):

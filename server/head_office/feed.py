@@ -67,12 +67,12 @@ def build_batch(session: Session, store_id: str) -> dict[str, Any] | None:
             .where(Purchase.id > after_p, Purchase.id <= high_p, Purchase.member_id.in_(members),
                    Purchase.purchased_at >= start, Purchase.purchased_at < end,
                    PurchaseLine.product_id.in_(products))
-            .group_by(Purchase.id, Purchase.member_id, Purchase.purchased_at)).tuples()
+            .group_by(Purchase.id, Purchase.member_id, Purchase.purchased_at))
         rows += [{"campaign_id": camp.id, "member_id": m, "kind": "purchase", "ref": str(pid), "spend_minor": int(s),
                   "at": at.isoformat()} for pid, m, at, s in spend]
     reds = session.execute(select(OfferRedemption, Offer.campaign_id).join(Offer, Offer.id == OfferRedemption.offer_id)
                            .where(OfferRedemption.id > after_r, Offer.campaign_id.is_not(None))
-                           .order_by(OfferRedemption.id)).tuples().all()
+                           .order_by(OfferRedemption.id)).all()
     rows += [{"campaign_id": cid, "member_id": r.member_id, "kind": "redemption", "ref": str(r.id),
               "discount_minor": r.discount_minor, "points": r.points, "at": r.redeemed_at.isoformat()}
              for r, cid in reds]

@@ -70,7 +70,7 @@ def ingest_results(session: Session, link: StoreLink, batch_id: str, rows: Seque
         raise CampaignError(f"rows name unknown campaign(s) {', '.join(map(str, unknown))}")
     held = set(session.execute(select(CampaignResult.kind, CampaignResult.ref, CampaignResult.campaign_id)
                                .where(CampaignResult.store_id == link.store_id,
-                                      CampaignResult.ref.in_({r["ref"] for r in checked}))).tuples()) if checked else set()
+                                      CampaignResult.ref.in_({r["ref"] for r in checked})))) if checked else set()
     session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=len(checked), received_at=utcnow()))
     session.flush()
     fresh = []
@@ -147,7 +147,7 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any]:
     audience: dict[str, dict[int, str]] = {}
     for store, member, grp in session.execute(select(CampaignAudience.store_id, CampaignAudience.member_id,
                                                      CampaignAudience.grp)
-                                              .where(CampaignAudience.campaign_id == campaign_id)).tuples():
+                                              .where(CampaignAudience.campaign_id == campaign_id)):
         audience.setdefault(store, {})[member] = grp
     results = list(session.scalars(select(CampaignResult).where(CampaignResult.campaign_id == campaign_id)))
     lines = [_line(s, audience[s], [r for r in results if r.store_id == s]) for s in sorted(audience)]

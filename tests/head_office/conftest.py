@@ -1,0 +1,77 @@
+"""Helpers for head-office tests: a small chain (stores, products, members, history) and keys."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session
+
+from db.models import Member, Product, Purchase, PurchaseLine, Store
+from server.head_office.signing import public_key_b64
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+PRODUCTS = (9001, 9002, 9003)
+
+
+def seed_chain(session: Session, stores: dict[str, list[int]], consent: set[int] | None = None,
+               tiers: dict[int, str] | None = None) -> None:
+    """Stores with members (ids), three products, and nothing else."""
+    for store_id, members in stores.items():
+        session.add(Store(id=store_id, name=f"Store {store_id}"))
+    session.flush()
+    for pid in PRODUCTS:
+        session.add(Product(id=pid, gtin=f"20000000{pid:05d}", name=f"Product {pid}", category="Test",
+                            price_minor=250, active=True))
+    for store_id, members in stores.items():
+        for m in members:
+            session.add(Member(id=m, card_number=f"98{m:012d}", store_id=store_id,
+                               consent_personalisation=consent is None or m in consent,
+                               tier=(tiers or {}).get(m, "bronze")))
+    session.flush()
+
+
+def add_purchase(session: Session, store_id: str, member_id: int, at: datetime,
+                 lines: list[tuple[int, int]]) -> Purchase:
+    """A purchase with (product id, net sales minor) lines."""
+    purchase = Purchase(store_id=store_id, member_id=member_id, purchased_at=at,
+                        total_minor=sum(s for _, s in lines), source="selfscan")
+    session.add(purchase)
+    session.flush()
+    for pid, sales in lines:
+        session.add(PurchaseLine(purchase_id=purchase.id, member_id=member_id, product_id=pid, quantity=1,
+                                 sales_minor=sales, purchased_at=at))
+    session.flush()
+    return purchase
+
+
+def definition(**changes: Any) -> dict[str, Any]:
+    """A valid campaign definition, with changes."""
+    base: dict[str, Any] = {
+        "name": "Autumn coffee", "product_ids": [9001, 9002], "reward": {"type": "percent", "value": 20},
+        "valid_from": (NOW - timedelta(days=1)).isoformat(), "valid_to": (NOW + timedelta(days=30)).isoformat(),
+        "stores": ["S001"], "target": {}, "max_per_member": 2, "budget": {"kind": "redemptions", "amount": 0},
+        "holdout_share": 0.0}
+    base.update(changes)
+    return base
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def store_cfg(key: Ed25519PrivateKey) -> Iterator[dict[str, Any]]:
+    yield {"site": {"store_id": "S001", "role": "store"},
+           "server": {"head_office_public_key": public_key_b64(key), "head_office_url": ""}}
+
+
+def other_key_b64() -> str:
+    return public_key_b64(Ed25519PrivateKey.generate())
+
+
+def raw_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
