@@ -26,7 +26,7 @@ class HistoryError(ValueError):
 def parse_as_of(text: str | pd.Timestamp) -> pd.Timestamp:
     """Parse an ISO 8601 date or time as a UTC timestamp (naive input is taken as UTC)."""
     try:
-        stamp = pd.Timestamp(text)
+        stamp = text if isinstance(text, pd.Timestamp) else pd.to_datetime(text, format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise HistoryError(f"as-of {text!r} is not an ISO 8601 date such as 2017-06-30") from exc
     if stamp is pd.NaT:
