@@ -117,6 +117,28 @@ def staff_app(imported_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     app_engine(app).dispose()
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_app(request: pytest.FixtureRequest, templates: dict[str, str],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One seeded app per module and backend, for tests that only read (saves a clone per test)."""
+    from server.app import create_app
+    from server.database import engine as app_engine
+    from server.database import session_factory
+    from tests.conftest import _database, app_config
+
+    tmp = tmp_path_factory.mktemp("staff-shared")
+    for url in _database(request.param, "imported", templates, tmp):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(accounts, "generate_password_hash", _quick_hash)
+            app = create_app(app_config(url, tmp))
+            app.config["TESTING"] = True
+            with session_factory(app)() as sess:
+                app.config["STAFF_SEED"] = seed(sess)
+                sess.commit()
+        yield app
+        app_engine(app).dispose()
+
+
 @pytest.fixture
 def seeded(staff_app: Flask) -> Seed:
     return staff_app.config["STAFF_SEED"]
