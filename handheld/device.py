@@ -175,8 +175,9 @@ class Handheld:
         with self._lock:
             self.sync = SyncStatus(offline, error)
             if self.trip is not None:
+                was_rejected = self.trip.card_rejected
                 self.trip = self.store.trip(self.trip.id)
-                if self.trip is not None and self.trip.card_rejected and self.trip.card_number:
+                if self.trip is not None and self.trip.card_rejected and not was_rejected:
                     self._say("Card not recognised: shopping as a guest.", "warning")
             self._publish()
 
