@@ -1,0 +1,112 @@
+"""Offers engine benchmark: quality and speed against TIFU-KNN in the same run, scaling and memory.
+
+Run: python bench/bench_offers.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server.offers.baselines import tifu_knn  # noqa: E402
+from server.offers.evaluate import basket_metrics, complete_journey_log, history_matrix, holdout_split  # noqa: E402
+from server.offers.history import BasketLog  # noqa: E402
+from server.offers.recommend import recommend  # noqa: E402
+
+SCALE = 10
+
+
+def replicate(log: BasketLog, times: int) -> BasketLog:
+    """The log with every household copied `times` times under new ids (baskets stay grouped)."""
+    n_b = len(log.basket_household)
+    offset = int(log.household_ids.max()) + 1
+    count = np.tile(log.count, times)
+    return BasketLog(
+        household_ids=np.concatenate([log.household_ids + i * offset for i in range(times)]),
+        product_ids=log.product_ids,
+        start=np.concatenate(([0], np.cumsum(count)[:-1])),
+        count=count,
+        basket_household=np.concatenate([log.basket_household + i * log.n_households for i in range(times)]),
+        basket_position=np.tile(log.basket_position, times),
+        basket_time=np.tile(log.basket_time, times),
+        items=sp.vstack([log.items] * times, format="csr"),
+    )
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    """Result, seconds and peak traced memory (MiB) of one call."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    started = time.perf_counter()
+    result = fn(*args)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return result, seconds, peak
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Measure and return the benchmark rows."""
+    log = complete_journey_log(800 if quick else None)
+    split = holdout_split(log)
+    train, k = split.train, 10
+    history = history_matrix(train)
+    tifu_codes, tifu_s, tifu_mem = timed(tifu_knn, train, k)
+    ranking, eng_s, eng_mem = timed(recommend, train, k)
+    tifu_m = basket_metrics(tifu_codes, split.truth, history)
+    eng_m = basket_metrics(ranking.codes, split.truth, history)
+    big = replicate(train, SCALE)
+    _, big_s, big_mem = timed(recommend, big, k)
+    n = train.n_households
+
+    def row(name: str, figure: str, value: float, unit: str, baseline: str, base_value: float,
+            target: str, ok: bool) -> dict:
+        return {"benchmark": name, "figure": figure, "value": value, "unit": unit, "baseline": baseline,
+                "baseline_value": base_value, "target": target, "ok": bool(ok)}
+
+    return [
+        row("quality", "Recall@10", eng_m["recall"], "", "TIFU-KNN", tifu_m["recall"], "> baseline",
+            eng_m["recall"] > tifu_m["recall"]),
+        row("quality", "NDCG@10", eng_m["ndcg"], "", "TIFU-KNN", tifu_m["ndcg"], "> baseline",
+            eng_m["ndcg"] > tifu_m["ndcg"]),
+        row("quality", "explore recall@10", eng_m["recall_explore"], "", "TIFU-KNN", tifu_m["recall_explore"],
+            ">= 3x baseline", eng_m["recall_explore"] >= 3 * tifu_m["recall_explore"]),
+        row("speed", f"score {n} households", eng_s, "s", "TIFU-KNN", tifu_s, "< baseline and <= 10 s",
+            eng_s < tifu_s and eng_s <= 10.0),
+        row("scaling", f"score {SCALE}x households ({SCALE * n})", big_s, "s", f"1x ({n})", eng_s,
+            f"<= {12 * eng_s:.1f} s (12x)", big_s <= 12 * eng_s),
+        row("memory", f"peak traced, {SCALE}x households", big_mem, "MiB", "1x engine", eng_mem,
+            "bounded (shards)", big_mem <= 12 * max(eng_mem, 1.0)),
+        row("memory", "peak traced, 1x households", eng_mem, "MiB", "TIFU-KNN", tifu_mem, "report", True),
+    ]
+
+
+def format_rows(rows: list[dict]) -> str:
+    """The rows as a text table."""
+    head = f"{'benchmark':<9} {'figure':<34} {'value':>10} {'unit':<4} {'baseline':<12} {'base':>10}  {'target':<24} ok"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['benchmark']:<9} {r['figure']:<34} {r['value']:>10.4f} {r['unit']:<4} "
+                     f"{r['baseline']:<12} {r['baseline_value']:>10.4f}  {r['target']:<24} "
+                     f"{'yes' if r['ok'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="800 households instead of all 2,469")
+    args = parser.parse_args()
+    print(format_rows(run(quick=args.quick)))
+
+
+if __name__ == "__main__":
+    main()
