@@ -69,6 +69,7 @@ def _describe(points: Sequence[tuple[str, int, int]], money: Callable[[int], str
             f"highest {money(best[1])} in {month_label(best[0])}.")
 
 
-def share_bar(parts: Sequence[tuple[str, int]], total: int) -> list[tuple[str, int, float]]:
-    """(label, value, percent of total) rows for the small horizontal bars beside top lists."""
-    return [(label, value, 100.0 * value / total if total else 0.0) for label, value in parts]
+def share_bar(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int, float]]:
+    """(label, value, percent of the largest) rows for the small horizontal bars of a top list."""
+    top = max((value for _, value in parts), default=0)
+    return [(label, value, 100.0 * value / top if top > 0 else 0.0) for label, value in parts]

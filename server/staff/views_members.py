@@ -49,7 +49,7 @@ def member_page(member_id: int) -> ResponseReturnValue:
     return render_template(
         "staff/member.html", member=member, stats=stats, profile=lifecycle.classify(stats, now), page=page,
         chart=charts.monthly_bars(spend, money, f"Spend per month, {member.name or 'member'}"),
-        months=spend, categories=charts.share_bar([(c.label, c.spend_minor) for c in cats], stats.spend_minor),
+        months=spend, categories=charts.share_bar([(c.label, c.spend_minor) for c in cats]),
         cat_rows=cats, products=prods, offers=members.member_offers(sess, member_id), issued=issued,
         redeemed=redeemed, can_request=user.role in MANAGERS)
 

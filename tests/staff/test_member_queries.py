@@ -109,7 +109,7 @@ def test_member_page_shows_stage_segment_chart_and_baskets(as_user, sess: Sessio
     mid = _heaviest(sess)
     page = as_user("alice").get(f"/staff/members/{mid}").get_data(as_text=True)
     for needle in ('id="stage"', 'id="segment"', "<svg", "Basket history", "Top categories", "Top products",
-                   "Offers", "personal offers:"):
+                   "Offers", "Personal offers:"):
         assert needle in page
     assert page.count('class="basket"') == members.PER_PAGE
     assert page.count('<rect class="bar"') == 24
