@@ -111,11 +111,14 @@ class Rig:
         return json.loads(self.http.getresponse().read())
 
     def wait(self, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
+        """GET /api/state until it satisfies `pred`; `?after=` makes each GET answer on the next change."""
         end = time.monotonic() + timeout
+        s = self.state()
         while time.monotonic() < end:
-            s = self.state()
             if pred(s):
                 return s
+            self.http.request("GET", f"/api/state?after={s['version']}&wait=1")
+            s = json.loads(self.http.getresponse().read())
         raise TimeoutError("the handheld never reached the expected state")
 
     def write(self, frame: bytes) -> float:
@@ -138,13 +141,18 @@ def codes(n: int) -> list[str]:
 
 
 def scan_to_state(rig: Rig, n: int) -> tuple[list[float], list[float]]:
-    """Per scan: ms from pty write to /api/state showing it; and one bare GET /api/state round trip."""
+    """Per scan: ms from pty write to GET /api/state?after=<version> answering with it; and one bare GET."""
     latencies, rtts = [], []
-    count = rig.state()["item_count"]
+    state = rig.state()
+    count = state["item_count"]
     for code in codes(n):
         count += 1
+        version = rig.state()["version"]  # a long poll waiting before the write, as a screen would
+        rig.http.request("GET", f"/api/state?after={version}&wait=5")
         t0 = rig.write(code.encode() + b"\r")
-        rig.wait(lambda s, c=count: s["item_count"] >= c)
+        state = json.loads(rig.http.getresponse().read())
+        if state["item_count"] < count:
+            rig.wait(lambda s, c=count: s["item_count"] >= c)
         latencies.append((time.perf_counter() - t0) * 1000)
         t1 = time.perf_counter()
         rig.state()

@@ -50,6 +50,7 @@ class Handheld:
         self.sync = SyncStatus()
         self.wake_sync: Callable[[str], None] = lambda reason: None
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._listeners: set[queue.Queue[str]] = set()
         self._message: dict[str, Any] | None = None
         self._scanner: dict[str, Any] = {"connected": None, "status": "no scanner"}
@@ -192,6 +193,12 @@ class Handheld:
         with self._lock:
             return self._state_json
 
+    def wait_newer(self, version: int, timeout: float) -> str:
+        """The state JSON once its version is above `version` (or the current one after `timeout`)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version > version, timeout)
+            return self._state_json
+
     def subscribe(self) -> queue.Queue[str]:
         """A queue that receives the state JSON after every change (starting with the current one)."""
         q: queue.Queue[str] = queue.Queue()
@@ -267,3 +274,5 @@ class Handheld:
         self._state_json = json.dumps(self._state, separators=(",", ":"))
         for q in list(self._listeners):
             q.put(self._state_json)
+        with self._changed:  # re-entrant: callers usually hold the lock already
+            self._changed.notify_all()

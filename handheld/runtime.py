@@ -1,6 +1,7 @@
 """One running handheld: local store, catalogue cache, trip, scanner bridge, sync workers, display."""
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class HandheldRuntime:
         # CPython's default 5 ms switch interval a busy web or sync thread would make a
         # scan wait that long. The device runs few threads, so switching more often is cheap.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # What exists now (modules, the app) lives for the whole run: keep it out of the
+        # cyclic collector's full passes, which would otherwise land inside some scans.
+        gc.collect()
+        gc.freeze()
         self.display.start()
         self.catalogue_sync.start()
         self.sync.start()

@@ -47,7 +47,18 @@ def create_display(handheld: Handheld) -> Flask:
 
     @app.get("/api/state")
     def state() -> ResponseReturnValue:
-        return Response(handheld.state_json(), mimetype="application/json", headers={"Cache-Control": "no-store"})
+        # ?after=N answers once the state is newer than version N (at most `wait` seconds):
+        # a client that must see a change at once gets it without polling.
+        after = request.args.get("after")
+        if after is None:
+            body = handheld.state_json()
+        else:
+            try:
+                version, wait = int(after), min(float(request.args.get("wait", "10")), 60.0)
+            except ValueError:
+                raise ActionError(400, "after must be a state version (integer) and wait a number of seconds") from None
+            body = handheld.wait_newer(version, max(wait, 0.0))
+        return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/stream")
     def stream() -> ResponseReturnValue:

@@ -81,3 +81,20 @@ def test_stream_sends_the_current_state_first(client: Any, device: Handheld) -> 
     first = next(answer.response)
     answer.close()
     assert (first.decode() if isinstance(first, bytes) else first).startswith('data: {"version"')
+
+
+@pytest.mark.parametrize("query", ["after=x", "after=1&wait=soon"])
+def test_state_after_refuses_bad_numbers(client: Any, query: str) -> None:
+    answer = client.get(f"/api/state?{query}")
+    assert answer.status_code == 400 and "after must be" in answer.get_json()["message"]
+
+
+def test_state_after_a_version_answers_with_a_newer_state(client: Any, device: Handheld,
+                                                          scan: Callable[[str], Scan]) -> None:
+    device.start_guest()
+    version = device.state()["version"]
+    device.on_scan(scan(gtin(MILK)))
+    newer = client.get(f"/api/state?after={version}&wait=5").get_json()
+    assert newer["version"] > version and newer["item_count"] == 1
+    same = client.get(f"/api/state?after={newer['version']}&wait=0").get_json()
+    assert same["version"] == newer["version"]
