@@ -258,7 +258,7 @@ _event = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(_event, max_size=40))
 def test_running_basket_equals_folding_the_whole_log(steps: list[tuple[str, Any, Any]]) -> None:
     events: list[Event] = []
