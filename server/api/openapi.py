@@ -1,14 +1,18 @@
 """The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json.
 
 Request bodies come from server/api/schemas.py, the same objects the views validate
-with, so the document cannot drift from the checks. A test walks the app's url_map and
-fails when a route is missing here or an operation here has no route.
+with, so the document cannot drift from the checks. The handheld, till and member
+operations are described in OPERATIONS; any other /api/v1 route another subsystem
+registers (head-office packs, ...) is listed from the app's url_map with its view's
+docstring, so the document always names every real endpoint. A test walks the url_map
+and fails when a route is missing or an operation here has no route.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from server.api.schemas import REQUESTS, Schema
@@ -73,8 +77,24 @@ def _parameters(path: str) -> list[dict[str, Any]]:
     return params
 
 
-def document(version: str = "1") -> dict[str, Any]:
-    """The OpenAPI document of every /api/v1 endpoint."""
+def openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: /trips/<int:audit_id> -> /trips/{audit_id}."""
+    return re.sub(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", rule)
+
+
+def _routes(app: Flask) -> dict[tuple[str, str], str]:
+    """Every /api/v1 (path, method) the app serves, with its view's first docstring line."""
+    out = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            doc = (app.view_functions[rule.endpoint].__doc__ or rule.endpoint).strip().splitlines()[0]
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                out[(openapi_path(rule.rule), method.lower())] = doc
+    return out
+
+
+def document(app: Flask | None = None) -> dict[str, Any]:
+    """The OpenAPI document of the handheld API and, given the app, every other /api/v1 route."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, body, answers, security, tag in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": security,
@@ -89,8 +109,15 @@ def document(version: str = "1") -> dict[str, Any]:
             op["responses"][status] = ({"description": text} if status == "304" else
                                        {"description": text, "content": {"application/json": {"schema": schema}}})
         paths.setdefault(path, {})[method] = op
+    for (path, method), summary in (_routes(app) if app else {}).items():
+        if method not in paths.get(path, {}):
+            paths.setdefault(path, {})[method] = {
+                "summary": summary, "tags": ["other"], "parameters": _parameters(path),
+                "responses": {"200": {"description": "see the owning subsystem's documentation"},
+                              "default": {"description": "error", "content": {"application/json": {
+                                  "schema": {"$ref": "#/components/schemas/Error"}}}}}}
     return {"openapi": "3.1.0",
-            "info": {"title": "ShopGo store API", "version": version,
+            "info": {"title": "ShopGo store API", "version": "1",
                      "description": "Handheld, till and member-data API of a ShopGo store server; see HANDHELD_API.md."},
             "servers": [{"url": "/"}], "paths": paths,
             "components": {"schemas": {**REQUESTS, "Error": ERROR},
@@ -103,6 +130,6 @@ def init_app(app: Flask) -> None:
     """Serve the document at /api/v1/openapi.json."""
 
     def openapi_json() -> ResponseReturnValue:
-        return jsonify(document())
+        return jsonify(document(current_app._get_current_object()))  # type: ignore[attr-defined]
 
     app.add_url_rule("/api/v1/openapi.json", "openapi_json", openapi_json, methods=["GET"])

@@ -1,7 +1,12 @@
 """Fixtures of the store API tests: an app over the imported data with known test products,
-a device token, members with and without history, a promotion and a personal offer."""
+a device token, members with and without history, a promotion and a personal offer.
+
+One database per module and backend (cloned from the shared imported templates) keeps the
+folder fast; each test gets its own devices and its own new member, so tests stay apart.
+"""
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,10 +22,12 @@ from db.base import utcnow
 from db.models import Member, Offer, Product, Promotion, Trip
 from server.accounts import add_device, add_user
 from server.numbering import card_number, product_gtin
+from tests.conftest import BACKENDS, _database
 
 # Ids far above the Complete Journey's, so the test rows never meet imported ones.
 MILK, BEER, APPLES, BREAD = 99_000_001, 99_000_002, 99_000_003, 99_000_004
-NEW_MEMBER, REGULAR, OPTED_OUT, ERASED = 98_000_001, 98_000_002, 98_000_003, 98_000_004
+REGULAR, OPTED_OUT, ERASED = 98_000_002, 98_000_003, 98_000_004
+_member_ids = itertools.count(98_100_001)
 QUIET_AUDITS = {"base_probability": 0.0, "weighed_item_weight": 0.0, "removal_weight": 0.0,
                 "high_value_weight": 0.0, "mismatch_weight": 0.25}
 
@@ -36,6 +43,12 @@ class Shop:
     other_token: str
     staff_user_id: int
     offer_id: int
+    new_member: int
+
+    @property
+    def new_card(self) -> str:
+        """The card of this test's member, who has never shopped with a handheld."""
+        return card_number(self.new_member)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -74,8 +87,8 @@ class Events:
         return self("scan", gtin=product_gtin(product_id), barcode=product_gtin(product_id), **extra)
 
 
-def seed(session: Session) -> dict[str, Any]:
-    """Test products, members, a promotion and an offer; returns ids the tests use."""
+def seed_store(session: Session) -> int:
+    """Test products, a promotion, members with and without history, a staff user; returns the user id."""
     now = utcnow()
     session.add_all([
         Product(id=MILK, gtin=product_gtin(MILK), name="Test milk", category="TEST DAIRY", price_minor=100,
@@ -90,24 +103,34 @@ def seed(session: Session) -> dict[str, Any]:
     session.flush()
     session.add(Promotion(name="Milk 3 for 2", kind="n_for_m", product_id=MILK, params={"n": 3, "m": 2},
                           starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=7), catalogue_version=1))
-    for mid, consent in ((NEW_MEMBER, True), (REGULAR, True), (OPTED_OUT, False), (ERASED, True)):
+    for mid, consent in ((REGULAR, True), (OPTED_OUT, False), (ERASED, True)):
         session.add(Member(id=mid, card_number=card_number(mid), store_id="S001", name=f"Member {mid}",
                            consent_personalisation=consent, erased_at=now if mid == ERASED else None))
     session.flush()
-    offer = Offer(member_id=NEW_MEMBER, product_id=BREAD, kind="replenish", reward_type="percent", reward_value=25,
-                  valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=7), max_redemptions=1)
-    session.add_all([offer, Offer(member_id=OPTED_OUT, product_id=BREAD, kind="replenish", reward_type="percent",
-                                  reward_value=25, valid_from=now - timedelta(days=1),
-                                  valid_to=now + timedelta(days=7))])
+    session.add(Offer(member_id=OPTED_OUT, product_id=BREAD, kind="replenish", reward_type="percent",
+                      reward_value=25, valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=7)))
     # The regular has shopped with a handheld before, so the first-trip audit does not apply.
     session.add(Trip(id=str(uuid.uuid4()), store_id="S001", member_id=REGULAR, status="checked_out",
                      started_at=now - timedelta(days=3), finished_at=now - timedelta(days=3)))
-    device, token = add_device(session, "S001", "test handheld")
-    _, other = add_device(session, "S001", "other handheld")
     staff = add_user(session, "auditor", "correct horse", "staff", "S001")
     session.commit()
-    return {"token": token, "device_id": device.id, "other_token": other, "staff_user_id": staff.id,
-            "offer_id": offer.id}
+    return staff.id
+
+
+def seed_test(session: Session) -> dict[str, Any]:
+    """Per test: two devices and a new consenting member holding a 25% offer on bread."""
+    now = utcnow()
+    mid = next(_member_ids)
+    session.add(Member(id=mid, card_number=card_number(mid), store_id="S001", name="New member",
+                       consent_personalisation=True))
+    session.flush()
+    offer = Offer(member_id=mid, product_id=BREAD, kind="replenish", reward_type="percent", reward_value=25,
+                  valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=7), max_redemptions=1)
+    session.add(offer)
+    device, token = add_device(session, "S001", "test handheld")
+    _, other = add_device(session, "S001", "other handheld")
+    session.commit()
+    return {"token": token, "device_id": device.id, "other_token": other, "offer_id": offer.id, "new_member": mid}
 
 
 def make_app(url: str, tmp_path: Path, **sections: dict[str, Any]) -> Flask:
@@ -121,16 +144,30 @@ def make_app(url: str, tmp_path: Path, **sections: dict[str, Any]) -> Flask:
     return application
 
 
-@pytest.fixture
-def shop(imported_url: str, tmp_path: Path) -> Iterator[Shop]:
-    """A store app over the imported data (both databases) with the test rows seeded."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request: pytest.FixtureRequest, templates: dict[str, str],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, int]]:
+    """A store app over a clone of the imported data, with the test rows; one per module and backend."""
     from server.database import engine, session_factory
 
-    application = make_app(imported_url, tmp_path)
+    folder = tmp_path_factory.mktemp("store_api")
+    for url in _database(request.param, "imported", templates, folder):
+        application = make_app(url, folder)
+        with session_factory(application)() as session:
+            staff_id = seed_store(session)
+        yield application, staff_id
+        engine(application).dispose()
+
+
+@pytest.fixture
+def shop(store: tuple[Flask, int]) -> Shop:
+    """The module's store with this test's own devices and new member."""
+    from server.database import session_factory
+
+    application, staff_id = store
     with session_factory(application)() as session:
-        ids = seed(session)
-    yield Shop(app=application, client=application.test_client(), **ids)
-    engine(application).dispose()
+        ids = seed_test(session)
+    return Shop(app=application, client=application.test_client(), staff_user_id=staff_id, **ids)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from db.models import (Audit, Feedback, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip,
                        TripEvent)
 from server.numbering import card_number, product_gtin
-from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, NEW_MEMBER, REGULAR, Events, Shop
+from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, REGULAR, Events, Shop
 
 
 def shop_trip(shop: Shop, events: Events, card: str | None, batch: list[dict[str, Any]],
@@ -58,7 +58,7 @@ def test_second_checkout_returns_the_same_receipt_and_records_once(shop: Shop, e
 
 def test_member_first_trip_is_audited_and_checkout_waits_for_the_outcome(shop: Shop, events: Events) -> None:
     batch = [events.scan(BREAD), events.scan(MILK, quantity=2)]
-    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), batch, handheld_total=270)
+    trip_id, finish = shop_trip(shop, events, shop.new_card, batch, handheld_total=270)
     assert finish["audit"] is True and "first" in finish["audit_reason"]
     repeat = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
     assert repeat == {k: v for k, v in finish.items() if k != "events_missing"}
@@ -73,13 +73,13 @@ def test_member_first_trip_is_audited_and_checkout_waits_for_the_outcome(shop: S
     assert receipt["offers_redeemed"] == [{"offer_id": shop.offer_id, "discount_minor": 30, "points": 0}]
     assert receipt["points_awarded"] == 2            # 2.70 spent, 1 point per pound, whole pounds
     with shop.session() as s:
-        assert s.get(Member, NEW_MEMBER).points == 2  # type: ignore[union-attr]
+        assert s.get(Member, shop.new_member).points == 2  # type: ignore[union-attr]
         entry = s.scalar(select(PointsEntry).where(PointsEntry.trip_id == trip_id))
         assert entry is not None and entry.reason == "purchase" and entry.points == 2
         assert (entry.expires_at - entry.earned_at).days == 365  # type: ignore[operator]
         assert s.scalar(select(OfferRedemption.discount_minor).where(OfferRedemption.trip_id == trip_id)) == 30
     # Redeemed once: the offer is no longer offered on the next trip.
-    body = shop.post("/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": card_number(NEW_MEMBER)})
+    body = shop.post("/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": shop.new_card})
     assert body.get_json()["offers"] == []
 
 
@@ -102,7 +102,7 @@ def test_checkout_of_an_active_or_unknown_trip_is_refused(shop: Shop) -> None:
 
 
 def test_audit_mismatch_is_recorded_and_raises_the_members_rate(shop: Shop, events: Events) -> None:
-    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), [events.scan(MILK)], handheld_total=90)
+    trip_id, finish = shop_trip(shop, events, shop.new_card, [events.scan(MILK)], handheld_total=90)
     resp = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {
         "findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": 1},
                      {"gtin": product_gtin(BEER), "expected": 0, "found": 1}]})
@@ -114,7 +114,7 @@ def test_audit_mismatch_is_recorded_and_raises_the_members_rate(shop: Shop, even
 
 
 def test_bad_audit_outcomes_are_refused(shop: Shop, events: Events) -> None:
-    trip_id, finish = shop_trip(shop, events, card_number(NEW_MEMBER), [events.scan(MILK)], handheld_total=90)
+    trip_id, finish = shop_trip(shop, events, shop.new_card, [events.scan(MILK)], handheld_total=90)
     url = f"/api/v1/audits/{finish['audit_id']}/outcome"
     table = [({"findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": -1}]}, 422),
              ({"findings": [{"gtin": "milk", "expected": 1, "found": 1}]}, 422),
@@ -140,7 +140,7 @@ def test_feedback_is_kept_once(shop: Shop) -> None:
     for row, status in bad:
         assert shop.post("/api/v1/feedback", row).status_code == status, row
     with shop.session() as s:
-        rows = s.scalars(select(Feedback)).all()
+        rows = s.scalars(select(Feedback).where(Feedback.trip_id == trip_id)).all()
         assert [(f.kind, f.product_id, f.trip_id) for f in rows] == [("wrong_price", MILK, trip_id)]
 
 

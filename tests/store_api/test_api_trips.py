@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from db.models import Device, Trip
 from server.accounts import revoke_device
 from server.numbering import card_number
-from tests.store_api.conftest import ERASED, NEW_MEMBER, OPTED_OUT, REGULAR, Shop, make_app
+from tests.store_api.conftest import ERASED, OPTED_OUT, REGULAR, Shop, make_app
 
 
 def test_unknown_or_missing_token_is_401(shop: Shop) -> None:
@@ -59,10 +59,10 @@ def test_guest_trip_starts_once_and_repeats_answer_200(shop: Shop) -> None:
 
 
 def test_member_trip_carries_member_and_offers(shop: Shop) -> None:
-    resp = shop.post("/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": card_number(NEW_MEMBER)})
+    resp = shop.post("/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": shop.new_card})
     body = resp.get_json()
     assert resp.status_code == 201
-    assert body["member"]["id"] == NEW_MEMBER and body["member"]["consent"] is True
+    assert body["member"]["id"] == shop.new_member and body["member"]["consent"] is True
     assert [o["offer_id"] for o in body["offers"]] == [shop.offer_id]
     assert body["offers"][0]["reward_type"] == "percent" and "25% off" in body["offers"][0]["description"]
     offers = shop.get(f"/api/v1/trips/{body['trip_id']}/offers").get_json()["offers"]
