@@ -206,6 +206,14 @@ def _check_packages(cfg: dict[str, dict[str, Any]]) -> None:
         Settings.from_dict({"scanner": cfg["scanner"], "barcodes": cfg["barcodes"]})
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        from server.offers.policy import OfferPolicy
+    except ImportError:
+        return
+    try:
+        OfferPolicy.from_config(cfg["offers"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _merge(cfg: dict[str, dict[str, Any]], data: Mapping[str, Any], origin: str) -> None:

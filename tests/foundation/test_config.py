@@ -67,3 +67,10 @@ def test_bad_scanner_value_stops_start_up_naming_key(tmp_path: Path) -> None:
     f.write_text('[scanner.profiles.default]\nbaudrate = 12\n')
     with pytest.raises(config.ConfigError, match=r"scanner\.profiles\.default\.baudrate"):
         config.load(f, environ={})
+
+
+def test_bad_offers_policy_value_stops_start_up_naming_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[offers]\nholdout_share = 3\n')
+    with pytest.raises(config.ConfigError, match=r"holdout_share"):
+        config.load(f, environ={})
