@@ -1,4 +1,17 @@
-"""The next-basket engine: a ranked list of products per household, labelled replenish or discover."""
+"""The next-basket engine: a ranked list of products per household, labelled replenish or discover.
+
+How a household's list is made (all estimates are "chance the product is in the next basket"):
+- replenish: a repeat vector, the share of the household's baskets holding each product, half
+  weighted by recency (0.9 per basket back) and half over the whole window, shrunk for short
+  histories; blended with the weighted mean vector of its most similar households (cosine).
+- discover: products the household never bought, from the chain's most bought products: a mix of
+  what its neighbours buy and chain-wide popularity (optionally what others buy in the basket after
+  the same products), times how many new products this household tries per basket.
+- the k best estimates are kept, discover ones boosted by `discover_boost`; replenish products are
+  listed first, then discover ones, so rank 1 is always the surest buy.
+Global parts (the neighbour pool, popularity) are read-only inputs to each shard of households, so
+shards can run in separate processes.
+"""
 
 from __future__ import annotations
 
@@ -42,11 +55,11 @@ class Ranking:
     scores: np.ndarray
 
 
-def _per_household(log: BasketLog, weights: np.ndarray, matrix: sp.csr_matrix | None = None) -> sp.csr_matrix:
+def _per_household(log: BasketLog, weights: np.ndarray) -> sp.csr_matrix:
     """Household x product sum of weighted basket rows."""
     pick = sp.csr_matrix((weights, (log.basket_household, np.arange(len(weights)))),
                          shape=(log.n_households, len(weights)))
-    return (pick @ (log.items if matrix is None else matrix)).tocsr()
+    return (pick @ log.items).tocsr()
 
 
 def basket_age(log: BasketLog) -> np.ndarray:
@@ -112,11 +125,6 @@ def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit length."""
     norm = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     return (sp.diags((1.0 / np.maximum(norm, 1e-12)).astype(np.float32)) @ matrix).tocsr()
-
-
-def _row_scale(matrix: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
-    """Multiply each row by its scale."""
-    return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr()
 
 
 def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> Ranking:

@@ -91,3 +91,17 @@ def test_p_topfreq_ranks_by_count_then_recency(make_history) -> None:
              (1, 3, 9, "2024-01-03", 1.0), (1, 3, 7, "2024-01-03", 1.0), (1, 4, 6, "2024-01-04", 1.0)]
     log = basket_log(check_history(make_history(lines)))
     assert list(log.product_ids[p_topfreq(log, 4)[0]]) == [7, 8, 6, 9]
+
+
+@pytest.mark.parametrize("transition, expected", [(0.0, 50), (1.0, 40)])
+def test_what_others_buy_next_can_lead_discovery(make_history, transition: float, expected: int) -> None:
+    # households 2-3 buy 30 and then 40 in their next trip; 5-8 buy 50, the chain's best seller
+    lines = [(1, 10, 20, "2024-01-01", 1.0), (1, 11, 30, "2024-01-08", 1.0)]
+    for hh in (2, 3):
+        lines += [(hh, hh * 10, 30, "2024-01-01", 1.0), (hh, hh * 10 + 1, 40, "2024-01-08", 1.0)]
+    for hh in (5, 6, 7, 8):
+        lines += [(hh, hh * 10 + b, 50, f"2024-01-0{b + 1}", 1.0) for b in range(3)]
+    params = EngineParams(discover_transition=transition, discover_neighbour=0.0, discover_boost=100.0)
+    ranked = score_households(make_history(lines), AS_OF, k=4, params=params)
+    mine = ranked.loc[(ranked["household_id"] == 1) & (ranked["kind"] == "discover")].sort_values("rank")
+    assert mine["product_id"].iloc[0] == expected
