@@ -14,6 +14,7 @@ The store's token for head office is kept in `site_state` under "head_office_tok
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,7 +89,9 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
     try:
         doc = verify(load_public_key(cfg["server"]["head_office_public_key"]), body, signature)
     except SignatureError as exc:
-        return _refuse(session, 0, f"signature: {exc}")
+        claimed = _unverified(body)  # only to name the refused pack in the log and the acknowledgement
+        return _refuse(session, claimed.get("seq") if isinstance(claimed.get("seq"), int) else 0,
+                       f"signature: {exc}", claimed)
     seq = doc.get("seq")
     if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not isinstance(doc.get("campaign"), dict):
         return _refuse(session, seq if isinstance(seq, int) else 0, f"not a {PACK_FORMAT} pack", doc)
@@ -108,6 +111,14 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
     session.flush()
     log.info("campaign pack %s: campaign %s v%s %s (%s)", seq, camp["id"], camp["version"], status, reason)
     return row
+
+
+def _unverified(body: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _mirror(session: Session, camp: Mapping[str, Any], status: str) -> Campaign:

@@ -88,7 +88,7 @@ def _tampered(key: Ed25519PrivateKey) -> tuple[str, str]:
 
 @pytest.mark.parametrize("make, reason", [
     (_tampered, "signature"),
-    (lambda k: make_pack(Ed25519PrivateKey.generate(), 1), "signature"),
+    (lambda k: make_pack(Ed25519PrivateKey.generate(), 1), "signature: the signature does not match"),
     (lambda k: make_pack(k, 1, store="S002"), "pack is for store S002"),
     (lambda k: make_pack(k, 2), "out of order: expected pack 1, got 2"),
     (lambda k: make_pack(k, 0), "replayed"),
@@ -111,6 +111,7 @@ def test_replayed_pack_is_refused_after_it_was_applied(store: Session, key, stor
         "activated", "withdrawn", "refused"]
 
 
-def test_refused_pack_is_logged(store: Session, key, store_cfg, caplog) -> None:  # type: ignore[no-untyped-def]
-    apply_pack(store, store_cfg, *_tampered(key), now=NOW)
-    assert "refused: signature" in caplog.text
+def test_refused_pack_is_logged_under_the_sequence_it_claims(store: Session, key, store_cfg, caplog) -> None:  # type: ignore[no-untyped-def]
+    row = apply_pack(store, store_cfg, *_tampered(key), now=NOW)
+    assert "campaign pack 1 refused: signature" in caplog.text
+    assert (row.seq, row.campaign_id) == (1, 7)
