@@ -6,22 +6,29 @@ sales_value, timestamp UTC); no database access here. Households are scored inde
 
 from __future__ import annotations
 
-from server.offers.engine import score_households, target_households
-from server.offers.offers import OfferProposal, build_offers, everyday_full_price, select_offers
-from server.offers.policy import OfferPolicy, in_holdout
-from server.offers.profile import category_affinities, profile_households
-from server.offers.recommend import EngineParams
+import importlib
+from typing import Any
 
-__all__ = [
-    "EngineParams",
-    "OfferPolicy",
-    "OfferProposal",
-    "build_offers",
-    "category_affinities",
-    "everyday_full_price",
-    "in_holdout",
-    "profile_households",
-    "score_households",
-    "select_offers",
-    "target_households",
-]
+# Exports are loaded on first use: config.load() imports server.offers.policy at every start-up
+# (handhelds too), and the engine's pandas/numpy would otherwise cost each process ~110 MB and seconds.
+_EXPORTS = {
+    "EngineParams": "server.offers.recommend",
+    "OfferPolicy": "server.offers.policy",
+    "OfferProposal": "server.offers.offers",
+    "build_offers": "server.offers.offers",
+    "category_affinities": "server.offers.profile",
+    "everyday_full_price": "server.offers.offers",
+    "in_holdout": "server.offers.policy",
+    "profile_households": "server.offers.profile",
+    "score_households": "server.offers.engine",
+    "select_offers": "server.offers.offers",
+    "target_households": "server.offers.engine",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'server.offers' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
