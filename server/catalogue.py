@@ -4,7 +4,8 @@ The version lives in SiteState "catalogue_version". `bump_version` publishes wha
 since the last bump by stamping those rows with the next version, so a handheld holding
 version v fetches exactly the rows stamped above v. Writers need do nothing special for
 products (their `updated_at` moves); a promotion is picked up when it is new, when its
-window opens or closes, or when an editor sets its `catalogue_version` to 0.
+window opens or closes, or when an editor sets its `catalogue_version` to 0. Rows are
+withdrawn by setting `active` false, never deleted, so a delta can say so.
 """
 from __future__ import annotations
 
@@ -44,36 +45,36 @@ def current_version(session: Session) -> int:
 
 
 def bump_version(session: Session, now: datetime | None = None) -> int:
-    """Publish changes since the last bump under a new version; return the version now current."""
+    """Publish changes since the last bump under a new version; return the version now current.
+
+    The first bump on a database only starts the clock: an import publishes every row at
+    the current version, so stamping them all again would make every handheld download
+    the whole catalogue twice.
+    """
     now = now or utcnow()
     version = current_version(session)
     raw = _state(session, BUMPED_AT_KEY)
-    last = datetime.fromisoformat(raw) if raw else EPOCH
-    max_id = int(_state(session, PROMOTION_MAX_ID_KEY) or 0)
-    changed_products = select(Product.id).where(Product.updated_at > last, Product.catalogue_version <= version)
-    changed_promotions = select(Promotion.id).where(or_(
-        Promotion.id > max_id, Promotion.catalogue_version == 0,
-        Promotion.starts_at.between(last, now), Promotion.ends_at.between(last, now)))
-    product_ids = list(session.scalars(changed_products))
-    promotion_ids = list(session.scalars(changed_promotions))
-    if product_ids or promotion_ids:
-        version += 1
-        for chunk in _chunks(product_ids, 5000):
-            session.execute(update(Product).where(Product.id.in_(chunk))
-                            .values(catalogue_version=version, updated_at=Product.updated_at))
-        for chunk in _chunks(promotion_ids, 5000):
-            session.execute(update(Promotion).where(Promotion.id.in_(chunk)).values(catalogue_version=version))
-        _set_state(session, VERSION_KEY, str(version))
     top = session.scalar(select(Promotion.id).order_by(Promotion.id.desc()).limit(1)) or 0
-    _set_state(session, PROMOTION_MAX_ID_KEY, str(max(max_id, top)))
+    if raw is not None:
+        last = datetime.fromisoformat(raw)
+        max_id = int(_state(session, PROMOTION_MAX_ID_KEY) or 0)
+        # One UPDATE per table: a price file can touch most of the catalogue at once.
+        products = session.execute(
+            update(Product).where(Product.updated_at > last, Product.updated_at <= now)
+            .values(catalogue_version=version + 1, updated_at=Product.updated_at)
+            .execution_options(synchronize_session=False))
+        promotions = session.execute(
+            update(Promotion).where(or_(Promotion.id > max_id, Promotion.catalogue_version == 0,
+                                        Promotion.starts_at.between(last, now), Promotion.ends_at.between(last, now)))
+            .values(catalogue_version=version + 1).execution_options(synchronize_session=False))
+        if products.rowcount or promotions.rowcount:  # type: ignore[attr-defined]
+            version += 1
+            _set_state(session, VERSION_KEY, str(version))
+        top = max(top, max_id)
+    _set_state(session, PROMOTION_MAX_ID_KEY, str(top))
     _set_state(session, BUMPED_AT_KEY, now.isoformat())
     session.flush()
     return version
-
-
-def _chunks(ids: list[int], size: int) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i:i + size]
 
 
 def product_json(p: Product) -> dict[str, Any]:
