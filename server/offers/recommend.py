@@ -138,13 +138,7 @@ def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> 
     popularity = np.asarray(log.items.sum(axis=0)).ravel()
     n_pop = min(params.popular_items, log.n_products)
     pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
-    # neighbours' vectors live on a compact column space: what they lend plus the chain-wide list
-    columns = np.union1d(np.unique(lend.indices), pop_codes)
-    compact = np.full(log.n_products, -1, dtype=np.int64)
-    compact[columns] = np.arange(len(columns))
-    lend_t = sp.csr_matrix((lend.data, compact[lend.indices], lend.indptr),
-                           shape=(lend.shape[0], len(columns))).T.tocsr()
-    pop_cols = compact[pop_codes]
+    lend_pop = lend[:, pop_codes].toarray()  # dense, so the discover step is one BLAS product
     chain = (popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32)
     codes = np.full((log.n_households, k), -1, dtype=np.int64)
     kinds = np.zeros((log.n_households, k), dtype=np.int8)
@@ -153,17 +147,13 @@ def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> 
         hi = min(lo + params.shard_size, log.n_households)
         own = repeat[lo:hi]
         mix = neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
-        near = np.asarray(lend_t @ mix.T.toarray(), dtype=np.float32).T  # shard x compact columns
-        own_rows = np.repeat(np.arange(hi - lo), np.diff(own.indptr))
-        own_cols = compact[own.indices]
-        lent = np.where(own_cols >= 0, near[own_rows, np.maximum(own_cols, 0)], 0.0)
-        replenish = sp.csr_matrix(
-            (params.own_weight * own.data + (1.0 - params.own_weight) * lent, own.indices, own.indptr),
-            shape=own.shape)
+        seen = own.copy()
+        seen.data[:] = 1.0
+        lent = (mix @ lend).multiply(seen).tocsr()
+        replenish = (params.own_weight * own + (1.0 - params.own_weight) * lent).tocsr()
         # discover candidates: the chain's most bought products the household never bought
-        unseen = near[:, pop_cols]
-        owned = sp.csr_matrix((np.ones(len(own_rows), np.float32), (own_rows, own.indices)),
-                              shape=own.shape)[:, pop_codes].toarray() > 0
+        unseen = np.asarray(mix @ lend_pop)
+        owned = seen[:, pop_codes].toarray() > 0
         unseen[owned] = 0.0
         discover = params.discover_neighbour * unseen / np.maximum(unseen.sum(axis=1, keepdims=True), 1e-12)
         discover += (1.0 - params.discover_neighbour) * chain[None, :]
