@@ -21,9 +21,12 @@ def to_pence(values: pd.Series | np.ndarray) -> np.ndarray:
     return (np.sign(arr) * np.floor(np.abs(arr) + 0.5 + 1e-6)).astype(np.int64)
 
 
-def profile_households(history: pd.DataFrame, as_of: pd.Timestamp,
-                       policy: OfferPolicy = OfferPolicy()) -> pd.DataFrame:
+def profile_households(history: pd.DataFrame, as_of: pd.Timestamp, policy: OfferPolicy = OfferPolicy(),
+                       categories: Mapping[int, str] | pd.Series | None = None) -> pd.DataFrame:
     """One row per household: RFM (money in pence), segment and lifecycle stage as of the given time.
+
+    With a product -> category mapping, a `top_categories` column lists the household's three
+    categories with the largest spend share, best first, separated by "; ".
 
     Rules (keys of [offers]):
     - segment: households ranked by monetary value; the top `segment_top` share is "top", up to
@@ -62,7 +65,12 @@ def profile_households(history: pd.DataFrame, as_of: pd.Timestamp,
     for col in ("recency_days", "frequency", "monetary_pence", "visits_recent", "visits_base",
                 "spend_recent", "spend_base"):
         out[col] = out[col].astype("int64")
-    return out.rename(columns={"spend_recent": "spend_recent_pence", "spend_base": "spend_base_pence"})
+    out = out.rename(columns={"spend_recent": "spend_recent_pence", "spend_base": "spend_base_pence"})
+    if categories is not None:
+        top = category_affinities(rows, as_of, categories).groupby("household_id")["category"] \
+            .agg(lambda c: "; ".join(map(str, c)))
+        out["top_categories"] = out["household_id"].map(top).fillna("")
+    return out
 
 
 def _segments(monetary: np.ndarray, policy: OfferPolicy) -> np.ndarray:

@@ -131,3 +131,10 @@ def test_config_example_matches_the_policy() -> None:
 def test_bad_offers_config_is_rejected_with_the_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         OfferPolicy.from_config(table)
+
+
+def test_category_affinities_follow_spend(milk_shop: pd.DataFrame) -> None:
+    categories = {100: "dairy", 200: "bakery", 201: "bakery", 202: "bakery", 203: "bakery"}
+    profile = profile_households(milk_shop, SHOP_AS_OF, categories=categories).set_index("household_id")
+    assert profile.loc[1, "top_categories"] == "bakery; dairy"  # 2.00 a trip on bread, 1.20 on milk
+    assert profile.loc[3, "top_categories"] == ""
