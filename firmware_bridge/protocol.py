@@ -24,6 +24,9 @@ from .settings import BarcodeSettings, ScannerProfile
 log = logging.getLogger(__name__)
 
 OnScan = Callable[[Scan], "bool | None"]
+# A scanner that stops answering must not make queued feedback (or the record of what it
+# refused) grow for as long as reads keep coming: keep the newest few, stale beeps are useless.
+MAX_QUEUED_COMMANDS = 64
 
 
 class Transport(TypingProtocol):
@@ -135,7 +138,7 @@ class SsiProtocol(ScannerProtocol):
         self.parser = ssi.PacketParser()
         self.assembler = ssi.DecodeAssembler(max_bytes=profile.max_frame)
         self._lock = threading.RLock()  # send() may come from the handheld's threads
-        self._outbox: deque[ssi.Packet] = deque()
+        self._outbox: deque[ssi.Packet] = deque(maxlen=MAX_QUEUED_COMMANDS)
         self._in_flight: ssi.Packet | None = None
         self._sent_at = 0.0
         self._tries = 0
@@ -190,7 +193,7 @@ class SsiProtocol(ScannerProtocol):
                 self._transmit(self._in_flight.as_retransmission())
                 return
             log.error("scanner did not ACK %s after %d tries; dropped", self._in_flight.name, self._tries)
-            self.failed_commands.append(self._in_flight)
+            self._failed(self._in_flight)
             self._in_flight = None
             self._send_next()
 
@@ -228,9 +231,13 @@ class SsiProtocol(ScannerProtocol):
                     self._transmit(self._in_flight.as_retransmission())
                     return
                 log.error("scanner refused %s (NAK cause %s)", self._in_flight.name, cause)
-                self.failed_commands.append(self._in_flight)
+                self._failed(self._in_flight)
             self._in_flight = None
             self._send_next()
+
+    def _failed(self, packet: ssi.Packet) -> None:
+        self.failed_commands.append(packet)
+        del self.failed_commands[:-MAX_QUEUED_COMMANDS]
 
     def _send_next(self) -> None:
         if self._outbox and self.transport is not None:
