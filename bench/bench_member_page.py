@@ -99,8 +99,9 @@ def page_queries(url: str, member_id: int) -> Callable[[], None]:
             lifecycle.classify(stats, now)
             members.basket_page(sess, member_id, 1, since, stats.baskets)
             members.monthly_spend(sess, member_id, now)
-            members.top_categories(sess, member_id, since)
-            members.top_products(sess, member_id, since)
+            by_product = members.spend_by_product(sess, member_id, since)
+            members.top_categories(by_product)
+            members.top_products(by_product)
             members.member_offers(sess, member_id)
             members.redemption_totals(sess, member_id)
 

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, utcnow
+from db.models.history import PurchaseLine
 
 STAFF_ACTION_KINDS = ("age_ok", "void_line", "take_over", "help_done")
 
@@ -28,3 +29,6 @@ class StaffAction(Base):
 
 Index("ix_staff_actions_trip", StaffAction.trip_id, StaffAction.at)
 Index("ix_staff_actions_store_time", StaffAction.store_id, StaffAction.at)
+# Declared here with migration 0004: the member page's per-product scan reads only this index.
+Index("ix_purchase_lines_member_cover", PurchaseLine.member_id, PurchaseLine.purchased_at, PurchaseLine.product_id,
+      PurchaseLine.purchase_id, PurchaseLine.sales_minor, PurchaseLine.quantity)

@@ -74,6 +74,7 @@ class Ranked:
     spend_minor: int
     quantity: int
     baskets: int
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,24 +196,41 @@ def monthly_spend(session: Session, member_id: int, now: datetime, months: int =
     return [(k, *got.get(k, (0, 0))) for k in keys]
 
 
-def _ranked(session: Session, label: ColumnElement[str], member_id: int, since: datetime, limit: int) -> list[Ranked]:
-    spend = func.sum(PurchaseLine.sales_minor)
+def spend_by_product(session: Session, member_id: int, since: datetime) -> list[Ranked]:
+    """Every product the member bought since `since`, biggest spend first, with its category.
+
+    One pass over the member's lines (aggregated per product in SQL, then joined to the
+    catalogue), so the page's top products and top categories share a single scan.
+    """
+    spend = func.sum(PurchaseLine.sales_minor).label("spend")
+    per_product = (select(PurchaseLine.product_id, spend, func.sum(PurchaseLine.quantity).label("qty"),
+                          func.count(func.distinct(PurchaseLine.purchase_id)).label("baskets"))
+                   .where(PurchaseLine.member_id == member_id, PurchaseLine.purchased_at >= since)
+                   .group_by(PurchaseLine.product_id).subquery())
     rows = session.execute(
-        select(label, spend, func.sum(PurchaseLine.quantity), func.count(func.distinct(PurchaseLine.purchase_id)))
-        .join(Product, Product.id == PurchaseLine.product_id)
-        .where(PurchaseLine.member_id == member_id, PurchaseLine.purchased_at >= since)
-        .group_by(label).order_by(spend.desc()).limit(limit)).all()
-    return [Ranked(r[0] or "Uncategorised", int(r[1] or 0), int(r[2] or 0), int(r[3])) for r in rows]
+        select(per_product.c.product_id, Product.name, Product.category, per_product.c.spend, per_product.c.qty,
+               per_product.c.baskets)
+        .outerjoin(Product, Product.id == per_product.c.product_id)
+        .order_by(per_product.c.spend.desc(), per_product.c.product_id)).all()
+    return [Ranked(r[1] or f"Product {r[0]}", int(r[3] or 0), int(r[4] or 0), int(r[5]), r[2] or "Uncategorised")
+            for r in rows]
 
 
-def top_categories(session: Session, member_id: int, since: datetime, limit: int = 8) -> list[Ranked]:
-    """The categories the member spends most on."""
-    return _ranked(session, Product.category, member_id, since, limit)
-
-
-def top_products(session: Session, member_id: int, since: datetime, limit: int = 10) -> list[Ranked]:
+def top_products(by_product: list[Ranked], limit: int = 10) -> list[Ranked]:
     """The products the member spends most on."""
-    return _ranked(session, Product.name, member_id, since, limit)
+    return by_product[:limit]
+
+
+def top_categories(by_product: list[Ranked], limit: int = 8) -> list[Ranked]:
+    """The categories the member spends most on; `baskets` here counts distinct products."""
+    spend: dict[str, list[int]] = {}
+    for p in by_product:
+        acc = spend.setdefault(p.category, [0, 0, 0])
+        acc[0] += p.spend_minor
+        acc[1] += p.quantity
+        acc[2] += 1
+    ranked = sorted(spend.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+    return [Ranked(cat, s, q, n, cat) for cat, (s, q, n) in ranked]
 
 
 def member_offers(session: Session, member_id: int, limit: int = 50) -> list[OfferRow]:
@@ -240,4 +258,4 @@ def redemption_totals(session: Session, member_id: int) -> tuple[int, int]:
 
 __all__ = ["Basket", "BasketPage", "Line", "MemberHit", "OfferRow", "Ranked", "basket_lines", "basket_page",
            "get_member", "history_start", "member_offers", "monthly_spend", "months_back", "redemption_totals",
-           "search_members", "top_categories", "top_products"]
+           "search_members", "spend_by_product", "top_categories", "top_products"]

@@ -43,8 +43,8 @@ def member_page(member_id: int) -> ResponseReturnValue:
     stats = lifecycle.member_stats(sess, member_id, now, since)
     page = members.basket_page(sess, member_id, int_arg("page", 1), since, stats.baskets)
     spend = members.monthly_spend(sess, member_id, now)
-    cats = members.top_categories(sess, member_id, since)
-    prods = members.top_products(sess, member_id, since)
+    by_product = members.spend_by_product(sess, member_id, since)
+    cats, prods = members.top_categories(by_product), members.top_products(by_product)
     issued, redeemed = members.redemption_totals(sess, member_id)
     return render_template(
         "staff/member.html", member=member, stats=stats, profile=lifecycle.classify(stats, now), page=page,

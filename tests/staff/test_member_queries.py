@@ -98,11 +98,16 @@ def test_monthly_spend_covers_24_months_and_sums_to_the_history(sess: Session) -
 def test_top_categories_and_products_are_by_spend(sess: Session) -> None:
     mid = _heaviest(sess)
     since = members.history_start(utcnow())
-    cats = members.top_categories(sess, mid, since)
-    prods = members.top_products(sess, mid, since, limit=5)
+    by_product = members.spend_by_product(sess, mid, since)
+    cats = members.top_categories(by_product)
+    prods = members.top_products(by_product, limit=5)
     assert 0 < len(cats) <= 8 and 0 < len(prods) <= 5
     assert [c.spend_minor for c in cats] == sorted((c.spend_minor for c in cats), reverse=True)
+    assert [p.spend_minor for p in prods] == [p.spend_minor for p in by_product[:5]]
     assert all(p.baskets >= 1 for p in prods)
+    lines_total = sess.scalar(select(func.sum(PurchaseLine.sales_minor)).where(
+        PurchaseLine.member_id == mid, PurchaseLine.purchased_at >= since))
+    assert sum(p.spend_minor for p in by_product) == lines_total
 
 
 def test_member_page_shows_stage_segment_chart_and_baskets(as_user, sess: Session) -> None:  # type: ignore[no-untyped-def]
