@@ -1,0 +1,325 @@
+"""Sync load: N simulated handhelds against gunicorn + PostgreSQL on loopback.
+
+A fresh PostgreSQL database is migrated and imported with a few households; gunicorn
+serves `server.wsgi:app` with several sync workers on 127.0.0.1. Each simulated handheld
+(a thread, stdlib http.client) starts a trip and sends a batch of 1-3 scan events every
+3 s, finishing and checking out every few batches, for a fixed time. Figures: events
+stored per second, p50/p99 latency of the event POST, events lost (acknowledged by the
+server but not in trip_events; must be 0). Baselines from the same run and the same
+gunicorn: the trivial `GET /api/v1/ping` at the same pacing, and both endpoints at
+saturation (closed loop). Targets: p99 under 100 ms for 300 handhelds every 3 s, and the
+sync endpoint at saturation at least 50% of the ping rate.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import Row, percentile, print_table, row  # noqa: E402
+
+INTERVAL = 3.0
+
+
+@dataclass
+class Stats:
+    """What the simulated handhelds saw, merged under a lock."""
+
+    latencies: list[float] = field(default_factory=list)
+    checkout_latencies: list[float] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
+    stored: int = 0
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)
+    checkouts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any, float]:
+    """One request on a new connection (gunicorn's sync workers close after each answer)."""
+    headers = {"Accept": "application/json"}
+    data = None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if body is not None:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers["Content-Type"] = "application/json"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    t0 = time.perf_counter()
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        elapsed = time.perf_counter() - t0
+    finally:
+        conn.close()
+    return resp.status, (json.loads(raw) if raw else None), elapsed
+
+
+class Handheld:
+    """One simulated handheld: its token, its sequence numbers and its current trip."""
+
+    def __init__(self, port: int, token: str, gtins: list[str], seed: int, checkout_every: int | None = 8) -> None:
+        self.port, self.token, self.gtins, self.checkout_every = port, token, gtins, checkout_every
+        self.rng = random.Random(seed)
+        self.seq = 0
+        self.trip: str | None = None
+        self.batches = 0
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        return {"id": str(uuid.uuid4()), "seq": self.seq, "kind": kind,
+                "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
+
+    def start(self) -> None:
+        self.trip = str(uuid.uuid4())
+        status, body, _ = _call(self.port, "POST", "/api/v1/trips", self.token, {"trip_id": self.trip})
+        if status != 201:
+            raise RuntimeError(f"trip start answered {status}: {body}")
+        self.batches = 0
+
+    def send(self, stats: Stats, size: int) -> None:
+        """One batch of scans; every `checkout_every` batches also finish and check the trip out."""
+        if self.trip is None:
+            self.start()
+        batch = [self._event("scan", {"gtin": g, "barcode": g}) for g in self.rng.choices(self.gtins, k=size)]
+        status, body, elapsed = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/events", self.token,
+                                      {"events": batch})
+        with stats.lock:
+            stats.sent += len(batch)
+            if status == 200:
+                stats.latencies.append(elapsed)
+                stats.acked += body["stored"] + body["duplicates"]
+                stats.stored += len(body["stored"])
+            else:
+                stats.errors.append(f"events {status}: {body}")
+        self.batches += 1
+        if self.checkout_every and self.batches >= self.checkout_every:
+            self.checkout(stats)
+
+    def checkout(self, stats: Stats) -> None:
+        finish = [self._event("finish", {})]
+        _call(self.port, "POST", f"/api/v1/trips/{self.trip}/events", self.token, {"events": finish})
+        _, answer, _ = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/finish", self.token, {})
+        if answer and answer.get("audit"):
+            _call(self.port, "POST", f"/api/v1/audits/{answer['audit_id']}/outcome", self.token, {"findings": []})
+        status, body, elapsed = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/checkout", self.token, {})
+        with stats.lock:
+            if status == 200:
+                stats.checkouts += 1
+                stats.checkout_latencies.append(elapsed)
+            else:
+                stats.errors.append(f"checkout {status}: {body}")
+        self.trip = None
+
+
+def _guarded(act: Callable[[int], Any], i: int, errors: list[str]) -> Any:
+    """Run one client action; a failure is counted, never silently ends the client."""
+    try:
+        return act(i)
+    except Exception as exc:  # the benchmark reports every failure; the client goes on
+        errors.append(f"{type(exc).__name__}: {exc}")
+        return False
+
+
+def _paced(count: int, seconds: float, act: Callable[[int], None], errors: list[str]) -> float:
+    """Run `act(i)` for each of `count` clients every INTERVAL s, spread evenly; return the wall time."""
+    stop = time.monotonic() + seconds
+    begin = time.monotonic()
+
+    def loop(i: int) -> None:
+        due = begin + INTERVAL * i / count
+        while due < stop:
+            time.sleep(max(0.0, due - time.monotonic()))
+            _guarded(act, i, errors)
+            due += INTERVAL
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    return time.monotonic() - begin
+
+
+def _saturate(workers: int, seconds: float, act: Callable[[int], bool], errors: list[str]) -> float:
+    """Closed loop: `workers` threads call `act` back to back; return successful requests per second."""
+    done = [0] * workers
+    stop = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        while time.monotonic() < stop:
+            done[i] += bool(_guarded(act, i, errors))
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    return sum(done) / seconds
+
+
+def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str]]:
+    """A fresh migrated, imported database; its URL, device tokens and unit-item GTINs."""
+    from sqlalchemy import select
+
+    from db import localpg
+    from db.migrate import upgrade
+    from db.models import Product
+    from db.session import make_engine, make_session_factory
+    from server.accounts import add_device
+    from server.importer.completejourney import import_completejourney
+
+    localpg.ensure_server()
+    url = localpg.create_database("shopgo_bench")
+    upgrade(url)
+    engine = make_engine(url)
+    import_completejourney(engine, store_id="S001", store_name="Bench Store", households=households)
+    with make_session_factory(engine)() as session:
+        tokens = [add_device(session, "S001", f"bench-{i}")[1] for i in range(devices)]
+        gtins = list(session.scalars(select(Product.gtin).where(Product.sold_by_weight.is_(False),
+                                                                Product.active.is_(True)).limit(500)))
+        session.commit()
+    engine.dispose()
+    return url, tokens, gtins
+
+
+def _gunicorn(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SHOPGO_DATABASE_URL": url, "SHOPGO_SERVER_SECRET_KEY": "bench-only-secret"}
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), "server.wsgi:app", "--workers", str(workers),
+           "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if _call(port, "GET", "/api/v1/ping")[0] == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"gunicorn did not come up: {proc.stderr.read().decode() if proc.stderr else ''}")
+
+
+def _lost(url: str, acked: list[str]) -> int:
+    """Acknowledged event ids that are not in trip_events."""
+    from sqlalchemy import func, select
+
+    from db.models import TripEvent
+    from db.session import make_engine
+
+    engine = make_engine(url)
+    found = 0
+    with engine.connect() as conn:
+        for i in range(0, len(acked), 1000):
+            found += conn.execute(select(func.count()).select_from(TripEvent)
+                                  .where(TripEvent.id.in_(acked[i:i + 1000]))).scalar_one()
+    engine.dispose()
+    return len(set(acked)) - found
+
+
+def run(quick: bool = False, handhelds: int | None = None, seconds: float | None = None,
+        workers: int = 4) -> list[Row]:
+    """Measure the sync endpoint against the ping baseline; return the table rows."""
+    from db import localpg
+
+    n = handhelds or (60 if quick else 300)
+    paced = seconds or (12.0 if quick else 45.0)
+    sat_seconds, sat_clients = (4.0, 8) if quick else (10.0, 16)
+    url, tokens, gtins = _prepare(households=3, devices=n + sat_clients)
+    port = _free_port()
+    proc = _gunicorn(url, port, workers)
+    try:
+        ping = Stats()
+
+        def ping_once(i: int) -> None:
+            status, _, elapsed = _call(port, "GET", "/api/v1/ping")
+            with ping.lock:
+                if status == 200:
+                    ping.latencies.append(elapsed)
+                else:
+                    ping.errors.append(f"ping {status}")
+
+        _paced(n, paced / 2, ping_once, ping.errors)
+        hands = [Handheld(port, tokens[i], gtins, seed=i) for i in range(n)]
+        for h in hands:
+            h.start()
+        sync = Stats()
+        wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
+        ping_rate = _saturate(sat_clients, sat_seconds, lambda i: _call(port, "GET", "/api/v1/ping")[0] == 200,
+                              ping.errors)
+        sat_hands = [Handheld(port, tokens[n + i], gtins, seed=10_000 + i, checkout_every=None)
+                     for i in range(sat_clients)]
+        for h in sat_hands:
+            h.start()
+        sat = Stats()
+
+        def sync_once(i: int) -> bool:
+            before = len(sat.latencies)
+            sat_hands[i].send(sat, 1)
+            return len(sat.latencies) > before
+
+        sync_rate = _saturate(sat_clients, sat_seconds, sync_once, sat.errors)
+        lost = _lost(url, sync.acked + sat.acked)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        localpg.drop_database(url)
+    p50, p99 = percentile(sync.latencies, 50) * 1000, percentile(sync.latencies, 99) * 1000
+    b50, b99 = percentile(ping.latencies, 50) * 1000, percentile(ping.latencies, 99) * 1000
+    offered = sync.sent / wall
+    name = f"sync_load ({n} handhelds/{INTERVAL:.0f}s, {workers} workers)"
+    errors = len(sync.errors) + len(sat.errors) + len(ping.errors)
+    rows = [
+        row(name, "events stored per second", sync.stored / wall, "events/s", "events sent per second", offered,
+            "all sent are stored", sync.stored == sync.sent and not errors),
+        row(name, "event POST p50 latency", p50, "ms", "ping p50, same pacing", b50, "-", None),
+        row(name, "event POST p99 latency", p99, "ms", "ping p99, same pacing", b99, "< 100 ms", p99 < 100),
+        row(name, "events lost", float(lost), "events", "events acknowledged", float(len(sync.acked) + len(sat.acked)),
+            "0", lost == 0),
+        row(name, "checkout p99 latency", percentile(sync.checkout_latencies, 99) * 1000, "ms", "checkouts done",
+            float(sync.checkouts), "-", None),
+        row(name, "failed requests", float(errors), "requests", "event POSTs answered",
+            float(len(sync.latencies) + len(sat.latencies)), "0", errors == 0),
+        row("sync_saturation", "event POST rate, closed loop", sync_rate, "req/s", "ping rate, closed loop",
+            ping_rate, ">= 50% of ping", sync_rate >= 0.5 * ping_rate),
+    ]
+    for message in (sync.errors + sat.errors + ping.errors)[:5]:
+        print("error:", message, file=sys.stderr)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer handhelds, shorter phases")
+    parser.add_argument("--handhelds", type=int, help="simulated handhelds (default 300, quick 60)")
+    parser.add_argument("--seconds", type=float, help="length of the paced sync phase")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    args = parser.parse_args()
+    rows = run(args.quick, args.handhelds, args.seconds, args.workers)
+    print_table(rows, "sync load: handheld events against gunicorn + PostgreSQL")
+    return 0 if all(r["ok"] is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
