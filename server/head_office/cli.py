@@ -200,7 +200,7 @@ def report(ctx: Ctx, campaign_id: int, database: str | None) -> None:
 @head_office.command("demo-campaign")
 @click.option("--campaign", "cj_campaign", type=int, default=8, show_default=True,
               help="Complete Journey campaign whose coupon products and window to use.")
-@click.option("--households", type=int, default=800, show_default=True)
+@click.option("--households", type=click.IntRange(min=20), default=300, show_default=True)
 def demo_campaign(cj_campaign: int, households: int) -> None:
     """Run a campaign on the Complete Journey end to end (in memory) and print its report."""
     from server.head_office.demo import run_demo

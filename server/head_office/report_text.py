@@ -23,6 +23,5 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines.append(f"{line['store_id']:<6} {line['exposed']:>8} {line['holdout']:>8} {line['redemptions']:>8} "
                      f"{_money(line['discount_minor']):>10} {_money(lift['exposed_mean']):>9} "
                      f"{_money(lift['holdout_mean']):>9} {_money(lift['lift']):>8} {ci:>21}")
-    lines.append(f"lift = mean spend per member on the campaign's products, exposed minus hold-out; "
-                 f"{report['method']}")
+    lines.append(f"lift = {report['method']}; amounts in major units")
     return "\n".join(lines)

@@ -160,4 +160,5 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any]:
             "budget": {"kind": budget["kind"], "amount": budget["amount"], "used": used,
                        "exhausted": bool(budget["amount"]) and used >= budget["amount"]},
             "stores": [x.as_json() for x in lines], "overall": overall.as_json(), "confidence": CONFIDENCE,
-            "method": "Welch's t interval on per-member spend (minor units), exposed minus hold-out"}
+            "method": "mean spend per member on the campaign's products in its window, exposed minus hold-out, "
+                      "with Welch's t interval"}
