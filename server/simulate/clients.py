@@ -1,0 +1,139 @@
+"""The two HTTP clients a shopper uses: the handheld's display (loopback) and the till (store API)."""
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+Json = dict[str, Any]
+
+
+class HttpJson:
+    """One kept-alive connection that reconnects once after the peer closed it."""
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None, timeout: float = 15.0) -> None:
+        self.headers = headers or {}
+        self.timeout = timeout
+        self.base_url = ""
+        self._conn: http.client.HTTPConnection | None = None
+        self.retarget(base_url)
+
+    def retarget(self, base_url: str) -> None:
+        """Talk to another address from now on (a restarted handheld has a new display port)."""
+        self.close()
+        parts = urlsplit(base_url)
+        self.host, self.port, self.base_url = parts.hostname or "127.0.0.1", parts.port or 80, base_url
+
+    def close(self) -> None:
+        """Drop the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def conn(self) -> http.client.HTTPConnection:
+        """The connection, made when needed."""
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def send(self, method: str, path: str, body: Any = None) -> None:
+        """Send a request without reading the answer (read it with `answer()`)."""
+        data = None if body is None else json.dumps(body).encode()
+        hdrs = {**self.headers, "Accept": "application/json"}
+        if data is not None:
+            hdrs["Content-Type"] = "application/json"
+        try:
+            self.conn().request(method, path, body=data, headers=hdrs)
+        except (OSError, http.client.HTTPException):
+            self.close()
+            self.conn().request(method, path, body=data, headers=hdrs)
+
+    def answer(self) -> tuple[int, Any]:
+        """Read the answer of the request sent last: (status, JSON or text)."""
+        try:
+            resp = self.conn().getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
+        if resp.getheader("Connection", "").lower() == "close":
+            self.close()
+        try:
+            return resp.status, json.loads(raw) if raw else None
+        except ValueError:
+            return resp.status, raw.decode("utf-8", "replace")
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request and its answer; a connection the peer had closed is retried once."""
+        for attempt in (1, 2):
+            try:
+                self.send(method, path, body)
+                return self.answer()
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class Display(HttpJson):
+    """The handheld's display API on loopback."""
+
+    def state(self) -> Json:
+        """GET /api/state."""
+        status, body = self.call("GET", "/api/state")
+        if status != 200 or not isinstance(body, dict):
+            raise RuntimeError(f"display answered {status}: {body!r}")
+        return body
+
+    def wait(self, pred: Callable[[Json], bool], timeout: float) -> Json | None:
+        """The first state that satisfies `pred` (long-polling `?after=`), or None after `timeout`."""
+        deadline = time.monotonic() + timeout
+        state = self.state()
+        while not pred(state):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            status, body = self.call("GET", f"/api/state?after={state['version']}&wait={min(left, 5):.2f}")
+            if status == 200 and isinstance(body, dict):
+                state = body
+        return state
+
+    def post(self, path: str, body: Json | None = None) -> tuple[int, Json]:
+        """POST a screen action."""
+        status, answer = self.call("POST", path, body or {})
+        return status, answer if isinstance(answer, dict) else {"raw": answer}
+
+
+class Till(HttpJson):
+    """The till's side of the store API: checkout, and the staff's rescan outcome."""
+
+    def __init__(self, server_url: str, token: str) -> None:
+        super().__init__(server_url, {"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def checkout(self, trip_id: str, findings: list[Json], deadline: float) -> tuple[Json | None, int | None, str]:
+        """Check a finished trip out, doing a pending rescan first; retries through outages until `deadline`.
+
+        Returns (receipt or None, audit id or None, last error).
+        """
+        audit_id, error = None, ""
+        while time.monotonic() < deadline:
+            try:
+                status, body = self.call("POST", f"/api/v1/trips/{trip_id}/checkout", {})
+            except (OSError, http.client.HTTPException) as exc:
+                status, body = 0, str(exc)
+            if status == 200 and isinstance(body, dict):
+                return body, audit_id, ""
+            if status == 409 and isinstance(body, dict) and body.get("audit_id"):
+                audit_id = int(body["audit_id"])
+                try:
+                    status, body = self.call("POST", f"/api/v1/audits/{audit_id}/outcome", {"findings": findings})
+                except (OSError, http.client.HTTPException) as exc:
+                    status, body = 0, str(exc)
+                if status in (200, 409):  # 409: recorded already (our earlier answer was lost)
+                    continue
+            error = f"{status}: {body if not isinstance(body, dict) else body.get('message')}"
+            time.sleep(0.5)  # the server is restarting or the database is: as a till, try again
+        return None, audit_id, error or "deadline passed"
