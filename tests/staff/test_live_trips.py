@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,12 @@ from server.basket import fold
 from server.errors import ApiError
 from server.staff import live
 from tests.staff.conftest import Seed, token_of
+
+
+@pytest.fixture(scope="module")
+def staff_app(shared_app: Flask) -> Flask:
+    """Service tests here flush but never commit (the session rolls back), so one database serves all."""
+    return shared_app
 
 
 def _user(sess: Session, name: str = "alice") -> User:
