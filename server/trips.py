@@ -6,11 +6,12 @@ a batch with one bad event is refused and stores nothing. Sequence numbers are p
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -86,7 +87,7 @@ def member_offers(session: Session, member_id: int | None, now: datetime | None 
     rows = session.execute(select(Offer, Product).join(Product, Product.id == Offer.product_id).where(
         Offer.member_id == member_id, Offer.valid_from <= now, Offer.valid_to > now, Offer.id.not_in(used),
         Product.active.is_(True)).order_by(Offer.id))
-    return [(o, p) for o, p in rows.tuples()]
+    return [(o, p) for o, p in rows]
 
 
 def describe_offer(offer: Offer, product: Product) -> str:
@@ -111,6 +112,29 @@ def personal_offers(rows: Sequence[tuple[Offer, Product]]) -> list[PersonalOffer
             for o, p in rows]
 
 
+# Per process: GTIN -> (name, sold by weight, when read), per database. Checking a scan
+# needs only these two facts, and reading them for every batch was a third of the sync
+# path's queries. Only known products are kept, so a new product is accepted at once; a
+# withdrawn one is still accepted for up to SCANNABLE_TTL (checkout re-prices anyway).
+_SCANNABLE: dict[str, dict[str, tuple[str, bool, float]]] = {}
+SCANNABLE_TTL = 300.0
+
+
+def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
+    """Name and sold-by-weight of the active products among `gtins`."""
+    cache = _SCANNABLE.setdefault(str(session.get_bind().url), {})
+    now = time.monotonic()
+    out = {g: (c[0], c[1]) for g in gtins if (c := cache.get(g)) is not None and now - c[2] < SCANNABLE_TTL}
+    missing = gtins - out.keys()
+    if missing:
+        if len(cache) > 200_000:
+            cache.clear()
+        for gtin, product in products_by_gtin(session, missing).items():
+            cache[gtin] = (product.name, product.sold_by_weight, now)
+            out[gtin] = (product.name, product.sold_by_weight)
+    return out
+
+
 def _check_batch(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product."""
     for i, ev in enumerate(events):
@@ -118,16 +142,17 @@ def _check_batch(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
         if ev["kind"] in PAYLOADS:
             validate(ev["payload"], PAYLOADS[ev["kind"]], f"events[{i}].payload")
     scans = [(i, ev["payload"]) for i, ev in enumerate(events) if ev["kind"] == "scan"]
-    products = products_by_gtin(session, (p["gtin"] for _, p in scans))
+    products = _scannable(session, {p["gtin"] for _, p in scans})
     for i, p in scans:
-        product = products.get(p["gtin"])
-        if product is None:
+        known = products.get(p["gtin"])
+        if known is None:
             raise ApiError(422, f"events[{i}].payload.gtin {p['gtin']} is not in the catalogue")
+        name, by_weight = known
         weighed, labelled = "weight_g" in p, "label_price_minor" in p
-        if weighed and not product.sold_by_weight:
-            raise ApiError(422, f"events[{i}]: {product.name} ({p['gtin']}) is not sold by weight")
-        if product.sold_by_weight and not (weighed or labelled):
-            raise ApiError(422, f"events[{i}]: {product.name} ({p['gtin']}) is sold by weight; scan its label")
+        if weighed and not by_weight:
+            raise ApiError(422, f"events[{i}]: {name} ({p['gtin']}) is not sold by weight")
+        if by_weight and not (weighed or labelled):
+            raise ApiError(422, f"events[{i}]: {name} ({p['gtin']}) is sold by weight; scan its label")
     seqs = [ev["seq"] for ev in events]
     ids = [ev["id"] for ev in events]
     clash = {s for s in seqs if seqs.count(s) > 1 and len({ids[j] for j, t in enumerate(seqs) if t == s}) > 1}
@@ -145,7 +170,20 @@ def ingest_events(session: Session, device: Device, trip_id: str,
         raise ApiError(409, f"trip {trip_id} is {trip.status.replace('_', ' ')}; it takes no more events")
     _check_batch(session, events)
     ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
-    held = dict(session.execute(select(TripEvent.id, TripEvent.trip_id).where(TripEvent.id.in_(ids))).tuples().all())
+    seqs = sorted({ev["seq"] for ev in events})
+    # One look-up answers three questions: which ids are held (and for which trip), and
+    # whether a sequence number of this device is already taken by another event.
+    held: dict[str, str] = {}
+    taken: dict[int, str] = {}
+    wanted = set(ids)
+    if ids:
+        rows = session.execute(select(TripEvent.id, TripEvent.trip_id, TripEvent.seq, TripEvent.device_id).where(
+            or_(TripEvent.id.in_(ids), and_(TripEvent.device_id == device.id, TripEvent.seq.in_(seqs)))))
+        for eid, tid, seq, dev in rows:
+            if eid in wanted:
+                held[eid] = tid
+            if dev == device.id:
+                taken[seq] = eid
     if any(t != trip_id for t in held.values()):
         raise ApiError(409, "an event id in this batch belongs to another trip")
     fresh: dict[str, Mapping[str, Any]] = {}
@@ -157,13 +195,14 @@ def ingest_events(session: Session, device: Device, trip_id: str,
         else:
             fresh[eid] = ev
     new_seqs = sorted(ev["seq"] for ev in fresh.values())
-    if new_seqs:
-        taken = session.scalars(select(TripEvent.seq).where(TripEvent.device_id == device.id,
-                                                            TripEvent.seq.in_(new_seqs))).first()
-        if taken is not None:
-            raise ApiError(409, f"sequence number {taken} of this device is already held by another event; "
-                                "a reset device needs a new registration")
-    prev = session.scalar(select(func.max(TripEvent.seq)).where(TripEvent.device_id == device.id)) or 0
+    clash = next((s for s in new_seqs if s in taken), None)
+    if clash is not None:
+        raise ApiError(409, f"sequence number {clash} of this device is already held by another event; "
+                            "a reset device needs a new registration")
+    if new_seqs and trip.last_seq and new_seqs == list(range(trip.last_seq + 1, trip.last_seq + 1 + len(new_seqs))):
+        prev = trip.last_seq  # the usual batch: it carries on where this trip left off, so no gap
+    else:
+        prev = session.scalar(select(func.max(TripEvent.seq)).where(TripEvent.device_id == device.id)) or 0
     gaps: list[list[int]] = []
     expected = prev + 1
     for s in new_seqs:
