@@ -1,0 +1,164 @@
+"""Campaigns at head office: definitions checked, versions kept, audiences by rule, packs in sequence."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import CampaignAudience, Member, Pack, Product, PurchaseLine
+from db.session import make_engine, make_session_factory
+from server.head_office import campaigns
+from server.head_office.audience import in_holdout, load_history
+from server.head_office.compiler import add_store
+from server.head_office.definition import CampaignError, parse_definition
+from server.head_office.signing import load_public_key, public_key_b64, verify
+from server.offers.engine import target_households
+from server.offers.profile import profile_households
+from tests.head_office.conftest import definition
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"name": ""}, "name must be"),
+    ({"product_ids": [], "categories": []}, "products (product_ids) or categories"),
+    ({"product_ids": ["1"]}, "whole numbers"),
+    ({"reward": {"type": "cashback", "value": 1}}, "reward.type must be one of"),
+    ({"reward": {"type": "percent", "value": 150}}, "reward.value (percent) must be a whole number from 1 to 100"),
+    ({"valid_from": "soon"}, "valid_from 'soon' is not an ISO 8601 time"),
+    ({"valid_to": "2020-01-01T00:00:00Z"}, "valid_to must be after valid_from"),
+    ({"stores": []}, "stores must list at least one store"),
+    ({"stores": ["S009"]}, "unknown store(s) S009"),
+    ({"target": {"lifecycle": ["asleep"]}}, "target.lifecycle: unknown asleep"),
+    ({"target": {"segments": ["gold"]}}, "target.segments: unknown gold"),
+    ({"target": {"consent": False}}, "consent cannot be switched off"),
+    ({"target": {"min_propensity": 2}}, "min_propensity must be a number from 0 to 1"),
+    ({"target": {"top_n": 0}}, "top_n must be a whole number"),
+    ({"target": {"age": 30}}, "unknown key(s) age"),
+    ({"max_per_member": 0}, "max_per_member must be"),
+    ({"budget": {"kind": "vouchers", "amount": 1}}, "budget.kind must be one of"),
+    ({"holdout_share": 0.95}, "holdout_share must be a number from 0 to 0.9"),
+])
+def test_bad_definition_is_refused_with_what_to_change(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(CampaignError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_definition(definition(**change), known_stores={"S001"})
+
+
+def test_definition_is_normalised() -> None:
+    d = parse_definition(definition(product_ids=[9002, 9001, 9002], stores=["S001", "S001"],
+                                    valid_from="2026-12-01", valid_to="2026-12-31T00:00:00Z"))
+    assert d["product_ids"] == [9001, 9002] and d["stores"] == ["S001"]
+    assert (d["valid_from"], d["valid_to"]) == ("2026-12-01T00:00:00+00:00", "2026-12-31T00:00:00+00:00")
+    assert d["target"]["consent"] is True
+
+
+def test_holdout_assignment_is_stable_and_near_its_share() -> None:
+    picks = [in_holdout(3, m, 0.25) for m in range(4000)]
+    assert picks == [in_holdout(3, m, 0.25) for m in range(4000)]
+    assert 0.22 < sum(picks) / len(picks) < 0.28
+    assert picks != [in_holdout(4, m, 0.25) for m in range(4000)]  # another campaign, another split
+
+
+def _products(session: Session, n: int = 3) -> list[int]:
+    return list(session.scalars(select(PurchaseLine.product_id).group_by(PurchaseLine.product_id)
+                                .order_by(PurchaseLine.product_id).limit(n)))
+
+
+@pytest.fixture
+def chain(imported_url: str) -> Any:
+    """The imported slice as head office's chain history, with S001 linked."""
+    eng = make_engine(imported_url)
+    with make_session_factory(eng)() as sess:
+        add_store(sess, "S001", "Test Store")
+        sess.commit()
+        yield sess
+    eng.dispose()
+
+
+def _consenting(session: Session) -> list[int]:
+    return sorted(session.scalars(select(Member.id).where(Member.consent_personalisation.is_(True))))
+
+
+def test_publish_signs_a_pack_per_store_with_rising_sequence(chain: Session) -> None:
+    key = Ed25519PrivateKey.generate()
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain), holdout_share=0.3)).id
+    first = campaigns.publish(chain, cid, key)
+    second = campaigns.publish(chain, cid, key)
+    assert (first.packs, second.packs, second.version) == ({"S001": 1}, {"S001": 2}, 3)
+    pack = chain.scalar(select(Pack).where(Pack.seq == 2))
+    doc = verify(load_public_key(public_key_b64(key)), pack.body, pack.signature)
+    assert sorted(doc["exposed"] + doc["holdout"]) == _consenting(chain)
+    assert doc["holdout"] == [m for m in _consenting(chain) if in_holdout(cid, m, 0.3)]
+    assert doc["campaign"]["version"] == 3 and doc["action"] == "activate"
+    assert [v.status for v in campaigns.versions(chain, cid)] == ["published", "published", "draft"]
+
+
+def test_withdraw_sends_a_withdrawal_and_refuses_a_second_time(chain: Session) -> None:
+    key = Ed25519PrivateKey.generate()
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain))).id
+    campaigns.publish(chain, cid, key)
+    result = campaigns.withdraw(chain, cid, key)
+    assert result.packs == {"S001": 2} and result.status == "withdrawn"
+    with pytest.raises(CampaignError, match="already withdrawn"):
+        campaigns.withdraw(chain, cid, key)
+    with pytest.raises(CampaignError, match="withdrawn; create a new campaign"):
+        campaigns.publish(chain, cid, key)
+
+
+def test_publish_refuses_a_window_that_has_ended(chain: Session) -> None:
+    now = utcnow()
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain),
+                                                      valid_from=(now - timedelta(days=9)).isoformat(),
+                                                      valid_to=(now - timedelta(days=1)).isoformat())).id
+    with pytest.raises(CampaignError, match="window has already ended"):
+        campaigns.publish(chain, cid, Ed25519PrivateKey.generate())
+    assert chain.scalars(select(Pack)).all() == []
+
+
+def test_lifecycle_and_segment_rules_follow_the_offers_engine(chain: Session) -> None:
+    now = utcnow()
+    history = load_history(chain, _consenting(chain), now)
+    profile = profile_households(history, pd.Timestamp(now))
+    stage = profile["lifecycle"].iloc[0]
+    want = sorted(profile.loc[profile["lifecycle"] == stage, "household_id"].astype(int))
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain),
+                                                      target={"lifecycle": [stage]})).id
+    assert campaigns.preview(chain, cid, now)["S001"]["exposed"] == len(want)
+    segment = profile["segment"].iloc[-1]
+    both = profile[(profile["lifecycle"] == stage) & (profile["segment"] == segment)]
+    campaigns.update_campaign(chain, cid, definition(product_ids=_products(chain),
+                                                     target={"lifecycle": [stage], "segments": [segment]}))
+    assert campaigns.preview(chain, cid, now)["S001"]["eligible"] == len(both)
+
+
+def test_top_n_and_minimum_propensity_use_the_engine_scores(chain: Session) -> None:
+    now = utcnow()
+    products = _products(chain)
+    scores = target_households(load_history(chain, _consenting(chain), now), products, pd.Timestamp(now))
+    ranked = scores.sort_values(["score", "household_id"], ascending=[False, True])
+    cid = campaigns.create_campaign(chain, definition(product_ids=products, target={"top_n": 3})).id
+    result = campaigns.publish(chain, cid, Ed25519PrivateKey.generate(), as_of=now)
+    chosen = sorted(chain.scalars(select(CampaignAudience.member_id).where(CampaignAudience.campaign_id == cid)))
+    assert result.audience["S001"]["audience"] == 3 and chosen == sorted(ranked["household_id"].head(3).astype(int))
+    cutoff = float(ranked["score"].iloc[4])
+    campaigns.update_campaign(chain, cid, definition(product_ids=products, target={"min_propensity": cutoff}))
+    assert campaigns.preview(chain, cid, now)["S001"]["exposed"] == int((scores["score"] >= cutoff).sum())
+
+
+def test_consent_is_always_required(chain: Session) -> None:
+    opted_out = chain.scalar(select(Member.id).where(Member.consent_personalisation.is_(False)))
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain))).id
+    campaigns.publish(chain, cid, Ed25519PrivateKey.generate())
+    audience = set(chain.scalars(select(CampaignAudience.member_id).where(CampaignAudience.campaign_id == cid)))
+    assert audience == set(_consenting(chain)) and opted_out not in audience
+
+
+def test_too_many_products_are_refused(chain: Session) -> None:
+    category = chain.scalar(select(Product.category).where(Product.category.is_not(None))
+                            .group_by(Product.category).having(func.count() > 100).limit(1))
+    with pytest.raises(CampaignError, match="at most 100"):
+        campaigns.create_campaign(chain, definition(product_ids=[], categories=[category]))
