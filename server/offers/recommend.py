@@ -42,7 +42,9 @@ class EngineParams:
     discover_neighbour: float = 0.5  # discover mix: neighbours' products vs. chain-wide popularity
     transition_items: int = 30  # per product, the products most often bought in the next basket
     discover_transition: float = 0.0  # weight of "bought next by others" (off: it did not pay on validation)
-    discover_boost: float = 1.2  # trust in a discover estimate against replenish (tuned on validation)
+    # trust in discover estimates against replenish: the largest value (in steps of 0.1-0.5) whose
+    # validation Recall@10 and NDCG@10 stay 2% above TIFU-KNN's; more buys explore recall with recall
+    discover_boost: float = 1.2
     shard_size: int = 512  # households scored together; shards are independent
 
 
