@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import Connection, Engine, delete, exists, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from db.models import Purchase, PurchaseLine
 from db.partitions import ensure_month_partitions, existing_partitions, month_start, next_month, partition_name
@@ -24,6 +25,7 @@ from db.partitions import ensure_month_partitions, existing_partitions, month_st
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 StopFlag = Callable[[], bool]
+LOCK_TIMEOUT_MS = 3000
 LINES = PurchaseLine.__table__
 PURCHASES = Purchase.__table__
 
@@ -116,8 +118,8 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
             if _stopped(stop):
                 report.interrupted = True
                 return report
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+            if not _drop_partition(engine, name):
+                continue  # its rows are older than the cutoff, so the batched delete below takes them
             report.partitions_dropped.append(name)
             report.lines_in_dropped_partitions += in_partitions[name]
             report.lines_removed += in_partitions[name]
@@ -147,6 +149,20 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
         report.interrupted = True
         log.warning("retention: interrupted; %s", report.summary())
     return report
+
+
+def _drop_partition(engine: Engine, name: str) -> bool:
+    """Drop one partition; give up (False) rather than queue behind a long reader's lock."""
+    try:
+        with engine.begin() as conn:
+            # DROP needs an exclusive lock on the parent; waiting in line would stall every
+            # checkout behind it, so a busy table is left to the row-by-row path instead.
+            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    except OperationalError as exc:
+        log.warning("retention: partition %s is busy (%s); deleting its rows in batches", name, exc.orig)
+        return False
+    return True
 
 
 def _delete_batch(conn: Connection, what: str, cutoff: datetime, batch: int) -> int:

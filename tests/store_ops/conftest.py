@@ -73,8 +73,9 @@ def _clone(kind: str, templates: dict[str, str], folder: Path) -> str:
 def seed(engine: Engine, partitions: bool = False) -> None:
     """Stores S001 and S002 and five products; optionally monthly partitions around NOW."""
     with engine.begin() as conn:
-        if partitions:  # two and a half years, as the importer makes for real history
-            ensure_month_partitions(conn, NOW - timedelta(days=1000), NOW + timedelta(days=31))
+        if partitions:  # months around the two-year cutoff and around now; older rows go to the default
+            ensure_month_partitions(conn, NOW - timedelta(days=940), NOW - timedelta(days=690))
+            ensure_month_partitions(conn, NOW - timedelta(days=31), NOW + timedelta(days=31))
     with make_session_factory(engine)() as sess:
         sess.add_all([Store(id="S001", name="Test Store"), Store(id="S002", name="Other Store")])
         sess.flush()
