@@ -1,0 +1,98 @@
+"""Head office's store API refuses bad requests with 4xx and writes nothing; the CLI's key and link commands."""
+from __future__ import annotations
+
+import base64
+import stat
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from db.models import ResultBatch, SiteState
+from db.session import make_engine, make_session_factory
+from server.cli import main
+from server.head_office.compiler import add_store
+from server.head_office.signing import KEY_ENV
+from tests.conftest import app_config
+
+
+@pytest.fixture
+def ho_client(db_url: str, tmp_path: Path) -> Any:
+    from server.app import create_app
+
+    eng = make_engine(db_url)
+    with make_session_factory(eng)() as sess:
+        _, token = add_store(sess, "S001", "One")
+        sess.commit()
+    app = create_app(app_config(db_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
+    yield app.test_client(), token, eng
+    from server.database import engine as app_engine
+
+    app_engine(app).dispose()
+    eng.dispose()
+
+
+@pytest.mark.parametrize("method, path, body, headers, status, message", [
+    ("GET", "/api/v1/head-office/packs", None, {}, 401, "Authorization: Bearer"),
+    ("GET", "/api/v1/head-office/packs", None, {"Authorization": "Bearer nope"}, 401, "unknown store token"),
+    ("GET", "/api/v1/head-office/packs?after=-1", None, "token", 400, "after must be a pack sequence number"),
+    ("POST", "/api/v1/head-office/acks", b"{", "token", 400, "not valid JSON"),
+    ("POST", "/api/v1/head-office/acks", {"acks": [{"seq": "1", "status": "activated"}]}, "token", 422, "acks[0]"),
+    ("POST", "/api/v1/head-office/results", {"batch_id": "b1", "rows": []}, "token", 400, "batch_id must be a UUID"),
+    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=1)), "rows": {}}, "token", 400,
+     "rows must be a list"),
+    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=2)), "rows": [{"kind": "x"}]}, "token",
+     422, "rows[0] needs kind"),
+])
+def test_bad_store_requests_get_4xx_and_change_nothing(ho_client: Any, method: str, path: str, body: Any,
+                                                       headers: Any, status: int, message: str) -> None:
+    client, token, eng = ho_client
+    if headers == "token":
+        headers = {"Authorization": f"Bearer {token}"}
+    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+    answer = client.open(path, method=method, headers=headers, **kwargs)
+    assert answer.status_code == status and message in answer.get_json()["message"]
+    with make_session_factory(eng)() as sess:
+        assert sess.scalars(select(ResultBatch)).all() == []
+
+
+def test_store_sees_no_packs_before_publishing(ho_client: Any) -> None:
+    client, token, _ = ho_client
+    answer = client.get("/api/v1/head-office/packs?after=0", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.get_json() == {"store_id": "S001", "packs": []}
+
+
+def test_keygen_writes_key_and_prints_public_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "var" / "key.pem"
+    monkeypatch.setenv(KEY_ENV, str(path))
+    result = CliRunner().invoke(main, ["head-office", "keygen"])
+    assert result.exit_code == 0, result.output
+    public = result.stdout.strip().splitlines()[-1]
+    assert len(base64.b64decode(public)) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = CliRunner().invoke(main, ["head-office", "keygen"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert CliRunner().invoke(main, ["head-office", "pubkey"]).stdout.strip() == public
+
+
+def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str) -> None:
+    added = CliRunner().invoke(main, ["head-office", "store-add", "S777", "--database", db_url])
+    assert added.exit_code == 0, added.output
+    token = added.stdout.strip()
+    twice = CliRunner().invoke(main, ["head-office", "store-add", "S777", "--database", db_url])
+    assert twice.exit_code != 0 and "already linked" in twice.output
+    linked = CliRunner().invoke(main, ["head-office", "link", token, "--database", db_url])
+    assert linked.exit_code == 0, linked.output
+    eng = make_engine(db_url)
+    with make_session_factory(eng)() as sess:
+        assert sess.get(SiteState, "head_office_token").value == token
+    eng.dispose()
+
+
+def test_pull_without_head_office_url_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPGO_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("SHOPGO_SERVER_HEAD_OFFICE_URL", "")
+    result = CliRunner().invoke(main, ["head-office", "pull"])
+    assert result.exit_code != 0 and "head_office_url is empty" in result.output
