@@ -134,22 +134,23 @@ def page_render(url: str, member_id: int, tmp: Path) -> Callable[[], None]:
     return once
 
 
-def p95_ms(fn: Callable[[], None], samples: int, warmup: int = 3) -> float:
-    """p95 wall time of fn in milliseconds."""
+def p95_pair(fn: Callable[[], None], base: Callable[[], None], samples: int, warmup: int = 3) -> tuple[float, float]:
+    """p95 wall times (ms) of fn and of its baseline, sampled alternately so both see the same machine load."""
     for _ in range(warmup):
         fn()
-    times = []
+        base()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(samples):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return percentile(times, 95)
+        for f, out in ((fn, times[0]), (base, times[1])):
+            t0 = time.perf_counter()
+            f()
+            out.append((time.perf_counter() - t0) * 1000)
+    return percentile(times[0], 95), percentile(times[1], 95)
 
 
 def _measure(label: str, url: str, samples: int, tmp: Path, note: str) -> Row:
     member_id, lines = heaviest_household(url)
-    page = p95_ms(page_render(url, member_id, tmp), samples)
-    base = p95_ms(page_queries(url, member_id), samples)
+    page, base = p95_pair(page_render(url, member_id, tmp), page_queries(url, member_id), samples)
     print(f"  {label}: household {member_id} ({lines} lines){note}: page p95 {page:.1f} ms, queries p95 {base:.1f} ms",
           flush=True)
     return row("member page", f"p95 render, {label}", page, "ms", "page queries alone (p95)", base,
