@@ -33,17 +33,26 @@ def _shopgo() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
 
 
+def _tag(url: str) -> str:
+    """A short tag of the database, so demo files of different databases never mix."""
+    import hashlib
+
+    return hashlib.sha256(url.encode()).hexdigest()[:8]
+
+
 def demo_credentials(cfg: dict[str, Any], url: str) -> dict[str, str]:
     """The demo manager's password and a handheld token, made once and kept under var/."""
     from db.session import make_engine, make_session_factory
     from db.models import User
-    from server.accounts import add_device, add_user, ensure_store
+    from server.accounts import add_device, add_user, device_for_token, ensure_store
 
-    path = config_mod.resolve_path(cfg, "var/demo-credentials.json")
+    path = config_mod.resolve_path(cfg, f"var/demo-credentials-{_tag(url)}.json")
     creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     eng = make_engine(url)
     with make_session_factory(eng)() as sess:
         store_id = cfg["site"]["store_id"]
+        if "device_token" in creds and device_for_token(sess, creds["device_token"]) is None:
+            del creds["device_token"]
         ensure_store(sess, store_id, cfg["site"]["store_name"])
         if sess.scalar(select(User).where(User.username == "manager")) is None:
             creds["manager_password"] = secrets.token_urlsafe(9)
@@ -72,10 +81,14 @@ def sample_barcodes(url: str, limit: int = 5) -> dict[str, list[str]]:
     with make_session_factory(eng)() as sess:
         cards = list(sess.scalars(select(Member.card_number).where(Member.consent_personalisation.is_(True))
                                   .order_by(Member.id).limit(2)))
-        popular = select(PurchaseLine.product_id, func.count().label("n")).group_by(PurchaseLine.product_id) \
-            .order_by(func.count().desc()).limit(limit).subquery()
+        # Popular shelf items (not fuel or store services) a shopper would pick up.
+        popular = select(PurchaseLine.product_id, func.count().label("n")) \
+            .join(Product, Product.id == PurchaseLine.product_id) \
+            .where(Product.department.in_(("GROCERY", "PRODUCE", "MEAT-PCKGD", "PASTRY", "DELI"))) \
+            .group_by(PurchaseLine.product_id).order_by(func.count().desc()).limit(limit).subquery()
         products = [f"{gtin}  {name}" for gtin, name in sess.execute(
             select(Product.gtin, Product.name).join(popular, popular.c.product_id == Product.id))]
+        products = products[:limit]
     eng.dispose()
     return {"cards": cards, "products": products}
 
@@ -94,8 +107,10 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
 @click.command("demo")
 @click.option("--households", type=click.IntRange(min=1), help="Import only the first N households (quicker).")
 @click.option("--handheld/--no-handheld", default=True, help="Also start a handheld with a virtual scanner.")
+@click.option("--store-bind", default=STORE_BIND, show_default=True, help="HOST:PORT of the store server.")
+@click.option("--handheld-bind", default=HANDHELD_BIND, show_default=True, help="HOST:PORT of the handheld display.")
 @click.pass_obj
-def demo(ctx: Any, households: int | None, handheld: bool) -> None:
+def demo(ctx: Any, households: int | None, handheld: bool, store_bind: str, handheld_bind: str) -> None:
     """Run the demo: real data, store server, head office and a handheld with a virtual scanner."""
     from db.migrate import upgrade
     from db.session import make_engine
@@ -119,13 +134,15 @@ def demo(ctx: Any, households: int | None, handheld: bool) -> None:
     creds = demo_credentials(cfg, url)
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     children: list[subprocess.Popen[bytes]] = []
-    children.append(subprocess.Popen([*_shopgo(), "server", "--bind", STORE_BIND], env=env))
-    if not _wait_http(f"http://{STORE_BIND}/healthz"):
+    children.append(subprocess.Popen([*_shopgo(), "server", "--bind", store_bind], env=env))
+    if not _wait_http(f"http://{store_bind}/healthz"):
         click.echo("the store server did not come up; see its log above", err=True)
     scanner = None
     if handheld:
-        scanner = _start_handheld(creds["device_token"], children, env)
-    _print_welcome(creds, sample_barcodes(url), scanner is not None)
+        scanner = _start_handheld(creds["device_token"], children, env,
+                                  str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
+                                  store_bind, handheld_bind)
+    _print_welcome(creds, sample_barcodes(url), scanner is not None, store_bind, handheld_bind)
     try:
         _feed_scanner(scanner)
     finally:
@@ -140,28 +157,30 @@ def demo(ctx: Any, households: int | None, handheld: bool) -> None:
             scanner.close()
 
 
-def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str]) -> Any:
+def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
+                    store_bind: str, handheld_bind: str) -> Any:
     try:
         from firmware_bridge.virtual import VirtualScanner
         import handheld.cli  # noqa: F401  (only to know the handheld is in this build)
     except ImportError:
         click.echo("(handheld not in this build: store server only)")
         return None
-    scanner = VirtualScanner(protocol="raw", aim=True)
+    scanner = VirtualScanner(protocol="raw", aim=False)  # as the default scanner profile expects
     device_path = scanner.open()
     children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
-                                      "--server", f"http://{STORE_BIND}", "--token", token,
-                                      "--http", HANDHELD_BIND], env=env))
-    _wait_http(f"http://{HANDHELD_BIND}/api/state")
+                                      "--server", f"http://{store_bind}", "--token", token, "--data-dir", data_dir,
+                                      "--http", handheld_bind], env=env))
+    _wait_http(f"http://{handheld_bind}/api/state")
     return scanner
 
 
-def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool) -> None:
+def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool,
+                   store_bind: str, handheld_bind: str) -> None:
     click.echo("\nShopGo demo is running:")
-    click.echo(f"  store server + staff console  http://{STORE_BIND}/   (manager / {creds.get('manager_password', '?')})")
-    click.echo(f"  health                        http://{STORE_BIND}/healthz")
+    click.echo(f"  store server + staff console  http://{store_bind}/   (manager / {creds.get('manager_password', '?')})")
+    click.echo(f"  health                        http://{store_bind}/healthz")
     if with_handheld:
-        click.echo(f"  handheld display              http://{HANDHELD_BIND}/")
+        click.echo(f"  handheld display              http://{handheld_bind}/")
         click.echo("\nType a barcode and Enter to scan it with the virtual scanner. Try a card first:")
         for card in samples["cards"]:
             click.echo(f"  card     {card}")
@@ -171,11 +190,11 @@ def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_ha
 
 
 def _feed_scanner(scanner: Any) -> None:
-    """Send each typed line to the virtual scanner; without a terminal, just keep running."""
-    if scanner is None or not sys.stdin.isatty():
-        while True:
-            time.sleep(3600)
-    for line in sys.stdin:
-        code = line.strip().split()[0] if line.strip() else ""
-        if code:
-            scanner.scan(code)
+    """Send each line typed (or piped) to the virtual scanner; after end of input keep running."""
+    if scanner is not None:
+        for line in sys.stdin:
+            code = line.strip().split()[0] if line.strip() else ""
+            if code:
+                scanner.scan(code)
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,70 @@
+"""`shopgo demo` brings up the store server and a handheld whose virtual scanner reads stdin."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from server.numbering import card_number, product_gtin
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -> None:
+    store, hand = _free_port(), _free_port()
+    env = {**os.environ, "SHOPGO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    exe = Path(sys.executable).parent / "shopgo"
+    log = (tmp_path / "demo.log").open("wb")
+    proc = subprocess.Popen([str(exe), "demo", "--households", "3", "--store-bind", f"127.0.0.1:{store}",
+                             "--handheld-bind", f"127.0.0.1:{hand}"], env=env, stdin=subprocess.PIPE,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if _get(f"http://127.0.0.1:{hand}/api/state").get("catalogue_version") is not None:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()
+            time.sleep(0.5)
+        assert proc.stdin is not None
+        # Household 1 is among the first three; product 1082185 is bananas in the real catalogue.
+        proc.stdin.write(f"{card_number(1)}\n{product_gtin(1082185)}\n{product_gtin(1082185)}\n".encode())
+        proc.stdin.flush()
+        state: dict = {}  # type: ignore[type-arg]
+        while time.monotonic() < deadline:
+            state = _get(f"http://127.0.0.1:{hand}/api/state")
+            if state.get("item_count") == 2 and state.get("pending_events") == 0:
+                break
+            time.sleep(0.3)
+        assert state["card_number"] == card_number(1)
+        assert state["item_count"] == 2 and len(state["lines"]) == 1
+        assert state["total_minor"] > 0
+        health = _get(f"http://127.0.0.1:{store}/healthz")
+        assert health["database"] == "ok" and health["migrations_applied"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdin:
+            proc.stdin.close()
+        log.close()
