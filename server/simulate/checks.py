@@ -93,8 +93,9 @@ def compare_events(local: Sequence[LocalEvent], server_ids: Sequence[tuple[str, 
         counted = server_counts.get(trip_id)
         if per_trip_rows.get(trip_id, 0) != n or (counted is not None and counted != n):
             check.trips_mismatched.append(trip_id)
-            if counted is not None and counted > n and not check.duplicated:
-                check.duplicated.append(f"trip {trip_id}: event_count {counted} for {n} events")
+            rows = per_trip_rows.get(trip_id, 0)
+            if counted is not None and counted > rows:  # the trip counted an event twice
+                check.duplicated.append(f"trip {trip_id}: event_count {counted} for {rows} events")
     return check
 
 

@@ -124,7 +124,7 @@ class StoreServer:
         gunicorn = Path(sys.executable).parent / "gunicorn"
         # --preload: the app is imported once in the master and forked, so a restart is not three imports
         # of the whole app competing for two cores.
-        args = [str(gunicorn) if gunicorn.exists() else "gunicorn", "server.wsgi:app", "--preload",
+        args = [str(gunicorn) if gunicorn.exists() else "gunicorn", "server.wsgi:app", "--preload", "--no-control-socket",
                 "--bind", f"127.0.0.1:{self.port}",
                 "--workers", str(self.workers), "--timeout", "30", "--graceful-timeout", "5",
                 "--access-logfile", str(self.access_log),

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Callable, Coroutine, TypeVar
 
 CHUNK = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,33 +41,36 @@ class Proxy:
     def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
         self.host = host
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="simulate-proxy", daemon=True)
+        self._loop = asyncio.AbstractEventLoop()  # replaced by start(): a loop is only made when it runs
+        self._thread: threading.Thread | None = None
         self._ports: dict[int, _Port] = {}
         self._started = False
 
     def start(self) -> Proxy:
         """Start the loop thread."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="simulate-proxy", daemon=True)
         self._thread.start()
         self._started = True
         return self
 
-    def _call(self, coro):  # type: ignore[no-untyped-def]
+    def _call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Run a coroutine on the proxy's loop and wait for its result."""
         if not self._started:
             raise RuntimeError("start the proxy first")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+        return asyncio.run_coroutine_threadsafe(fn(*args), self._loop).result(30)
 
     def add_port(self) -> int:
         """Listen on a new loopback port (picked by the OS) and return it."""
-        return int(self._call(self._add_port()))
+        return self._call(self._add_port)
 
     def cut(self, ports: list[int]) -> None:
         """Cut these ports: reset their connections and refuse new ones until restored."""
-        self._call(self._set_cut(ports, True))
+        self._call(self._set_cut, ports, True)
 
     def restore(self, ports: list[int]) -> None:
         """Let these ports carry traffic again."""
-        self._call(self._set_cut(ports, False))
+        self._call(self._set_cut, ports, False)
 
     def is_cut(self, port: int) -> bool:
         """Whether a port is cut now."""
@@ -80,10 +85,11 @@ class Proxy:
         if not self._started:
             return
         try:
-            self._call(self._close_all())
+            self._call(self._close_all)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            if self._thread is not None:
+                self._thread.join(5)
             self._loop.close()
             self._started = False
 

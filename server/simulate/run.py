@@ -94,6 +94,7 @@ def start_fleet(handhelds: list[HandheldProc], log: Log) -> None:
 def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
     """Run the whole day and return what the checks found."""
     t_wall = time.monotonic()
+    log = _stamped(log, t_wall)
     cfg = config_mod.load(options.config_path)
     seconds = options.minutes * 60
     compression = DAY_HOURS * 3600 / seconds
@@ -199,6 +200,11 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
             shutil.rmtree(workdir, ignore_errors=True)
     report.wall_seconds = time.monotonic() - t_wall
     return report
+
+
+def _stamped(log: Log, t0: float) -> Log:
+    """`log` with the seconds since the run began in front of each line."""
+    return lambda text: log(f"[{time.monotonic() - t0:4.0f} s] {text}")
 
 
 def _settle(handhelds: list[HandheldProc], log: Log, timeout: float = 30) -> None:
