@@ -274,6 +274,7 @@ def _add_optional(group: click.Group, module: str, attr: str) -> None:
 for _module, _attr in (("firmware_bridge.cli", "scanner"), ("server.offers.cli", "offers"),
                        ("handheld.cli", "handheld"), ("server.ops_cli", "scheduler"), ("server.ops_cli", "purge"),
                        ("server.demo", "demo"),
+                       ("server.ops_cli", "offers_build_cmd"),
                        ("server.simulate.cli", "simulate"),
                        ("server.head_office.cli", "head_office"),):
     _add_optional(main, _module, _attr)
