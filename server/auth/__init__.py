@@ -5,6 +5,7 @@ from flask import Blueprint, Flask, redirect, render_template, request, session,
 from flask.typing import ResponseReturnValue
 
 from server import accounts
+from server.auth import ratelimit
 from server.auth.csrf import csrf_token, protect, rotate
 from server.auth.users import SESSION_KEY, current_user, login_required, require_store, scope_store, working_store
 from server.database import db_session
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
         return
     app.register_blueprint(bp)
     app.before_request(protect)
+    ratelimit.init_app(app)  # 429 past the failed sign-in limits (server/auth/ratelimit.py)
 
     @app.context_processor
     def _helpers() -> dict[str, object]:
