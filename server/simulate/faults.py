@@ -105,7 +105,8 @@ class FaultRunner(threading.Thread):
             self.proxy.cut(cut)
             self.day.sleep(self.cut_seconds)
             self.proxy.restore(cut)
-            fault.note = f"{count} handhelds for {self.cut_seconds:.0f} s"
+            bitten = sum(self.proxy.stats(p).refused + self.proxy.stats(p).reset for p in cut)
+            fault.note = f"{count} handhelds for {self.cut_seconds:.0f} s ({bitten} connections refused or reset)"
         elif fault.kind == "postgres_restart":
             fault.note = self.postgres()
             if fault.note:
