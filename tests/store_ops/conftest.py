@@ -55,7 +55,7 @@ class Shop:
         return p
 
 
-def _clone(kind: str, templates: dict[str, str], folder: Path) -> str:
+def clone_template(kind: str, templates: dict[str, str], folder: Path) -> str:
     """A fresh copy of the migrated empty template of `kind`."""
     template = templates[f"{kind}-empty"]
     if kind == "sqlite":
@@ -102,7 +102,7 @@ def _savepoint_sqlite(engine: Engine) -> None:
 def shared_engine(request: pytest.FixtureRequest, templates: dict[str, str],
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """One seeded database of each kind per test module; tests run in transactions rolled back after."""
-    url = _clone(request.param, templates, tmp_path_factory.mktemp("ops"))
+    url = clone_template(request.param, templates, tmp_path_factory.mktemp("ops"))
     eng = make_engine(url)
     seed(eng)
     _savepoint_sqlite(eng)
