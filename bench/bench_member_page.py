@@ -58,6 +58,9 @@ def _import(url: str, data: dict[str, Any]) -> float:
     eng = make_engine(url)
     t0 = time.perf_counter()
     import_completejourney(eng, store_id=STORE, store_name="Bench Store", data=data)
+    if eng.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
+        with eng.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     eng.dispose()
     return time.perf_counter() - t0
 

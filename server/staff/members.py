@@ -249,11 +249,12 @@ def member_offers(session: Session, member_id: int, limit: int = 50) -> list[Off
 
 
 def redemption_totals(session: Session, member_id: int) -> tuple[int, int]:
-    """(offers issued, redemptions) for the member."""
-    issued = session.scalar(select(func.count()).select_from(Offer).where(Offer.member_id == member_id)) or 0
-    redeemed = session.scalar(select(func.count()).select_from(OfferRedemption)
-                              .where(OfferRedemption.member_id == member_id)) or 0
-    return int(issued), int(redeemed)
+    """(offers issued, redemptions) for the member, in one round trip."""
+    issued = select(func.count()).select_from(Offer).where(Offer.member_id == member_id).scalar_subquery()
+    redeemed = (select(func.count()).select_from(OfferRedemption)
+                .where(OfferRedemption.member_id == member_id).scalar_subquery())
+    row = session.execute(select(issued, redeemed)).one()
+    return int(row[0]), int(row[1])
 
 
 __all__ = ["Basket", "BasketPage", "Line", "MemberHit", "OfferRow", "Ranked", "basket_lines", "basket_page",
