@@ -9,7 +9,7 @@ withdrawn by setting `active` false, never deleted, so a delta can say so.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import or_, select, update
@@ -22,7 +22,6 @@ from server.pricing import PriceInfo, PromotionRule
 VERSION_KEY = "catalogue_version"
 BUMPED_AT_KEY = "catalogue_bumped_at"
 PROMOTION_MAX_ID_KEY = "catalogue_promotion_max_id"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _state(session: Session, key: str) -> str | None:
@@ -75,13 +74,6 @@ def bump_version(session: Session, now: datetime | None = None) -> int:
     _set_state(session, BUMPED_AT_KEY, now.isoformat())
     session.flush()
     return version
-
-
-def product_json(p: Product) -> dict[str, Any]:
-    """A product as the catalogue answer carries it."""
-    return {"product_id": p.id, "gtin": p.gtin, "name": p.name, "category": p.category,
-            "price_minor": p.price_minor, "member_price_minor": p.member_price_minor,
-            "sold_by_weight": p.sold_by_weight, "plu": p.plu, "min_age": p.min_age, "active": p.active}
 
 
 def promotion_json(p: Promotion) -> dict[str, Any]:

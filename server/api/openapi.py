@@ -98,7 +98,7 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, body, answers, security, tag in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": security,
-                              "operationId": f"{method}_{path[8:].strip('/').replace('/', '_').strip('{}')}",
+                              "operationId": method + "_" + re.sub(r"[{}]", "", path[8:].strip("/").replace("/", "_")),
                               "parameters": _parameters(path), "responses": {}}
         if body:
             op["requestBody"] = {"required": body not in ("Finish", "Checkout"),
