@@ -52,6 +52,7 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     report.scans = sum(r.scans for r in records)
     report.rescans = sum(r.rescans for r in records)
     report.scan_to_state_ms = [ms for ms, _ in scans]
+    report.scan_to_state_quiet_ms = [ms for ms, at in scans if at < quiet_seconds]
     report.problems = [f"handheld {r.handheld} trip {r.trip_id}: {p}" for r in records for p in r.problems]
     price_check(report, setup, records)
 
@@ -70,6 +71,8 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     report.lost, report.duplicated, report.stray, report.refused = check.lost, check.duplicated, check.stray, check.refused
     received = sorted(got.timestamp() for _, _, _, got in rows)
     report.sync_latency_ms = [(got - occurred).total_seconds() * 1000 for _, _, occurred, got in rows]
+    report.sync_latency_quiet_ms = [(got - occurred).total_seconds() * 1000 for _, _, occurred, got in rows
+                                    if got.timestamp() < opened_epoch + quiet_seconds]
     if received:
         span = max(received[-1] - opened_epoch, 1.0)
         report.events_per_s = len(received) / span

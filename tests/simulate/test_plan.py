@@ -1,0 +1,56 @@
+"""The day's plan: faults in the middle of the day, a member in the store once at a time, bench rows from a report."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from server.simulate.faults import KINDS, QUIET_AFTER, QUIET_BEFORE, Fault, plan
+from server.simulate.report import Mispriced, StoreDayReport, format_report
+from server.simulate.run import BasketQueue
+from server.simulate.setup import Item, RealBasket
+
+
+@pytest.mark.parametrize(("seconds", "handhelds", "kills"), [(90, 20, 1), (600, 200, 10), (60, 1, 1)])
+def test_every_fault_kind_is_planned_inside_the_middle_of_the_day(seconds: float, handhelds: int, kills: int) -> None:
+    faults = plan(seconds, handhelds, random.Random(1))
+    assert {f.kind for f in faults} == set(KINDS)
+    assert all(QUIET_BEFORE * seconds < f.planned_at < QUIET_AFTER * seconds for f in faults)
+    assert sum(f.kind == "handheld_kill" for f in faults) == kills
+    targets = [f.target for f in faults if f.kind == "scanner_unplug"]
+    assert len(set(targets)) == len(targets) and all(0 <= int(t.split()[-1]) < handhelds for t in targets)
+
+
+def basket(purchase: int, member: int) -> RealBasket:
+    return RealBasket(purchase, member, f"card{member}", (Item(1, "0400000000017", 1),))
+
+
+def test_a_member_is_never_in_the_store_on_two_handhelds_at_once() -> None:
+    q = BasketQueue([basket(1, 7), basket(2, 7), basket(3, 8)])
+    first, second = q.take(), q.take()
+    assert first is not None and second is not None and {first.member_id, second.member_id} == {7, 8}
+    assert q.take() is None  # both members are shopping
+    q.done(first)
+    again = q.take()
+    assert again is not None and again.member_id == first.member_id
+
+
+def test_report_fails_on_any_loss_doubling_misprice_or_empty_day() -> None:
+    good = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=3)
+    assert good.ok and "RESULT: ok" in format_report(good)
+    assert not StoreDayReport(1, 1, 840, 0.1).ok  # no trip at all is no proof
+    for change in ({"lost": ["e1"]}, {"duplicated": ["e2"]}, {"stray": ["e3"]},
+                   {"mispriced": [Mispriced("t1", 100, 120)]}, {"finished_not_checked_out": ["t2"]},
+                   {"errors_5xx_outside": ["500 POST /x at 1"]}, {"fault_errors": ["kill failed"]}):
+        bad = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=3, **change)  # type: ignore[arg-type]
+        assert not bad.ok and "RESULT: FAILED" in format_report(bad)
+
+
+def test_bench_rows_mark_a_loss_as_not_ok() -> None:
+    from bench.bench_store_day import rows_for
+
+    report = StoreDayReport(2, 1, 840, 0.1, trips_checked_out=3, lost=["e1"],
+                            faults=[Fault(k, "x", 1.0, 1.0, 2.0) for k in KINDS])
+    rows = {r["figure"]: r for r in rows_for(report)}
+    assert rows["lost events"]["ok"] is False and rows["lost events"]["value"] == 1.0
+    assert rows["mispriced trips"]["ok"] is True and rows["faults done"]["ok"] is True
