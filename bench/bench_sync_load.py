@@ -180,6 +180,23 @@ def _saturate(workers: int, seconds: float, act: Callable[[int], bool], errors: 
     return sum(done) / seconds
 
 
+def _drain(port: int, limit: float = 90.0) -> None:
+    """Wait until the server answers a ping quickly again (requests queued by an overloaded phase)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if _call(port, "GET", "/api/v1/ping")[2] < 0.2:
+                return
+        except OSError:
+            pass
+        time.sleep(1.0)
+
+
+def _start_all(hands: list[Handheld], errors: list[str]) -> None:
+    for i, h in enumerate(hands):
+        _guarded(lambda _: h.start(), i, errors)
+
+
 def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str]]:
     """A fresh migrated, imported database; its URL, device tokens and unit-item GTINs."""
     from sqlalchemy import select
@@ -261,18 +278,18 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
                     ping.errors.append(f"ping {status}")
 
         _paced(n, paced / 2, ping_once, ping.errors)
-        hands = [Handheld(port, tokens[i], gtins, seed=i) for i in range(n)]
-        for h in hands:
-            h.start()
+        _drain(port)
         sync = Stats()
+        hands = [Handheld(port, tokens[i], gtins, seed=i) for i in range(n)]
+        _start_all(hands, sync.errors)
         wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
+        _drain(port)
         ping_rate = _saturate(sat_clients, sat_seconds, lambda i: _call(port, "GET", "/api/v1/ping")[0] == 200,
                               ping.errors)
         sat_hands = [Handheld(port, tokens[n + i], gtins, seed=10_000 + i, checkout_every=None)
                      for i in range(sat_clients)]
-        for h in sat_hands:
-            h.start()
         sat = Stats()
+        _start_all(sat_hands, sat.errors)
 
         def sync_once(i: int) -> bool:
             before = len(sat.latencies)
@@ -283,7 +300,11 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         lost = _lost(url, sync.acked + sat.acked)
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
         localpg.drop_database(url)
     p50, p99 = percentile(sync.latencies, 50) * 1000, percentile(sync.latencies, 99) * 1000
     b50, b99 = percentile(ping.latencies, 50) * 1000, percentile(ping.latencies, 99) * 1000
