@@ -227,15 +227,25 @@ def _gunicorn(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "server.wsgi:app", "--workers", str(workers),
            "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if _call(port, "GET", "/api/v1/ping")[0] == 200:
                 return proc
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.5)
+    _stop(proc)
+    raise RuntimeError(f"gunicorn did not come up: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the gunicorn this benchmark started (its master by pid), killing it if it lingers."""
     proc.terminate()
-    raise RuntimeError(f"gunicorn did not come up: {proc.stderr.read().decode() if proc.stderr else ''}")
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
 
 
 def _lost(url: str, acked: list[str]) -> int:
@@ -265,8 +275,9 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
     sat_seconds, sat_clients = (4.0, 8) if quick else (10.0, 16)
     url, tokens, gtins = _prepare(households=3, devices=n + sat_clients)
     port = _free_port()
-    proc = _gunicorn(url, port, workers)
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = _gunicorn(url, port, workers)
         ping = Stats()
 
         def ping_once(i: int) -> None:
@@ -299,12 +310,8 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         sync_rate = _saturate(sat_clients, sat_seconds, sync_once, sat.errors)
         lost = _lost(url, sync.acked + sat.acked)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
+        if proc is not None:
+            _stop(proc)
         localpg.drop_database(url)
     p50, p99 = percentile(sync.latencies, 50) * 1000, percentile(sync.latencies, 99) * 1000
     b50, b99 = percentile(ping.latencies, 50) * 1000, percentile(ping.latencies, 99) * 1000
