@@ -126,6 +126,14 @@ def shop(shared_engine: Engine) -> Iterator[Shop]:
 
 
 @pytest.fixture
+def plain_shop(engine: Engine) -> Iterator[Shop]:
+    """A database of its own without monthly partitions (old rows go to PostgreSQL's default one)."""
+    seed(engine)
+    with make_session_factory(engine)() as sess:
+        yield Shop(engine=engine, session=sess)
+
+
+@pytest.fixture
 def own_shop(engine: Engine) -> Iterator[Shop]:
     """A database of its own with monthly partitions, for jobs that commit in many transactions."""
     seed(engine, partitions=True)
