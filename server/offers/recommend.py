@@ -22,6 +22,8 @@ import scipy.sparse as sp
 
 from server.offers.history import BasketLog
 from server.offers.rank import top_k_dense, top_k_sparse
+from server.offers.rerank import Reranker, candidate_features, household_features, item_features, merge_by_gain
+from server.offers.rerank_weights import DEFAULT_RERANKER
 
 REPLENISH, DISCOVER = 0, 1
 
@@ -42,9 +44,11 @@ class EngineParams:
     discover_neighbour: float = 0.5  # discover mix: neighbours' products vs. chain-wide popularity
     transition_items: int = 30  # per product, the products most often bought in the next basket
     discover_transition: float = 0.0  # weight of "bought next by others" (off: it did not pay on validation)
-    # trust in discover estimates against replenish: the largest value (in steps of 0.1-0.5) whose
-    # validation Recall@10 and NDCG@10 stay 2% above TIFU-KNN's; more buys explore recall with recall
-    discover_boost: float = 1.2
+    channel_candidates: int = 20  # raw candidates per channel the re-ranker sees (at least 2k)
+    # worth of a hit in explore recall against recall (see rerank.merge_by_gain): the largest value
+    # (steps of 0.25) whose cross-fitted validation Recall@10 and NDCG@10 stay 2% above TIFU-KNN's
+    explore_weight: float = 2.0
+    reranker: Reranker = DEFAULT_RERANKER  # learnt on validation baskets by server.offers.tune
     shard_size: int = 512  # households scored together; shards are independent
 
 
@@ -82,17 +86,36 @@ def repeat_vectors(log: BasketLog, params: EngineParams) -> sp.csr_matrix:
     return _per_household(log, (weights * shrink[hh]).astype(np.float32))
 
 
-def explore_rates(log: BasketLog, decay: float = 0.9) -> np.ndarray:
-    """Per household, a recency-weighted mean number of products new to it per basket."""
+def adoption_stats(log: BasketLog, decay: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """Per household a recency-weighted mean number of products new to it per basket; per product its adoptions.
+
+    An adoption is a household buying the product for the first time in any basket but its first.
+    """
     coo = log.items.tocoo()
     hh = log.basket_household[coo.row].astype(np.int64)
     key = hh * log.n_products + coo.col
     order = np.lexsort((coo.row, key))
     first = np.r_[True, key[order][1:] != key[order][:-1]]
-    new_per_basket = np.bincount(coo.row[order][first], minlength=log.items.shape[0])
+    new_rows, new_cols = coo.row[order][first], coo.col[order][first]
+    new_per_basket = np.bincount(new_rows, minlength=log.items.shape[0])
     w = decay ** basket_age(log)
     num = np.bincount(log.basket_household, weights=w * new_per_basket, minlength=log.n_households)
-    return num / np.bincount(log.basket_household, weights=w, minlength=log.n_households)
+    rates = num / np.bincount(log.basket_household, weights=w, minlength=log.n_households)
+    later = log.basket_position[new_rows] > 0
+    return rates, np.bincount(new_cols[later], minlength=log.n_products).astype(np.float64)
+
+
+def explore_rates(log: BasketLog, decay: float = 0.9) -> np.ndarray:
+    """Per household, a recency-weighted mean number of products new to it per basket."""
+    return adoption_stats(log, decay)[0]
+
+
+def basket_sizes(log: BasketLog, decay: float = 0.9) -> np.ndarray:
+    """Per household, a recency-weighted mean number of distinct products per basket."""
+    w = decay ** basket_age(log)
+    size = np.diff(log.items.indptr).astype(np.float64)
+    return (np.bincount(log.basket_household, weights=w * size, minlength=log.n_households)
+            / np.bincount(log.basket_household, weights=w, minlength=log.n_households))
 
 
 def _prune_rows(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
@@ -129,45 +152,98 @@ def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return (sp.diags((1.0 / np.maximum(norm, 1e-12)).astype(np.float32)) @ matrix).tocsr()
 
 
-def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> Ranking:
-    """Rank k products per household: replenish first, then discover products that clear the bar."""
-    repeat = repeat_vectors(log, params)
-    rates = explore_rates(log)
+@dataclass(frozen=True)
+class _Shared:
+    """Read-only inputs every shard needs: neighbour pool, discover products, household and item features."""
+
+    pool: np.ndarray
+    pool_unit: sp.csr_matrix
+    lend: sp.csr_matrix
+    lend_pop: np.ndarray
+    pop_codes: np.ndarray
+    chain: np.ndarray
+    follows: sp.csr_matrix | None
+    rates: np.ndarray
+    sizes: np.ndarray
+    household: np.ndarray
+    items: np.ndarray
+
+
+def _shared(log: BasketLog, params: EngineParams, repeat: sp.csr_matrix) -> _Shared:
+    """Compute the global parts once."""
+    rates, adoptions = adoption_stats(log)
+    sizes = basket_sizes(log)
     pool = neighbour_pool(log.household_ids, params.pool_size)
-    pool_unit = unit_rows(repeat[pool]).T.tocsr()
     lend = _prune_rows(repeat[pool], params.neighbour_items)
-    follows = transitions(log, params) if params.discover_transition > 0 else None
     popularity = np.asarray(log.items.sum(axis=0)).ravel()
     n_pop = min(params.popular_items, log.n_products)
     pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
-    lend_pop = lend[:, pop_codes].toarray()  # dense, so the discover step is one BLAS product
-    chain = (popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32)
+    return _Shared(pool=pool, pool_unit=unit_rows(repeat[pool]).T.tocsr(), lend=lend,
+                   lend_pop=lend[:, pop_codes].toarray(),  # dense, so the discover step is one BLAS product
+                   pop_codes=pop_codes,
+                   chain=(popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32),
+                   follows=transitions(log, params) if params.discover_transition > 0 else None,
+                   rates=rates, sizes=sizes, household=household_features(log.count, rates, sizes),
+                   items=item_features(popularity, adoptions))
+
+
+def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int, hi: int, m: int,
+                      params: EngineParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The m best raw candidates of each channel for households lo..hi: codes and features of each."""
+    own = repeat[lo:hi]
+    mix = neighbour_weights(own, g.pool_unit, g.pool, lo, hi, params.neighbours)
+    seen = own.copy()
+    seen.data[:] = 1.0
+    lent = (mix @ g.lend).multiply(seen).tocsr()
+    replenish = (params.own_weight * own + (1.0 - params.own_weight) * lent).tocsr()
+    # discover candidates: the chain's most bought products the household never bought
+    unseen = np.asarray(mix @ g.lend_pop)
+    owned = seen[:, g.pop_codes].toarray() > 0
+    unseen[owned] = 0.0
+    discover = params.discover_neighbour * unseen / np.maximum(unseen.sum(axis=1, keepdims=True), 1e-12)
+    discover += (1.0 - params.discover_neighbour) * g.chain[None, :]
+    if g.follows is not None:
+        discover = _add_follows(discover, g.follows, log, lo, hi, g.pop_codes, params)
+    discover[owned] = 0.0
+    discover *= g.rates[lo:hi, None].astype(np.float32)
+    d_idx, d_raw = top_k_dense(discover, m)
+    d_codes = np.where(d_idx >= 0, g.pop_codes[np.maximum(d_idx, 0)], -1)
+    r_codes, r_raw = top_k_sparse(replenish, m)
+    rows = np.repeat(np.arange(hi - lo), m)
+    r_own = np.asarray(own[rows, np.maximum(r_codes.ravel(), 0)]).reshape(r_codes.shape)
+    hh = g.household[lo:hi]
+    return (r_codes, candidate_features(r_codes, r_raw, hh, g.items, own=r_own),
+            d_codes, candidate_features(d_codes, d_raw, hh, g.items))
+
+
+def candidate_table(log: BasketLog, m: int, params: EngineParams = EngineParams()
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every household the m best raw candidates per channel: replenish codes, features, discover codes, features."""
+    repeat = repeat_vectors(log, params)
+    g = _shared(log, params, repeat)
+    parts = [_shard_candidates(log, repeat, g, lo, min(lo + params.shard_size, log.n_households), m, params)
+             for lo in range(0, log.n_households, params.shard_size)]
+    r_codes, r_f, d_codes, d_f = zip(*parts)
+    return np.concatenate(r_codes), np.concatenate(r_f), np.concatenate(d_codes), np.concatenate(d_f)
+
+
+def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> Ranking:
+    """Rank k products per household by expected gain, listed by next-basket probability."""
+    repeat = repeat_vectors(log, params)
+    g = _shared(log, params, repeat)
+    m = max(2 * k, params.channel_candidates)
     codes = np.full((log.n_households, k), -1, dtype=np.int64)
     kinds = np.zeros((log.n_households, k), dtype=np.int8)
     scores = np.zeros((log.n_households, k), dtype=np.float64)
     for lo in range(0, log.n_households, params.shard_size):
         hi = min(lo + params.shard_size, log.n_households)
-        own = repeat[lo:hi]
-        mix = neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
-        seen = own.copy()
-        seen.data[:] = 1.0
-        lent = (mix @ lend).multiply(seen).tocsr()
-        replenish = (params.own_weight * own + (1.0 - params.own_weight) * lent).tocsr()
-        # discover candidates: the chain's most bought products the household never bought
-        unseen = np.asarray(mix @ lend_pop)
-        owned = seen[:, pop_codes].toarray() > 0
-        unseen[owned] = 0.0
-        discover = params.discover_neighbour * unseen / np.maximum(unseen.sum(axis=1, keepdims=True), 1e-12)
-        discover += (1.0 - params.discover_neighbour) * chain[None, :]
-        if follows is not None:
-            discover = _add_follows(discover, follows, log, lo, hi, pop_codes, params)
-        discover[owned] = 0.0
-        discover *= rates[lo:hi, None].astype(np.float32)
-        d_idx, d_score = top_k_dense(discover, k)
-        d_codes = np.where(d_idx >= 0, pop_codes[np.maximum(d_idx, 0)], -1)
-        r_codes, r_score = top_k_sparse(replenish, k)
-        _merge(r_codes, r_score, d_codes, d_score, params.discover_boost,
-               codes[lo:hi], kinds[lo:hi], scores[lo:hi])
+        r_codes, r_f, d_codes, d_f = _shard_candidates(log, repeat, g, lo, hi, m, params)
+        r_p = np.where(r_codes >= 0, params.reranker.replenish.probability(r_f), 0.0)
+        d_p = np.where(d_codes >= 0, params.reranker.discover.probability(d_f), 0.0)
+        c, is_discover, p = merge_by_gain(r_codes, r_p, d_codes, d_p, g.sizes[lo:hi], g.rates[lo:hi],
+                                          params.explore_weight, k)
+        codes[lo:hi], scores[lo:hi] = c, p
+        kinds[lo:hi] = np.where(is_discover, DISCOVER, REPLENISH)
     return Ranking(codes=codes, kinds=kinds, scores=scores)
 
 
@@ -191,24 +267,3 @@ def _add_follows(discover: np.ndarray, follows: sp.csr_matrix, log: BasketLog, l
     dense = (log.items[last] @ follows[:, pop_codes]).toarray()
     dense /= np.maximum(dense.sum(axis=1, keepdims=True), 1e-12)
     return (1.0 - params.discover_transition) * discover + params.discover_transition * dense
-
-
-def _merge(r_codes: np.ndarray, r_score: np.ndarray, d_codes: np.ndarray, d_score: np.ndarray,
-           boost: float, out_codes: np.ndarray, out_kinds: np.ndarray, out_scores: np.ndarray) -> None:
-    """Pick the k best estimates (discover boosted), then list replenish before discover."""
-    k = r_codes.shape[1]
-    all_codes = np.concatenate([r_codes, d_codes], axis=1)
-    raw = np.concatenate([r_score, d_score], axis=1)
-    is_rep = np.concatenate([np.ones_like(r_codes, bool), np.zeros_like(d_codes, bool)], axis=1)
-    boosted = np.where(all_codes < 0, -1.0, np.where(is_rep, raw, boost * raw))
-    chosen = np.argsort(-boosted, axis=1, kind="stable")[:, :k]
-    c_codes = np.take_along_axis(all_codes, chosen, axis=1)
-    c_raw = np.take_along_axis(raw, chosen, axis=1)
-    c_rep = np.take_along_axis(is_rep, chosen, axis=1)
-    # shown order: replenish by score, then discover by score, padding last
-    top = max(float(c_raw.max(initial=0.0)), 1e-12)
-    sort_key = np.where(c_codes < 0, 3.0, np.where(c_rep, 0.0, 1.0)) - c_raw / (2.0 * top)
-    order = np.argsort(sort_key, axis=1, kind="stable")
-    out_codes[:] = np.take_along_axis(c_codes, order, axis=1)
-    out_scores[:] = np.where(out_codes >= 0, np.take_along_axis(c_raw, order, axis=1), 0.0)
-    out_kinds[:] = np.where(np.take_along_axis(c_rep, order, axis=1), REPLENISH, DISCOVER)

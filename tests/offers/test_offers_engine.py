@@ -12,8 +12,12 @@ from server.offers.baselines import TifuParams, p_topfreq, tifu_basket_weights, 
 from server.offers.engine import score_households, target_households
 from server.offers.history import basket_log, check_history, parse_as_of
 from server.offers.recommend import EngineParams, recommend
+from server.offers.rerank import ChannelModel, Reranker
 
 AS_OF = parse_as_of("2024-06-01")
+RAW_ORDER = Reranker(
+    replenish=ChannelModel(mean=(0.0,) * 10, scale=(1.0,) * 10, coef=(1.0,) + (0.0,) * 9, intercept=0.0),
+    discover=ChannelModel(mean=(0.0,) * 9, scale=(1.0,) * 9, coef=(1.0,) + (0.0,) * 8, intercept=0.0))
 
 
 def test_member_who_buys_milk_every_trip_gets_milk_as_replenish(milk_shop: pd.DataFrame) -> None:
@@ -101,7 +105,9 @@ def test_what_others_buy_next_can_lead_discovery(make_history, transition: float
         lines += [(hh, hh * 10, 30, "2024-01-01", 1.0), (hh, hh * 10 + 1, 40, "2024-01-08", 1.0)]
     for hh in (5, 6, 7, 8):
         lines += [(hh, hh * 10 + b, 50, f"2024-01-0{b + 1}", 1.0) for b in range(3)]
-    params = EngineParams(discover_transition=transition, discover_neighbour=0.0, discover_boost=100.0)
+    # a re-ranker that keeps the raw discover order, so the test is about the candidates alone
+    params = EngineParams(discover_transition=transition, discover_neighbour=0.0, explore_weight=1e6,
+                          reranker=RAW_ORDER)
     ranked = score_households(make_history(lines), AS_OF, k=4, params=params)
     mine = ranked.loc[(ranked["household_id"] == 1) & (ranked["kind"] == "discover")].sort_values("rank")
     assert mine["product_id"].iloc[0] == expected
