@@ -160,21 +160,31 @@ def _measure(label: str, url: str, samples: int, tmp: Path, note: str) -> Row:
                f"< {TARGET_MS:.0f} ms", page < TARGET_MS)
 
 
-def run(quick: bool = False) -> list[Row]:
-    """Import, measure on SQLite and PostgreSQL, replicate PostgreSQL history and measure again."""
+def run(quick: bool = False, only: str | None = None, pg_url: str | None = None) -> list[Row]:
+    """Import, measure on SQLite and PostgreSQL, replicate PostgreSQL history and measure again.
+
+    `only` runs one database kind; `pg_url` reuses a PostgreSQL database that already holds
+    the full import (it is replicated in place and not dropped).
+    """
     samples = 20 if quick else 60
     factor = 3 if quick else 10
-    data = load_dataset()
+    data = load_dataset() if only != "postgresql" or pg_url is None else {}
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="shopgo-bench-member-") as folder:
         tmp = Path(folder)
-        sqlite_url = f"sqlite:///{tmp / 'member.db'}"
-        print(f"importing the full Complete Journey into SQLite ... {_import(sqlite_url, data):.0f} s", flush=True)
-        rows.append(_measure("SQLite, full CJ", sqlite_url, samples, tmp, ""))
+        if only in (None, "sqlite"):
+            sqlite_url = f"sqlite:///{tmp / 'member.db'}"
+            print(f"importing the full Complete Journey into SQLite ... {_import(sqlite_url, data):.0f} s", flush=True)
+            rows.append(_measure("SQLite, full CJ", sqlite_url, samples, tmp, ""))
+        if only == "sqlite":
+            return rows
         localpg.ensure_server()
-        pg_url = localpg.create_database("shopgo_bench")
+        given = pg_url is not None
+        pg_url = pg_url or localpg.create_database("shopgo_bench")
         try:
-            print(f"importing the full Complete Journey into PostgreSQL ... {_import(pg_url, data):.0f} s", flush=True)
+            if not given:
+                print(f"importing the full Complete Journey into PostgreSQL ... {_import(pg_url, data):.0f} s",
+                      flush=True)
             rows.append(_measure("PostgreSQL, full CJ", pg_url, samples, tmp, ""))
             t0 = time.perf_counter()
             lines = replicate(pg_url, factor)
@@ -182,15 +192,18 @@ def run(quick: bool = False) -> list[Row]:
                   flush=True)
             rows.append(_measure(f"PostgreSQL, {factor}x history", pg_url, samples, tmp, f", {lines:,} lines in all"))
         finally:
-            localpg.drop_database(pg_url)
+            if not given:
+                localpg.drop_database(pg_url)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples and 3x instead of 10x history")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="measure one database kind")
+    parser.add_argument("--pg-url", help="an already imported PostgreSQL database to use (kept)")
     args = parser.parse_args()
-    print_table(run(quick=args.quick), "member page render (staff console)")
+    print_table(run(quick=args.quick, only=args.only, pg_url=args.pg_url), "member page render (staff console)")
 
 
 if __name__ == "__main__":
