@@ -96,3 +96,55 @@ def test_pull_without_head_office_url_says_so(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("SHOPGO_SERVER_HEAD_OFFICE_URL", "")
     result = CliRunner().invoke(main, ["head-office", "pull"])
     assert result.exit_code != 0 and "head_office_url is empty" in result.output
+
+
+def test_spent_budget_withdraws_the_campaign(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.app import create_app
+    from server.head_office import campaigns
+    from server.head_office.signing import generate_key
+    from tests.head_office.conftest import definition, seed_chain
+
+    key = generate_key(tmp_path / "ho.pem")
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "ho.pem"))
+    eng = make_engine(db_url)
+    with make_session_factory(eng)() as sess:
+        seed_chain(sess, {"S001": [1, 2, 3]})
+        _, token = add_store(sess, "S001", "One")
+        cid = campaigns.create_campaign(sess, definition(budget={"kind": "redemptions", "amount": 2})).id
+        campaigns.publish(sess, cid, key)
+        sess.commit()
+    app = create_app(app_config(db_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
+    client = app.test_client()
+    rows = [{"campaign_id": cid, "member_id": m, "kind": "redemption", "ref": f"r{m}", "discount_minor": 50,
+             "at": "2026-11-20T12:00:00+00:00"} for m in (1, 2)]
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.post("/api/v1/head-office/results", json={"batch_id": str(uuid.uuid4()), "rows": rows[:1]},
+                        headers=headers).get_json()
+    assert first["withdrawn"] == []
+    second = client.post("/api/v1/head-office/results", json={"batch_id": str(uuid.uuid4()), "rows": rows},
+                         headers=headers).get_json()
+    assert second["stored"] == 1 and second["withdrawn"] == [cid]
+    packs = client.get("/api/v1/head-office/packs?after=1", headers=headers).get_json()["packs"]
+    assert [p["seq"] for p in packs] == [2] and '"action":"withdraw"' in packs[0]["body"]
+    from server.database import engine as app_engine
+
+    app_engine(app).dispose()
+    eng.dispose()
+
+
+def test_pull_reports_an_unreachable_head_office_and_applies_nothing(db_url: str) -> None:
+    from db.models import StorePack
+    from server.packs import pull, set_head_office_token
+    from tests.head_office.sites import free_port
+
+    eng = make_engine(db_url)
+    with make_session_factory(eng)() as sess:
+        set_head_office_token(sess, "t")
+        sess.commit()
+    cfg = {"site": {"store_id": "S001"}, "server": {"head_office_url": f"http://127.0.0.1:{free_port()}",
+                                                    "head_office_public_key": ""}}
+    report = pull(eng, cfg)  # as the scheduler's pack-pull job calls it
+    assert report.error.startswith("GET http://127.0.0.1") and (report.fetched, report.applied) == (0, [])
+    with make_session_factory(eng)() as sess:
+        assert sess.scalars(select(StorePack)).all() == []
+    eng.dispose()
