@@ -147,9 +147,9 @@ class StoreServer:
         kill_group(self.proc, signal.SIGKILL)  # a worker that outlived its master
 
     def restart(self) -> None:
-        """Stop and start again on the same port."""
+        """Stop and start again on the same port (a fleet catching up may keep /healthz waiting a while)."""
         self.stop()
-        self.start()
+        self.start(timeout=180)
         self.restarts += 1
 
 

@@ -33,6 +33,7 @@ class _Port:
     stats: PortStats = field(default_factory=PortStats)
     cut: bool = False
     live: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Proxy:
@@ -104,7 +105,15 @@ class Proxy:
         holder: dict[str, _Port] = {}
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve(holder["port"], reader, writer)
+            port = holder["port"]
+            task = asyncio.current_task()
+            if task is not None:
+                port.tasks.add(task)  # so stop() can end it rather than leave it pending
+            try:
+                await self._serve(port, reader, writer)
+            finally:
+                if task is not None:
+                    port.tasks.discard(task)
 
         server = await asyncio.start_server(handle, self.host, 0)
         port = int(server.sockets[0].getsockname()[1])
@@ -129,6 +138,10 @@ class Proxy:
                 for w in pair:
                     w.transport.abort()
             port.live.clear()
+        tasks = [t for port in self._ports.values() for t in port.tasks]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for port in self._ports.values():
             await port.server.wait_closed()
 

@@ -46,8 +46,8 @@ class StoreDayOptions:
     seed: int = 1
     faults: bool = True
     workers: int = 3
-    max_scan_rate: float = 40.0  # scans/s the whole store may make: bounds the load on a 2-core machine
-    backoff_max: float = 2.0     # the handhelds' longest retry wait, compressed with the day
+    max_scan_rate: float = 20.0  # scans/s the whole store may make: bounds the load on a 2-core machine
+    backoff_max: float | None = None  # the handhelds' longest retry wait (default: 2 s, longer for big fleets)
     keep: bool = False
     config_path: str | None = None
 
@@ -99,6 +99,9 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
     seconds = options.minutes * 60
     compression = DAY_HOURS * 3600 / seconds
     gap = max(REAL_SCAN_GAP_S / compression, options.handhelds / options.max_scan_rate)
+    # 15 s on a real device; compressed with the day, but a big fleet retrying after an outage must
+    # not keep the restarted server from answering anything else.
+    backoff = options.backoff_max or max(2.0, options.handhelds / 40)
     rng = random.Random(options.seed)
     workdir = Path(tempfile.mkdtemp(prefix="shopgo-storeday-"))
     children, proxy, handhelds, setup = Children(), None, [], None
@@ -121,7 +124,7 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
         for i, token in enumerate(setup.device_tokens):
             handhelds.append(HandheldProc(i, children, env, workdir / f"hh{i:03d}", token,
                                           f"http://127.0.0.1:{proxy.add_port()}", workdir / "catalogue-image",
-                                          options.backoff_max))
+                                          backoff))
         log(f"store server {server.url} ({options.workers} workers); starting {len(handhelds)} handhelds ...")
         start_fleet(handhelds, log)
 
@@ -207,15 +210,24 @@ def _stamped(log: Log, t0: float) -> Log:
     return lambda text: log(f"[{time.monotonic() - t0:4.0f} s] {text}")
 
 
-def _settle(handhelds: list[HandheldProc], log: Log, timeout: float = 30) -> None:
-    """Give every handheld a moment to send what it still holds before it is switched off."""
+def _settle(handhelds: list[HandheldProc], log: Log, timeout: float = 60) -> None:
+    """Give every handheld a moment to send what it still holds before it is switched off (bounded)."""
     deadline = time.monotonic() + timeout
-    for hh in handhelds:
-        display = Display(hh.url, timeout=5)
-        try:
-            if display.wait(lambda s: s["pending_events"] == 0, max(0.1, deadline - time.monotonic())) is None:
-                log(f"handheld {hh.index} still holds unsent events at switch-off")
-        except Exception as exc:
-            log(f"handheld {hh.index}: {exc}")
-        finally:
-            display.close()
+    waiting = list(handhelds)
+    while waiting and time.monotonic() < deadline:
+        still = []
+        for hh in waiting:
+            display = Display(hh.url, timeout=5)
+            try:
+                if display.state()["pending_events"] > 0:
+                    still.append(hh)
+            except Exception:  # a busy or dead display: ask again next round
+                still.append(hh)
+            finally:
+                display.close()
+        waiting = still
+        if waiting:
+            time.sleep(1)
+    if waiting:
+        log(f"{len(waiting)} handhelds still hold unsent events at switch-off: "
+            + ", ".join(str(hh.index) for hh in waiting[:20]))

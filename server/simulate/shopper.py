@@ -122,8 +122,6 @@ class Shopper(threading.Thread):
             finally:
                 self.done_basket(basket)
                 self.on_trip(record)
-            if record.problems and not record.finished:
-                self._recover()
             self.day.sleep(self.gap * self.rng.uniform(1, 3))
         self.display.close()
         self.till.close()
@@ -131,8 +129,10 @@ class Shopper(threading.Thread):
     # --- one trip ---------------------------------------------------------------------------------
     def shop(self, r: TripRecord) -> None:
         """One whole trip."""
-        if self.display.wait(lambda s: s["trip_id"] is None and bool(s["scanner"]["connected"]), 30) is None:
-            raise RuntimeError("the handheld is not free and ready")
+        if self._free(30) is None:
+            self._recover()  # a trip left over from a failed one: finish and hand it in, as staff would
+            if self._free(30) is None:
+                raise RuntimeError("the handheld is not free and ready")
         self.hh.scanner.scan(r.basket.card_number)
         state = self.display.wait(lambda s: s["trip_id"] is not None, SCAN_TIMEOUT_S)
         if state is None or state.get("card_number") != r.basket.card_number:
@@ -155,6 +155,7 @@ class Shopper(threading.Thread):
         done = self.display.wait(lambda s: bool((s.get("finish") or {}).get("confirmed_by_server")), FINISH_TIMEOUT_S)
         if done is None:
             r.problems.append("the server never confirmed the finish")
+            self.display.post("/api/hand-in")  # the device keeps sending the finish after hand-in
             return
         r.confirmed = True
         findings = [{"gtin": ln.gtin, "expected": ln.quantity, "found": ln.quantity} for ln in r.lines.values()][:500]
@@ -224,6 +225,9 @@ class Shopper(threading.Thread):
         if fault is not None:
             self._fault(fault, r)
         self.day.sleep(self.gap * self.rng.uniform(0.5, 1.5))
+
+    def _free(self, timeout: float) -> Json | None:
+        return self.display.wait(lambda s: s["trip_id"] is None and bool(s["scanner"]["connected"]), timeout)
 
     def _screen(self, r: TripRecord, path: str, body: Json | None, action: tuple[Any, ...]) -> None:
         status, answer = self.display.post(path, body)
