@@ -20,6 +20,13 @@ How the pieces fit
   campaign and store the audience, redemptions, budget used and the lift with Welch's
   95% interval.
 
+Caps and budgets
+- The per-member cap is the offer's `max_redemptions`: the units of each campaign product a
+  member gets the reward on (the store's trip service spends an offer on one trip).
+- The budget (redemptions or discount money, 0 = none) is counted at head office from the
+  results feed; when it is used up head office withdraws the campaign by the usual signed
+  withdrawal pack, so stores may overshoot by what they redeem before that pack arrives.
+
 Where head office's member history comes from
 Head office's database has the same schema as a store's. It holds the chain's members
 (`members`, with their home `store_id`, tier and consent) and their purchase history
