@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.models import (Audit, DataRequest, Feedback, Member, Offer, OfferRedemption, PointsEntry, Purchase,
                        PurchaseLine, Trip, TripEvent)
 
@@ -199,8 +200,6 @@ def erased_card_number(member_id: int) -> str:
 
 def erase_member(session: Session, member_id: int, actor: str, now: datetime | None = None) -> dict[str, int]:
     """Remove a member's personal data and anonymise their history; the request is recorded."""
-    from db.base import utcnow
-
     member = get_member(session, member_id)
     if member.erased_at is not None:
         raise LoyaltyError(409, f"member {member_id} was already erased at {member.erased_at.isoformat()}")
