@@ -1,16 +1,18 @@
 """The next-basket engine: a ranked list of products per household, labelled replenish or discover.
 
-How a household's list is made (all estimates are "chance the product is in the next basket"):
-- replenish: a repeat vector, the share of the household's baskets holding each product, half
-  weighted by recency (0.9 per basket back) and half over the whole window, shrunk for short
+How a household's list is made:
+- replenish candidates: a repeat vector, the share of the household's baskets holding each product,
+  half weighted by recency (0.9 per basket back) and half over the whole window, shrunk for short
   histories; blended with the weighted mean vector of its most similar households (cosine).
-- discover: products the household never bought, from the chain's most bought products: a mix of
-  what its neighbours buy and chain-wide popularity (optionally what others buy in the basket after
-  the same products), times how many new products this household tries per basket.
-- the k best estimates are kept, discover ones boosted by `discover_boost`; replenish products are
-  listed first, then discover ones, so rank 1 is always the surest buy.
-Global parts (the neighbour pool, popularity) are read-only inputs to each shard of households, so
-shards can run in separate processes.
+- discover candidates: products the household never bought, from the chain's most bought products:
+  a mix of what its neighbours buy and chain-wide popularity (optionally what others buy in the
+  basket after the same products), times how many new products this household tries per basket.
+- the re-ranker (server.offers.rerank) turns each channel's best candidates into next-basket
+  probabilities and fills the k slots by expected gain, so a discover product only displaces a
+  replenish one where it is worth more (`explore_weight`); the list is shown by probability, and
+  the score of each product is that probability.
+Global parts (the neighbour pool, popularity, adoption counts) are read-only inputs to each shard of
+households, so shards can run in separate processes.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class EngineParams:
     channel_candidates: int = 20  # raw candidates per channel the re-ranker sees (at least 2k)
     # worth of a hit in explore recall against recall (see rerank.merge_by_gain): the largest value
     # (steps of 0.25) whose cross-fitted validation Recall@10 and NDCG@10 stay 2% above TIFU-KNN's
-    explore_weight: float = 2.0
+    explore_weight: float = 2.5
     reranker: Reranker = DEFAULT_RERANKER  # learnt on validation baskets by server.offers.tune
     shard_size: int = 512  # households scored together; shards are independent
 

@@ -30,18 +30,23 @@ def fit_reranker(split: Split, params: EngineParams = EngineParams(), mask: np.n
 
 
 def explore_weight_sweep(log: BasketLog, weights: list[float], k: int = 10, hold_out: int = 2,
-                         params: EngineParams = EngineParams()) -> list[dict[str, float]]:
-    """Metrics per explore weight, the re-ranker cross-fitted (fit on half the households, scored on the other)."""
+                         params: EngineParams = EngineParams(), in_sample: bool = False) -> list[dict[str, float]]:
+    """Metrics per explore weight, the re-ranker cross-fitted (fit on half the households, scored on the other).
+
+    in_sample fits and scores on the same baskets: not a result but a ceiling for these candidates
+    and features (no re-ranker of this form can do better on those baskets).
+    """
     split = holdout_split(log, hold_out=hold_out)
     train = split.train
     r_codes, r_f, d_codes, d_f = candidate_table(train, params.channel_candidates, params)
     r_hit, d_hit = _membership(r_codes, split.truth), _membership(d_codes, split.truth)
     halves = (np.arange(train.n_households) % 2) == 0
+    folds = [(np.ones_like(halves), np.ones_like(halves))] if in_sample else [(halves, ~halves), (~halves, halves)]
     r_p, d_p = np.zeros(r_codes.shape), np.zeros(d_codes.shape)
-    for fit in (halves, ~halves):
+    for fit, score in folds:
         r_ok, d_ok = fit[:, None] & (r_codes >= 0), fit[:, None] & (d_codes >= 0)
         r_model, d_model = fit_logistic(r_f[r_ok], r_hit[r_ok]), fit_logistic(d_f[d_ok], d_hit[d_ok])
-        r_p[~fit], d_p[~fit] = r_model.probability(r_f[~fit]), d_model.probability(d_f[~fit])
+        r_p[score], d_p[score] = r_model.probability(r_f[score]), d_model.probability(d_f[score])
     r_p[r_codes < 0], d_p[d_codes < 0] = 0.0, 0.0
     rates, _ = adoption_stats(train)
     sizes = basket_sizes(train)
@@ -79,16 +84,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=None)
     parser.add_argument("--weights", default="0,1,1.5,2,2.5,3,4")
-    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--write", action="store_true", help="refit on all validation baskets and save the weights")
+    parser.add_argument("--hold-out", type=int, default=2, help="2: validation basket (tuning); 1: last (test)")
+    parser.add_argument("--in-sample", action="store_true", help="fit on the scored baskets: a ceiling, not a result")
     args = parser.parse_args()
+    if args.write and (args.hold_out != 2 or args.in_sample):
+        parser.error("--write learns only from validation baskets: drop --hold-out/--in-sample")
     log = complete_journey_log(args.households)
-    split = holdout_split(log, hold_out=2)
+    split = holdout_split(log, hold_out=args.hold_out)
     tifu = basket_metrics(tifu_knn(split.train, 10), split.truth, history_matrix(split.train))
-    print(f"{split.train.n_households} households, second-to-last basket held out, K=10")
+    print(f"{split.train.n_households} households, basket {args.hold_out} from the end held out, K=10, re-ranker "
+          f"{'fitted in-sample (ceiling)' if args.in_sample else 'cross-fitted on halves'}")
     print(f"{'method':<22} {'Recall@10':>9} {'NDCG@10':>8} {'PHR@10':>7} {'rep.rec':>8} {'expl.rec':>8} {'expl.sh':>7}")
     rows = [{"name": "TIFU-KNN", **tifu}] + [
         {"name": f"engine w={r['explore_weight']:g}", **r}
-        for r in explore_weight_sweep(log, [float(w) for w in args.weights.split(",")])]
+        for r in explore_weight_sweep(log, [float(w) for w in args.weights.split(",")], hold_out=args.hold_out,
+                                      in_sample=args.in_sample)]
     for r in rows:
         print(f"{r['name']:<22} {r['recall']:>9.4f} {r['ndcg']:>8.4f} {r['phr']:>7.4f} {r['recall_repeat']:>8.4f} "
               f"{r['recall_explore']:>8.4f} {r['explore_share']:>7.3f}")
