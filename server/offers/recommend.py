@@ -46,10 +46,11 @@ class EngineParams:
     discover_neighbour: float = 0.5  # discover mix: neighbours' products vs. chain-wide popularity
     transition_items: int = 30  # per product, the products most often bought in the next basket
     discover_transition: float = 0.0  # weight of "bought next by others" (off: it did not pay on validation)
+    trend_days: float = 28.0  # a product's recent share of baskets against its whole-window share
     channel_candidates: int = 20  # raw candidates per channel the re-ranker sees (at least 2k)
     # worth of a hit in explore recall against recall (see rerank.merge_by_gain): the largest value
     # (steps of 0.25) whose cross-fitted validation Recall@10 and NDCG@10 stay 2% above TIFU-KNN's
-    explore_weight: float = 2.5
+    explore_weight: float = 2.25
     reranker: Reranker = DEFAULT_RERANKER  # learnt on validation baskets by server.offers.tune
     shard_size: int = 512  # households scored together; shards are independent
 
@@ -88,10 +89,11 @@ def repeat_vectors(log: BasketLog, params: EngineParams) -> sp.csr_matrix:
     return _per_household(log, (weights * shrink[hh]).astype(np.float32))
 
 
-def adoption_stats(log: BasketLog, decay: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-    """Per household a recency-weighted mean number of products new to it per basket; per product its adoptions.
+def adoption_stats(log: BasketLog, decay: float = 0.9) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Per household a recency-weighted mean number of products new to it per basket, and its adoptions.
 
-    An adoption is a household buying the product for the first time in any basket but its first.
+    An adoption (household x product, 1) is a household buying the product for the first time in any
+    basket but its first.
     """
     coo = log.items.tocoo()
     hh = log.basket_household[coo.row].astype(np.int64)
@@ -104,7 +106,19 @@ def adoption_stats(log: BasketLog, decay: float = 0.9) -> tuple[np.ndarray, np.n
     num = np.bincount(log.basket_household, weights=w * new_per_basket, minlength=log.n_households)
     rates = num / np.bincount(log.basket_household, weights=w, minlength=log.n_households)
     later = log.basket_position[new_rows] > 0
-    return rates, np.bincount(new_cols[later], minlength=log.n_products).astype(np.float64)
+    adopted = sp.csr_matrix((np.ones(int(later.sum()), dtype=np.float32),
+                             (log.basket_household[new_rows[later]], new_cols[later])),
+                            shape=(log.n_households, log.n_products))
+    return rates, adopted
+
+
+def trend_ratio(log: BasketLog, days: float = 28.0) -> np.ndarray:
+    """Per product, its share of baskets in the log's last `days` days over its share in the whole log."""
+    recent = log.basket_time >= log.basket_time.max() - np.timedelta64(int(days * 86400), "s")
+    now = np.asarray(log.items[recent].sum(axis=0)).ravel()
+    ever = np.asarray(log.items.sum(axis=0)).ravel()
+    # +1 on both sides: a product seen a few times has no trend to speak of
+    return (now + 1.0) / (ever * now.sum() / max(ever.sum(), 1.0) + 1.0)
 
 
 def explore_rates(log: BasketLog, decay: float = 0.9) -> np.ndarray:
@@ -162,6 +176,7 @@ class _Shared:
     pool_unit: sp.csr_matrix
     lend: sp.csr_matrix
     lend_pop: np.ndarray
+    adopt_pop: np.ndarray
     pop_codes: np.ndarray
     chain: np.ndarray
     follows: sp.csr_matrix | None
@@ -173,7 +188,7 @@ class _Shared:
 
 def _shared(log: BasketLog, params: EngineParams, repeat: sp.csr_matrix) -> _Shared:
     """Compute the global parts once."""
-    rates, adoptions = adoption_stats(log)
+    rates, adopted = adoption_stats(log)
     sizes = basket_sizes(log)
     pool = neighbour_pool(log.household_ids, params.pool_size)
     lend = _prune_rows(repeat[pool], params.neighbour_items)
@@ -182,11 +197,12 @@ def _shared(log: BasketLog, params: EngineParams, repeat: sp.csr_matrix) -> _Sha
     pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
     return _Shared(pool=pool, pool_unit=unit_rows(repeat[pool]).T.tocsr(), lend=lend,
                    lend_pop=lend[:, pop_codes].toarray(),  # dense, so the discover step is one BLAS product
-                   pop_codes=pop_codes,
+                   adopt_pop=adopted[pool][:, pop_codes].toarray(), pop_codes=pop_codes,
                    chain=(popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32),
                    follows=transitions(log, params) if params.discover_transition > 0 else None,
                    rates=rates, sizes=sizes, household=household_features(log.count, rates, sizes),
-                   items=item_features(popularity, adoptions))
+                   items=item_features(popularity, np.asarray(adopted.sum(axis=0)).ravel(),
+                                       trend_ratio(log, params.trend_days)))
 
 
 def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int, hi: int, m: int,
@@ -210,12 +226,14 @@ def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int
     discover *= g.rates[lo:hi, None].astype(np.float32)
     d_idx, d_raw = top_k_dense(discover, m)
     d_codes = np.where(d_idx >= 0, g.pop_codes[np.maximum(d_idx, 0)], -1)
+    # how many of the household's neighbours took the product up lately: newly adopted, not just bought
+    near_adopt = np.take_along_axis(np.asarray(mix @ g.adopt_pop), np.maximum(d_idx, 0), axis=1)
     r_codes, r_raw = top_k_sparse(replenish, m)
     rows = np.repeat(np.arange(hi - lo), m)
     r_own = np.asarray(own[rows, np.maximum(r_codes.ravel(), 0)]).reshape(r_codes.shape)
     hh = g.household[lo:hi]
-    return (r_codes, candidate_features(r_codes, r_raw, hh, g.items, own=r_own),
-            d_codes, candidate_features(d_codes, d_raw, hh, g.items))
+    return (r_codes, candidate_features(r_codes, r_raw, hh, g.items, np.log(np.maximum(r_own, 1e-9))),
+            d_codes, candidate_features(d_codes, d_raw, hh, g.items, np.log1p(100.0 * near_adopt)))
 
 
 def candidate_table(log: BasketLog, m: int, params: EngineParams = EngineParams()

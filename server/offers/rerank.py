@@ -1,8 +1,9 @@
 """The re-ranker: candidates of both channels turned into hit probabilities, and merged by expected gain.
 
 Each channel (replenish, discover) has a small logistic regression from features of a candidate
-(its raw engine score and rank in its channel, the household's basket count, explore rate and
-basket size, the product's popularity and how often it is bought for the first time) to the
+(its raw engine score and rank in its channel, its own share or the share of similar households that
+newly adopted it, the household's basket count, explore rate and basket size, the product's
+popularity, how often it is bought for the first time and whether it is trending) to the
 chance that the product is in the household's next basket. The slots then go to the candidates
 with the largest expected gain: recall gain p / basket size for every candidate, plus
 `explore_weight` x p / new products per basket for a discover one (a hit on a new product counts
@@ -18,9 +19,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 HOUSEHOLD_FEATURES = ("log baskets", "log explore rate", "log basket size", "explore share")
-ITEM_FEATURES = ("log popularity", "log adoptions", "adoption share")
+ITEM_FEATURES = ("log popularity", "log adoptions", "adoption share", "log trend")
 REPLENISH_FEATURES = ("log score", "log rank", "log own share", *HOUSEHOLD_FEATURES, *ITEM_FEATURES)
-DISCOVER_FEATURES = ("log score", "log rank", *HOUSEHOLD_FEATURES, *ITEM_FEATURES)
+DISCOVER_FEATURES = ("log score", "log rank", "neighbour adoption", *HOUSEHOLD_FEATURES, *ITEM_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,20 @@ def household_features(baskets: np.ndarray, rates: np.ndarray, sizes: np.ndarray
     return np.stack([np.log1p(baskets), np.log(np.maximum(rates, 0.1)), np.log(size), rates / size], axis=-1)
 
 
-def item_features(popularity: np.ndarray, adoptions: np.ndarray) -> np.ndarray:
-    """Per product: log baskets holding it, log first purchases of it, share of its baskets that were a first."""
-    return np.stack([np.log1p(popularity), np.log1p(adoptions), adoptions / np.maximum(popularity, 1.0)], axis=-1)
+def item_features(popularity: np.ndarray, adoptions: np.ndarray, trend: np.ndarray) -> np.ndarray:
+    """Per product: log baskets holding it, log first purchases of it, share of its baskets that were a
+    first, and log of its recent share of baskets over its usual share."""
+    return np.stack([np.log1p(popularity), np.log1p(adoptions), adoptions / np.maximum(popularity, 1.0),
+                     np.log(np.maximum(trend, 1e-9))], axis=-1)
 
 
 def candidate_features(codes: np.ndarray, raw: np.ndarray, household: np.ndarray, items: np.ndarray,
-                       own: np.ndarray | None = None) -> np.ndarray:
-    """Households x candidates x features for one channel (own share only for replenish)."""
+                       channel: np.ndarray) -> np.ndarray:
+    """Households x candidates x features for one channel; `channel` is its own third feature
+    (log own share for replenish, neighbour adoption for discover)."""
     n, m = codes.shape
     rank = np.broadcast_to(np.log1p(np.arange(m, dtype=np.float64)), (n, m))
-    parts = [np.log(np.maximum(raw, 1e-9))[..., None], rank[..., None]]
-    if own is not None:
-        parts.append(np.log(np.maximum(own, 1e-9))[..., None])
+    parts = [np.log(np.maximum(raw, 1e-9))[..., None], rank[..., None], channel[..., None]]
     parts.append(np.broadcast_to(household[:, None, :], (n, m, household.shape[1])))
     parts.append(items[np.maximum(codes, 0)])
     return np.concatenate(parts, axis=-1)

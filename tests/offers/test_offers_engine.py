@@ -12,12 +12,11 @@ from server.offers.baselines import TifuParams, p_topfreq, tifu_basket_weights, 
 from server.offers.engine import score_households, target_households
 from server.offers.history import basket_log, check_history, parse_as_of
 from server.offers.recommend import EngineParams, recommend
-from server.offers.rerank import ChannelModel, Reranker
+from server.offers.rerank import DISCOVER_FEATURES, REPLENISH_FEATURES, ChannelModel, Reranker
 
 AS_OF = parse_as_of("2024-06-01")
-RAW_ORDER = Reranker(
-    replenish=ChannelModel(mean=(0.0,) * 10, scale=(1.0,) * 10, coef=(1.0,) + (0.0,) * 9, intercept=0.0),
-    discover=ChannelModel(mean=(0.0,) * 9, scale=(1.0,) * 9, coef=(1.0,) + (0.0,) * 8, intercept=0.0))
+RAW_ORDER = Reranker(*(ChannelModel(mean=(0.0,) * n, scale=(1.0,) * n, coef=(1.0,) + (0.0,) * (n - 1), intercept=0.0)
+                       for n in (len(REPLENISH_FEATURES), len(DISCOVER_FEATURES))))
 
 
 def test_member_who_buys_milk_every_trip_gets_milk_as_replenish(milk_shop: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ import pytest
 from server.offers.engine import score_households
 from server.offers.evaluate import holdout_split
 from server.offers.history import basket_log, check_history, parse_as_of
-from server.offers.recommend import EngineParams, adoption_stats, basket_sizes, candidate_table
+from server.offers.recommend import EngineParams, adoption_stats, basket_sizes, candidate_table, trend_ratio
 from server.offers.rerank import (DISCOVER_FEATURES, REPLENISH_FEATURES, ChannelModel, Reranker, fit_logistic,
                                   merge_by_gain)
 from server.offers.rerank_weights import DEFAULT_RERANKER
@@ -68,9 +68,19 @@ def test_adoptions_count_first_purchases_after_a_households_first_basket(make_hi
     lines = [(1, 1, 10, "2024-01-01", 1.0), (1, 2, 10, "2024-01-02", 1.0), (1, 2, 20, "2024-01-02", 1.0),
              (1, 3, 30, "2024-01-03", 1.0), (2, 4, 20, "2024-01-01", 1.0), (2, 5, 20, "2024-01-02", 1.0)]
     log = basket_log(check_history(make_history(lines)))
-    rates, adoptions = adoption_stats(log, decay=1.0)
+    rates, adopted = adoption_stats(log, decay=1.0)
+    adoptions = np.asarray(adopted.sum(axis=0)).ravel()
     assert dict(zip(log.product_ids.tolist(), adoptions.tolist())) == {10: 0.0, 20: 1.0, 30: 1.0}
     np.testing.assert_allclose(rates, [1.0, 0.5])  # household 1: 1 + 1 + 1 new over 3 baskets; 2: 1 + 0
+
+
+def test_trend_ratio_is_above_one_for_products_bought_lately(make_history) -> None:
+    # product 1 bought all year, 2 only in the last month, 3 only long ago
+    lines = [(1, b, 1, f"2024-{b:02d}-01", 1.0) for b in range(1, 13)]
+    lines += [(2, 100, 2, "2024-12-10", 1.0), (2, 101, 2, "2024-12-20", 1.0), (3, 200, 3, "2024-02-01", 1.0)]
+    log = basket_log(check_history(make_history(lines)))
+    trend = dict(zip(log.product_ids.tolist(), trend_ratio(log, days=28).tolist()))
+    assert trend[2] > 1.0 > trend[3]
 
 
 def test_basket_size_weighs_recent_baskets_more(make_history) -> None:
