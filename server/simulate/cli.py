@@ -18,7 +18,7 @@ def simulate() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for baskets, pacing and fault targets.")
 @click.option("--no-faults", is_flag=True, help="A quiet day: no restarts, cuts, kills or unplugs.")
 @click.option("--workers", type=click.IntRange(1, 16), default=3, show_default=True, help="gunicorn workers.")
-@click.option("--max-scan-rate", type=click.FloatRange(1, 10_000), default=20.0, show_default=True,
+@click.option("--max-scan-rate", type=click.FloatRange(1, 10_000), default=10.0, show_default=True,
               help="Scans per second the whole store may make (bounds the load on a small machine).")
 @click.option("--keep", is_flag=True, help="Keep the work folder (logs, handheld files) and the database.")
 @click.pass_context

@@ -113,7 +113,7 @@ class FaultRunner(threading.Thread):
                 fault.started = None
                 self.log(f"postgres restart {fault.note}")
                 return
-            wait_http(self.server.url + "/healthz", 60)
+            wait_http(self.server.url + "/healthz", 120)  # the database answers again
         fault.ended = time.time()
         if fault.kind in ("server_restart", "postgres_restart"):
             with self._lock:

@@ -89,11 +89,15 @@ def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def wait_http(url: str, seconds: float) -> bool:
-    """True once `url` answers (any status below 500)."""
+    """True once `url` answers (any status below 500).
+
+    Each try waits up to 15 s: a server working through a fleet's backlog answers late,
+    and a short timeout would only queue more probes behind the same backlog.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=min(15.0, max(1.0, deadline - time.monotonic()))) as resp:
                 if resp.status < 500:
                     return True
         except urllib.error.HTTPError as exc:
@@ -131,7 +135,8 @@ class StoreServer:
                 # epoch-free but parseable: [time] status "request" duration_us
                 "--access-logformat", '%(t)s %(s)s "%(m)s %(U)s" %(D)s']
         self.proc = self.children.spawn(args, self.env, self.folder / "gunicorn.log")
-        if not wait_http(self.url + "/healthz", timeout):
+        # /api/v1/ping, not /healthz: the health check loads the migration scripts (~0.3 s a call).
+        if not wait_http(self.url + "/api/v1/ping", timeout):
             raise RuntimeError(f"the store server did not come up; see {self.folder / 'gunicorn.log'}")
 
     def stop(self) -> None:

@@ -77,7 +77,11 @@ class StoreDayReport:
         """Trips made; nothing lost, doubled, mispriced or left at the till; no 5xx outside the outages; no trip or fault failed."""
         return self.trips_checked_out > 0 and not (
             self.lost or self.duplicated or self.stray or self.mispriced or self.finished_not_checked_out
-            or self.errors_5xx_outside or self.problems or self.fault_errors)
+            or self.errors_5xx_outside or self.problems or self.fault_errors or self.faults_missed())
+
+    def faults_missed(self) -> list[Fault]:
+        """Planned faults that did not happen (a skip with a printed reason, e.g. not root, is not a miss)."""
+        return [f for f in self.faults if not f.happened and not f.note.startswith("skipped")]
 
     def figures(self) -> dict[str, float]:
         """The headline numbers."""
@@ -142,7 +146,9 @@ def format_report(r: StoreDayReport) -> str:
                          ("mispriced trips", [f"{m.trip_id}: expected {m.expected_minor}, receipt {m.receipt_minor} {m.why}"
                                               for m in r.mispriced]),
                          ("not checked out", r.finished_not_checked_out), ("5xx outside outages", r.errors_5xx_outside),
-                         ("fault errors", r.fault_errors), ("problems", r.problems)):
+                         ("fault errors", r.fault_errors),
+                         ("faults that did not happen", [f"{f.kind} on {f.target}" for f in r.faults_missed()]),
+                         ("problems", r.problems)):
         if items:
             lines.append(f"{title} ({len(items)}): " + "; ".join(items[:10]) + (" ..." if len(items) > 10 else ""))
     lines.append("RESULT: " + ("ok - nothing lost, doubled or mispriced" if r.ok else "FAILED"))

@@ -46,7 +46,7 @@ class StoreDayOptions:
     seed: int = 1
     faults: bool = True
     workers: int = 3
-    max_scan_rate: float = 20.0  # scans/s the whole store may make: bounds the load on a 2-core machine
+    max_scan_rate: float = 10.0  # scans/s the whole store may make: bounds the load on a 2-core machine
     backoff_max: float | None = None  # the handhelds' longest retry wait (default: 2 s, longer for big fleets)
     keep: bool = False
     config_path: str | None = None

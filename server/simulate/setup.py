@@ -161,9 +161,10 @@ def real_baskets(session: Session, want: int, rng: random.Random) -> tuple[list[
 def catalogue_template(session: Session, folder: Path) -> int:
     """A handheld data dir whose cache holds today's full catalogue; return its version.
 
-    The catalogue is published first (bump), so the scheduler's next bump finds nothing
-    new and the handhelds' deltas at trip start stay empty. Each handheld starts from a
-    copy of this file, as devices are provisioned from an image, instead of 200 downloads.
+    A bump first starts the catalogue clock, so the scheduler's next bump publishes only
+    real changes and the handhelds' deltas at trip start stay small. Each handheld starts
+    from a copy of this file, as devices are provisioned from an image, instead of 200
+    full downloads at opening time.
     """
     from handheld.catalogue import Catalogue
     from handheld.store import DB_NAME, LocalStore

@@ -36,12 +36,14 @@ def test_a_member_is_never_in_the_store_on_two_handhelds_at_once() -> None:
 
 
 def test_report_fails_on_any_loss_doubling_misprice_or_empty_day() -> None:
-    good = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=3)
+    good = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=3,
+                          faults=[Fault("postgres_restart", "pg", 5.0, note="skipped: not root")])
     assert good.ok and "RESULT: ok" in format_report(good)
     assert not StoreDayReport(1, 1, 840, 0.1).ok  # no trip at all is no proof
     for change in ({"lost": ["e1"]}, {"duplicated": ["e2"]}, {"stray": ["e3"]},
                    {"mispriced": [Mispriced("t1", 100, 120)]}, {"finished_not_checked_out": ["t2"]},
-                   {"errors_5xx_outside": ["500 POST /x at 1"]}, {"fault_errors": ["kill failed"]}):
+                   {"errors_5xx_outside": ["500 POST /x at 1"]}, {"fault_errors": ["kill failed"]},
+                   {"faults": [Fault("handheld_kill", "handheld 1", 5.0)]}):
         bad = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=3, **change)  # type: ignore[arg-type]
         assert not bad.ok and "RESULT: FAILED" in format_report(bad)
 
