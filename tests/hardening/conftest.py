@@ -1,5 +1,5 @@
 """Fixtures of the hardening tests: one store site (and a head-office app over the same
-database) per module and backend, seeded with every kind of credential and one object of
+database) per backend, seeded with every kind of credential and one object of
 each kind a URL can name, plus clients signed in through the real sign-in form."""
 from __future__ import annotations
 
@@ -140,10 +140,15 @@ def make_site(url: str, folder: Path) -> Site:
                 revoked_token=ids.pop("revoked_token"), store_token=ids.pop("store_token"), ids=ids)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def site(request: pytest.FixtureRequest, templates: dict[str, str],
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """One seeded site per module and backend."""
+    """One seeded site per backend, shared by the folder's modules to keep it fast.
+
+    Modules stay apart by what they touch: the matrix erases its own two members, the
+    rate-limit tests fail sign-ins from their own addresses and names, the secrets flow
+    adds its own device, user and store link, and the fuzzer shops its own trip.
+    """
     from server.database import engine
 
     folder = tmp_path_factory.mktemp("hardening")
