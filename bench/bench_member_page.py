@@ -41,15 +41,15 @@ REPLICATE_SQL = """
 INSERT INTO members (id, card_number, store_id, name, email, consent_personalisation, tier, points, joined_at, erased_at)
 SELECT m.id + k * {mstep}, 'R' || k || lpad(m.id::text, 12, '0'), m.store_id, m.name || ' copy ' || k, m.email,
        m.consent_personalisation, m.tier, m.points, m.joined_at, m.erased_at
-FROM members m CROSS JOIN generate_series(1, {copies}) AS k WHERE m.id < {mstep};
+FROM members m CROSS JOIN (SELECT {k} AS k) AS c WHERE m.id < {mstep};
 INSERT INTO purchases (id, store_id, member_id, trip_id, purchased_at, total_minor, discount_minor, points_awarded, source)
 SELECT p.id + k * {bstep}, p.store_id, p.member_id + k * {mstep}, NULL, p.purchased_at, p.total_minor,
        p.discount_minor, p.points_awarded, p.source
-FROM purchases p CROSS JOIN generate_series(1, {copies}) AS k WHERE p.id < {bstep};
+FROM purchases p CROSS JOIN (SELECT {k} AS k) AS c WHERE p.id < {bstep};
 INSERT INTO purchase_lines (purchase_id, member_id, product_id, quantity, weight_g, sales_minor, discount_minor, purchased_at)
 SELECT l.purchase_id + k * {bstep}, l.member_id + k * {mstep}, l.product_id, l.quantity, l.weight_g, l.sales_minor,
        l.discount_minor, l.purchased_at
-FROM purchase_lines l CROSS JOIN generate_series(1, {copies}) AS k WHERE l.purchase_id < {bstep};
+FROM purchase_lines l CROSS JOIN (SELECT {k} AS k) AS c WHERE l.purchase_id < {bstep};
 """
 
 
@@ -66,12 +66,21 @@ def _import(url: str, data: dict[str, Any]) -> float:
 
 
 def replicate(url: str, factor: int) -> int:
-    """Copy every household (factor - 1) times with new ids; returns the purchase line count."""
+    """Copy every household (factor - 1) times with new ids; returns the purchase line count.
+
+    One transaction per copy, and copies already there are skipped, so an interrupted run
+    resumes where it stopped.
+    """
     eng = make_engine(url)
-    with eng.begin() as conn:
-        for stmt in REPLICATE_SQL.format(mstep=ID_STEP_MEMBER, bstep=ID_STEP_BASKET, copies=factor - 1).split(";"):
-            if stmt.strip():
-                conn.execute(text(stmt))
+    for k in range(1, factor):
+        with eng.begin() as conn:
+            if conn.execute(text("SELECT 1 FROM members WHERE id >= :lo AND id < :hi LIMIT 1"),
+                            {"lo": k * ID_STEP_MEMBER, "hi": (k + 1) * ID_STEP_MEMBER}).first():
+                continue
+            for stmt in REPLICATE_SQL.format(mstep=ID_STEP_MEMBER, bstep=ID_STEP_BASKET, k=k).split(";"):
+                if stmt.strip():
+                    conn.execute(text(stmt))
+        print(f"    copy {k} of {factor - 1} done", flush=True)
     with eng.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
         lines = int(conn.execute(text("SELECT count(*) FROM purchase_lines")).scalar_one())
