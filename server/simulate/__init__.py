@@ -1,0 +1,1 @@
+"""The store-day simulation: `shopgo simulate store-day` (see server/simulate/run.py)."""

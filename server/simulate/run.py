@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from server import config as config_mod
 from server.simulate.clients import Display, Till
@@ -108,6 +108,7 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
     day = Day(seconds)
     report = StoreDayReport(options.handhelds, options.minutes, compression, gap)
     log(f"store day: {options.handhelds} handhelds, {options.minutes:g} min (x{compression:,.0f}), work folder {workdir}")
+    previous = _on_sigterm_interrupt()
     try:
         setup = prepare_store(options.database, options.handhelds, workdir, options.seed, cfg["site"]["store_id"],
                               cfg["site"]["store_name"], log)
@@ -186,6 +187,8 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
     finally:
         day.stop.set()
         children.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         for hh in handhelds:
             hh.scanner.close()
         if proxy is not None:
@@ -203,6 +206,17 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
             shutil.rmtree(workdir, ignore_errors=True)
     report.wall_seconds = time.monotonic() - t_wall
     return report
+
+
+def _on_sigterm_interrupt() -> Any:
+    """Make SIGTERM act as Ctrl-C so the `finally` still kills every child (they have their own sessions)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _stamped(log: Log, t0: float) -> Log:
