@@ -107,10 +107,13 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
 @click.command("demo")
 @click.option("--households", type=click.IntRange(min=1), help="Import only the first N households (quicker).")
 @click.option("--handheld/--no-handheld", default=True, help="Also start a handheld with a virtual scanner.")
+@click.option("--head-office/--no-head-office", default=True, help="Also run the head-office role.")
 @click.option("--store-bind", default=STORE_BIND, show_default=True, help="HOST:PORT of the store server.")
+@click.option("--head-office-bind", default=HEAD_OFFICE_BIND, show_default=True, help="HOST:PORT of head office.")
 @click.option("--handheld-bind", default=HANDHELD_BIND, show_default=True, help="HOST:PORT of the handheld display.")
 @click.pass_obj
-def demo(ctx: Any, households: int | None, handheld: bool, store_bind: str, handheld_bind: str) -> None:
+def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, store_bind: str,
+         head_office_bind: str, handheld_bind: str) -> None:
     """Run the demo: real data, store server, head office and a handheld with a virtual scanner."""
     from db.migrate import upgrade
     from db.session import make_engine
@@ -134,6 +137,11 @@ def demo(ctx: Any, households: int | None, handheld: bool, store_bind: str, hand
     creds = demo_credentials(cfg, url)
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     children: list[subprocess.Popen[bytes]] = []
+    ho_env = _head_office_site(cfg, url, store_bind) if head_office else None
+    if ho_env is not None:
+        env.update(SHOPGO_SERVER_HEAD_OFFICE_URL=f"http://{head_office_bind}",
+                   SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY=ho_env.pop("_public_key"))
+        children.append(subprocess.Popen([*_shopgo(), "server", "--bind", head_office_bind], env=ho_env))
     children.append(subprocess.Popen([*_shopgo(), "server", "--bind", store_bind], env=env))
     if not _wait_http(f"http://{store_bind}/healthz"):
         click.echo("the store server did not come up; see its log above", err=True)
@@ -142,7 +150,10 @@ def demo(ctx: Any, households: int | None, handheld: bool, store_bind: str, hand
         scanner = _start_handheld(creds["device_token"], children, env,
                                   str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
                                   store_bind, handheld_bind)
-    _print_welcome(creds, sample_barcodes(url), scanner is not None, store_bind, handheld_bind)
+    if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
+        click.echo("the head-office server did not come up; see its log above", err=True)
+    _print_welcome(creds, sample_barcodes(url), scanner is not None, store_bind, handheld_bind,
+                   head_office_bind if ho_env is not None else None)
     try:
         _feed_scanner(scanner)
     finally:
@@ -155,6 +166,54 @@ def demo(ctx: Any, households: int | None, handheld: bool, store_bind: str, hand
                 child.kill()
         if scanner is not None:
             scanner.close()
+
+
+def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[str, str] | None:
+    """Head office on its own database (a chain-wide copy of the store's), linked to the store.
+
+    Returns the head-office process environment (and the public key the store must trust),
+    or None when this build has no head-office role or the store database is not SQLite.
+    """
+    try:
+        from server.head_office.compiler import add_store, rotate_token
+        from server.head_office.signing import generate_key, load_private_key, public_key_b64
+        from server.packs import set_head_office_token
+    except ImportError:
+        return None
+    if not url.startswith("sqlite:///"):
+        click.echo("(head office in the demo needs the embedded SQLite database; skipped)")
+        return None
+    from db.migrate import upgrade
+    from db.models import StoreLink
+    from db.session import make_engine, make_session_factory
+    from server.backup import backup
+
+    tag = _tag(url)
+    ho_file = config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}.db")
+    key_file = config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}.pem")
+    if not ho_file.exists():
+        backup(url, ho_file)  # head office holds a chain-wide copy of members and history
+    ho_url = f"sqlite:///{ho_file}"
+    upgrade(ho_url)
+    key = load_private_key(key_file) if key_file.exists() else generate_key(key_file)
+    store_id = cfg["site"]["store_id"]
+    ho_eng, store_eng = make_engine(ho_url), make_engine(url)
+    with make_session_factory(ho_eng)() as ho, make_session_factory(store_eng)() as store:
+        if ho.get(StoreLink, store_id) is None:
+            _, token = add_store(ho, store_id, cfg["site"]["store_name"], f"http://{store_bind}")
+        else:
+            token = rotate_token(ho, store_id)
+        link = ho.get(StoreLink, store_id)
+        assert link is not None
+        link.url = f"http://{store_bind}"
+        set_head_office_token(store, token)
+        ho.commit()
+        store.commit()
+    ho_eng.dispose()
+    store_eng.dispose()
+    return {**os.environ, "SHOPGO_SITE_ROLE": "head_office", "SHOPGO_SITE_STORE_ID": "HQ",
+            "SHOPGO_DATABASE_URL": ho_url, "SHOPGO_HEAD_OFFICE_KEY_FILE": str(key_file), "PYTHONUNBUFFERED": "1",
+            "_public_key": public_key_b64(key)}
 
 
 def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
@@ -175,10 +234,13 @@ def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: di
 
 
 def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool,
-                   store_bind: str, handheld_bind: str) -> None:
+                   store_bind: str, handheld_bind: str, head_office_bind: str | None) -> None:
     click.echo("\nShopGo demo is running:")
     click.echo(f"  store server + staff console  http://{store_bind}/   (manager / {creds.get('manager_password', '?')})")
     click.echo(f"  health                        http://{store_bind}/healthz")
+    if head_office_bind:
+        click.echo(f"  head-office console           http://{head_office_bind}/head-office/campaigns   "
+                   f"(headoffice / {creds.get('headoffice_password', '?')})")
     if with_handheld:
         click.echo(f"  handheld display              http://{handheld_bind}/")
         click.echo("\nType a barcode and Enter to scan it with the virtual scanner. Try a card first:")

@@ -26,12 +26,12 @@ def _get(url: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -> None:
-    store, hand = _free_port(), _free_port()
+    store, hand, ho = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "SHOPGO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
     exe = Path(sys.executable).parent / "shopgo"
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen([str(exe), "demo", "--households", "3", "--store-bind", f"127.0.0.1:{store}",
-                             "--handheld-bind", f"127.0.0.1:{hand}"], env=env, stdin=subprocess.PIPE,
+                             "--handheld-bind", f"127.0.0.1:{hand}", "--head-office-bind", f"127.0.0.1:{ho}"], env=env, stdin=subprocess.PIPE,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
@@ -58,6 +58,8 @@ def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -
         assert state["total_minor"] > 0
         health = _get(f"http://127.0.0.1:{store}/healthz")
         assert health["database"] == "ok" and health["migrations_applied"]
+        head_office = _get(f"http://127.0.0.1:{ho}/healthz")
+        assert head_office["role"] == "head_office" and head_office["database"] == "ok"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
