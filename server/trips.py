@@ -9,17 +9,27 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
-from sqlalchemy import and_, case, func, insert, or_, select
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
-from server.api.schemas import EVENT, FEEDBACK, PAYLOADS, parse_time, validate
+from db.models import Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
+from server.api.schemas import EVENT, FEEDBACK, PAYLOADS, event_ok, parse_time, validate
 from server.catalogue import products_by_gtin
 from server.errors import ApiError
 from server.pricing import PersonalOffer
+
+
+class DeviceRef(Protocol):
+    """What the trip services need of a handheld: a Device row or the API's light copy of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def store_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ def member_json(member: Member | None) -> dict[str, Any] | None:
             "points": member.points, "consent": member.consent_personalisation}
 
 
-def start_trip(session: Session, device: Device, trip_id: str, card_number: str | None,
+def start_trip(session: Session, device: DeviceRef, trip_id: str, card_number: str | None,
                started_at: datetime | None = None) -> tuple[Trip, bool]:
     """Start a trip (member by card, or guest); the same trip id again returns it unchanged."""
     trip = session.get(Trip, trip_id)
@@ -138,6 +148,8 @@ def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]
 def _check_batch(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product."""
     for i, ev in enumerate(events):
+        if event_ok(ev):
+            continue
         validate(ev, EVENT, f"events[{i}]")
         if ev["kind"] in PAYLOADS:
             validate(ev["payload"], PAYLOADS[ev["kind"]], f"events[{i}].payload")
@@ -160,26 +172,45 @@ def _check_batch(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
         raise ApiError(422, f"two different events carry sequence number {min(clash)}")
 
 
-def ingest_events(session: Session, device: Device, trip_id: str,
+# The sync path's statements, built once: the batch is the hottest request of the store
+# server and building SQL for it on every call was a large share of its CPU.
+_events = TripEvent.__table__
+_trips = Trip.__table__
+_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq).where(_trips.c.id == bindparam("tid"))
+# One look-up answers three questions: which ids are held (and for which trip), and
+# whether a sequence number of this device is already taken by another event.
+_HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
+    _events.c.id.in_(bindparam("ids", expanding=True)),
+    and_(_events.c.device_id == bindparam("dev"), _events.c.seq.in_(bindparam("seqs", expanding=True)))))
+_DEVICE_TOP = select(func.max(_events.c.seq)).where(_events.c.device_id == bindparam("dev"))
+_INSERT_EVENTS = insert(_events)
+# SQL-side arithmetic so two batches of one trip landing together both count.
+_COUNT_EVENTS = update(_trips).where(_trips.c.id == bindparam("tid")).values(
+    event_count=_trips.c.event_count + bindparam("n", type_=Integer),
+    last_seq=case((_trips.c.last_seq < bindparam("top", type_=Integer), bindparam("top", type_=Integer)),
+                  else_=_trips.c.last_seq))
+_COUNT_EVENTS_HELP = _COUNT_EVENTS.values(needs_help=True)
+
+
+def ingest_events(session: Session, device: DeviceRef, trip_id: str,
                   events: Sequence[Mapping[str, Any]]) -> IngestResult:
     """Store a batch of a trip's events once each; report duplicates and sequence gaps."""
-    trip = get_trip(session, trip_id)
-    if trip.device_id != device.id:
+    trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
+    if trip is None:
+        raise ApiError(404, f"no trip {trip_id}; start it with POST /api/v1/trips first")
+    trip_device, status, last_seq = trip
+    if trip_device != device.id:
         raise ApiError(409, f"trip {trip_id} belongs to another device")
-    if trip.status in ("checked_out", "abandoned"):
-        raise ApiError(409, f"trip {trip_id} is {trip.status.replace('_', ' ')}; it takes no more events")
+    if status in ("checked_out", "abandoned"):
+        raise ApiError(409, f"trip {trip_id} is {status.replace('_', ' ')}; it takes no more events")
     _check_batch(session, events)
     ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
     seqs = sorted({ev["seq"] for ev in events})
-    # One look-up answers three questions: which ids are held (and for which trip), and
-    # whether a sequence number of this device is already taken by another event.
     held: dict[str, str] = {}
     taken: dict[int, str] = {}
     wanted = set(ids)
     if ids:
-        rows = session.execute(select(TripEvent.id, TripEvent.trip_id, TripEvent.seq, TripEvent.device_id).where(
-            or_(TripEvent.id.in_(ids), and_(TripEvent.device_id == device.id, TripEvent.seq.in_(seqs)))))
-        for eid, tid, seq, dev in rows:
+        for eid, tid, seq, dev in session.execute(_HELD, {"ids": ids, "dev": device.id, "seqs": seqs}):
             if eid in wanted:
                 held[eid] = tid
             if dev == device.id:
@@ -199,10 +230,10 @@ def ingest_events(session: Session, device: Device, trip_id: str,
     if clash is not None:
         raise ApiError(409, f"sequence number {clash} of this device is already held by another event; "
                             "a reset device needs a new registration")
-    if new_seqs and trip.last_seq and new_seqs == list(range(trip.last_seq + 1, trip.last_seq + 1 + len(new_seqs))):
-        prev = trip.last_seq  # the usual batch: it carries on where this trip left off, so no gap
+    if new_seqs and last_seq and new_seqs == list(range(last_seq + 1, last_seq + 1 + len(new_seqs))):
+        prev = last_seq  # the usual batch: it carries on where this trip left off, so no gap
     else:
-        prev = session.scalar(select(func.max(TripEvent.seq)).where(TripEvent.device_id == device.id)) or 0
+        prev = session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
     gaps: list[list[int]] = []
     expected = prev + 1
     for s in new_seqs:
@@ -211,21 +242,16 @@ def ingest_events(session: Session, device: Device, trip_id: str,
         expected = max(expected, s + 1)
     if fresh:
         now = utcnow()
-        session.execute(insert(TripEvent), [
+        session.execute(_INSERT_EVENTS, [
             {"id": eid, "trip_id": trip_id, "device_id": device.id, "seq": ev["seq"], "kind": ev["kind"],
              "payload": dict(ev["payload"]), "occurred_at": parse_time(ev["occurred_at"]), "received_at": now}
             for eid, ev in fresh.items()])
-        top = new_seqs[-1]
-        # SQL-side arithmetic so two batches of one trip landing together both count.
-        trip.event_count = Trip.event_count + len(fresh)  # type: ignore[assignment]
-        trip.last_seq = case((Trip.last_seq < top, top), else_=Trip.last_seq)  # type: ignore[assignment]
-        if any(ev["kind"] == "help" for ev in fresh.values()):
-            trip.needs_help = True
-        session.flush()
+        bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh.values()) else _COUNT_EVENTS
+        session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})
     return IngestResult(list(fresh), duplicates, gaps, max([prev, *new_seqs]))
 
 
-def record_feedback(session: Session, device: Device, body: Mapping[str, Any]) -> tuple[Feedback, bool]:
+def record_feedback(session: Session, device: DeviceRef, body: Mapping[str, Any]) -> tuple[Feedback, bool]:
     """Keep a shopper's report once (by its id); unknown trip or GTIN is a 404."""
     validate(body, FEEDBACK)
     existing = session.get(Feedback, body["id"])
@@ -251,7 +277,7 @@ def trip_events(session: Session, trip_id: str) -> list[TripEvent]:
     return list(session.scalars(select(TripEvent).where(TripEvent.trip_id == trip_id).order_by(TripEvent.seq)))
 
 
-def finish_trip(session: Session, device: Device, trip_id: str, cfg: Mapping[str, Any],
+def finish_trip(session: Session, device: DeviceRef, trip_id: str, cfg: Mapping[str, Any],
                 handheld_total_minor: int | None = None, event_count: int | None = None) -> dict[str, Any]:
     """Finish a trip and decide its rescan audit; finishing again gives the same answer."""
     from server.audits import decide_audit, open_audit

@@ -146,3 +146,49 @@ def _json_type(value: Any) -> str:
         if _type_ok(value, name):
             return name
     return type(value).__name__
+
+
+# The sync path's fast check. It answers only "does this event conform?" and is never more
+# permissive than the schemas above; anything it doubts goes to `errors`, so the messages a
+# device sees for a bad event are the validator's own.
+_UUID_RE = re.compile(UUID_PATTERN)
+_GTIN_RE = re.compile(GTIN_PATTERN)
+_KIND_RE = re.compile(EVENT["properties"]["kind"]["pattern"])
+_EVENT_KEYS = frozenset(EVENT["properties"])
+_SCAN_LIMITS = {k: (s["minimum"], s["maximum"]) for k, s in SCAN_PAYLOAD["properties"].items() if "minimum" in s}
+_SEQ_MIN, _SEQ_MAX = EVENT["properties"]["seq"]["minimum"], EVENT["properties"]["seq"]["maximum"]
+
+
+def _int_within(value: Any, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _scan_ok(payload: dict[str, Any]) -> bool:
+    gtin = payload.get("gtin")
+    if type(gtin) is not str or not _GTIN_RE.search(gtin):
+        return False
+    if "barcode" in payload and (type(payload["barcode"]) is not str or len(payload["barcode"]) > 128):
+        return False
+    return all(_int_within(payload[k], low, high) for k, (low, high) in _SCAN_LIMITS.items() if k in payload)
+
+
+def event_ok(event: Any) -> bool:
+    """True when `event` conforms to EVENT and its payload to its kind's schema (fast path)."""
+    if type(event) is not dict or len(event) != len(_EVENT_KEYS) or event.keys() != _EVENT_KEYS:
+        return False
+    eid, kind, when, payload = event["id"], event["kind"], event["occurred_at"], event["payload"]
+    if not (type(eid) is str and _UUID_RE.search(eid) and _int_within(event["seq"], _SEQ_MIN, _SEQ_MAX)
+            and type(kind) is str and _KIND_RE.search(kind) and type(payload) is dict
+            and type(when) is str and len(when) <= 40 and parse_time(when) is not None):
+        return False
+    if kind == "scan":
+        return _scan_ok(payload)
+    return kind not in PAYLOADS or not errors(payload, PAYLOADS[kind])
+
+
+def validate_event_batch(body: Any) -> Any:
+    """Return `body` when it conforms to EVENT_BATCH; otherwise raise the validator's 422."""
+    if type(body) is dict and len(body) == 1 and type(events := body.get("events")) is list \
+            and all(event_ok(ev) for ev in events):
+        return body
+    return validate(body, EVENT_BATCH)
