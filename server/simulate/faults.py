@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from server.simulate.processes import StoreServer, wait_http
+from server.simulate.processes import StoreServer
 from server.simulate.proxy import Proxy
 from server.simulate.shopper import Day, Shopper
 
@@ -66,13 +66,35 @@ def restart_postgres() -> str:
     return ""
 
 
+def wait_database(url: str, seconds: float) -> bool:
+    """True once the database accepts a connection and answers a query."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    eng = create_engine(url, poolclass=NullPool)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with eng.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return True
+            except Exception:  # refused, shutting down, starting up: try again shortly
+                time.sleep(0.2)
+        return False
+    finally:
+        eng.dispose()
+
+
 class FaultRunner(threading.Thread):
     """Runs the plan against the store as the day's clock reaches each fault."""
 
     def __init__(self, day: Day, faults: Sequence[Fault], server: StoreServer, proxy: Proxy, ports: Sequence[int],
                  shoppers: Sequence[Shopper], cut_seconds: float, rng: random.Random,
-                 log: Callable[[str], None], postgres: Callable[[], str] = restart_postgres) -> None:
+                 log: Callable[[str], None], database_url: str,
+                 postgres: Callable[[], str] = restart_postgres) -> None:
         super().__init__(name="simulate-faults", daemon=True)
+        self.database_url = database_url
         self.day, self.faults, self.server, self.proxy = day, list(faults), server, proxy
         self.ports, self.shoppers, self.cut_seconds, self.rng = list(ports), list(shoppers), cut_seconds, rng
         self.log, self.postgres = log, postgres
@@ -97,6 +119,19 @@ class FaultRunner(threading.Thread):
             self.log(f"{self.day.elapsed():6.1f} s  {fault.kind} requested on {fault.target} (between two scans)")
             return  # the shopper does it and calls done_by_shopper
         fault.started = time.time()
+        try:
+            self._outage(fault)
+        finally:
+            if fault.kind in ("server_restart", "postgres_restart") and fault.started is not None:
+                with self._lock:  # even a fault that went wrong was an outage while it lasted
+                    self.windows.append((fault.started, time.time()))
+        if fault.started is None or fault.ended is None:
+            self.log(f"{self.day.elapsed():6.1f} s  {fault.kind} {fault.note}")
+            return
+        self.log(f"{self.day.elapsed():6.1f} s  {fault.kind} done in {fault.ended - fault.started:.1f} s "
+                 f"{fault.note}".rstrip())
+
+    def _outage(self, fault: Fault) -> None:
         if fault.kind == "server_restart":
             self.server.restart()
         elif fault.kind == "network_cut":
@@ -111,15 +146,10 @@ class FaultRunner(threading.Thread):
             fault.note = self.postgres()
             if fault.note:
                 fault.started = None
-                self.log(f"postgres restart {fault.note}")
                 return
-            wait_http(self.server.url + "/healthz", 120)  # the database answers again
+            if not wait_database(self.database_url, 120):
+                raise RuntimeError("PostgreSQL did not accept connections 120 s after the restart")
         fault.ended = time.time()
-        if fault.kind in ("server_restart", "postgres_restart"):
-            with self._lock:
-                self.windows.append((fault.started, fault.ended))
-        self.log(f"{self.day.elapsed():6.1f} s  {fault.kind} done in {fault.ended - fault.started:.1f} s "
-                 f"{fault.note}".rstrip())
 
     def done_by_shopper(self, kind: str, index: int, start: float, end: float) -> None:
         """A shopper did a requested kill or unplug (monotonic times)."""

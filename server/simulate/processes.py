@@ -178,9 +178,10 @@ class HandheldProc:
         """Start the process (do not wait)."""
         self._log_size = self.log.stat().st_size if self.log.exists() else 0
         args = [sys.executable, "-m", "handheld", "--scanner", str(self.scanner.path), "--protocol", "raw",
-                "--server", self.server_url, "--token", self.token, "--data-dir", str(self.folder),
+                "--server", self.server_url, "--data-dir", str(self.folder),
                 "--http", "127.0.0.1:0", "--backoff-max", f"{self.backoff_max:g}"]
-        self.proc = self.children.spawn(args, self.env, self.log)
+        # The token goes in the environment, not on the command line that `ps` shows everyone.
+        self.proc = self.children.spawn(args, {**self.env, "SHOPGO_HANDHELD_TOKEN": self.token}, self.log)
         self.starts += 1
 
     def wait_ready(self, timeout: float = 120) -> None:

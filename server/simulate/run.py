@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -118,7 +119,13 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
         server.start()
         scheduler = None
         if importlib.util.find_spec("server.ops_cli") is not None:
-            scheduler = children.spawn([*shopgo_command(), "scheduler"], env, workdir / "scheduler.log")
+            # The nightly jobs move out of the day: an offers build mid-run would change prices under
+            # the independent check, and a purge is a night job, not part of the store's day.
+            night = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")
+            scheduler = children.spawn([*shopgo_command(), "scheduler"],
+                                       {**env, "SHOPGO_SCHEDULER_OFFERS_BUILD_AT": night,
+                                        "SHOPGO_SCHEDULER_PURGE_AT": night}, workdir / "scheduler.log")
+            log(f"scheduler started (offers-build and retention-purge moved to {night} UTC, after the day)")
         else:
             log("note: `shopgo scheduler` is not in this build; the day runs without it")
         proxy = Proxy("127.0.0.1", server.port).start()
@@ -147,7 +154,7 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
                             options.seed * 100_003 + hh.index, on_scan, on_trip, on_fault) for hh in handhelds]
         faults: list[Fault] = plan(seconds, len(handhelds), rng) if options.faults else []
         runner = FaultRunner(day, faults, server, proxy, [int(h.server_url.rsplit(":", 1)[1]) for h in handhelds],
-                             shoppers, max(10.0, 60 / compression), rng, log)
+                             shoppers, max(10.0, 60 / compression), rng, log, setup.url)
         runner_box.append(runner)
         day.open()
         opened_epoch = time.time()
@@ -180,6 +187,9 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
             hh.stop()
         server.stop()
         if scheduler is not None:
+            if scheduler.poll() is not None:
+                report.problems.append(f"the scheduler exited during the day ({scheduler.returncode}); "
+                                       f"see {workdir / 'scheduler.log'}")
             kill_group(scheduler, signal.SIGTERM)
         report.faults, report.windows = faults, list(runner.windows)
         report.fault_errors = runner.errors + [e for s in shoppers for e in s.errors]

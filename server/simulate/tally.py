@@ -53,7 +53,7 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     report.rescans = sum(r.rescans for r in records)
     report.scan_to_state_ms = [ms for ms, _ in scans]
     report.scan_to_state_quiet_ms = [ms for ms, at in scans if at < quiet_seconds]
-    report.problems = [f"handheld {r.handheld} trip {r.trip_id}: {p}" for r in records for p in r.problems]
+    report.problems += [f"handheld {r.handheld} trip {r.trip_id}: {p}" for r in records for p in r.problems]
     price_check(report, setup, records)
 
     local = [e for hh in handhelds for e in local_log(hh.folder)]

@@ -56,3 +56,42 @@ def test_bench_rows_mark_a_loss_as_not_ok() -> None:
     rows = {r["figure"]: r for r in rows_for(report)}
     assert rows["lost events"]["ok"] is False and rows["lost events"]["value"] == 1.0
     assert rows["mispriced trips"]["ok"] is True and rows["faults done"]["ok"] is True
+
+
+class FakeServer:
+    url = "http://127.0.0.1:9"
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    def restart(self) -> None:
+        if self.fail:
+            raise RuntimeError("the store server did not come up")
+
+
+@pytest.mark.parametrize(("fail", "happened", "errors"), [(False, True, 0), (True, False, 1)])
+def test_a_server_restart_is_an_outage_window_even_when_it_goes_wrong(fail: bool, happened: bool, errors: int) -> None:
+    from server.simulate.faults import FaultRunner
+    from server.simulate.shopper import Day
+
+    day = Day(1.0)
+    fault = Fault("server_restart", "gunicorn", 0.0)
+    runner = FaultRunner(day, [fault], FakeServer(fail), None, [], [], 10.0, random.Random(1),  # type: ignore[arg-type]
+                         lambda text: None, "sqlite://")
+    runner.run()
+    assert fault.happened is happened and len(runner.errors) == errors
+    assert len(runner.windows) == 1 and runner.windows[0][0] <= runner.windows[0][1]
+
+
+def test_postgres_restart_skipped_with_a_reason_is_no_window_and_no_miss() -> None:
+    from server.simulate.faults import FaultRunner
+    from server.simulate.shopper import Day
+
+    fault = Fault("postgres_restart", "pg", 0.0)
+    lines: list[str] = []
+    runner = FaultRunner(Day(1.0), [fault], FakeServer(False), None, [], [], 10.0, random.Random(1),  # type: ignore[arg-type]
+                         lines.append, "sqlite://", postgres=lambda: "skipped: not root (pg_ctlcluster needs root)")
+    runner.run()
+    assert not fault.happened and runner.windows == [] and runner.errors == []
+    report = StoreDayReport(1, 1, 840, 0.1, trips_checked_out=1, faults=[fault])
+    assert report.faults_missed() == [] and "skipped: not root" in lines[0]
