@@ -182,6 +182,10 @@ _TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq).whe
 _HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
     _events.c.id.in_(bindparam("ids", expanding=True)),
     and_(_events.c.device_id == bindparam("dev"), _events.c.seq.in_(bindparam("seqs", expanding=True)))))
+# The same look-up with the trip's state in front, for a well-formed batch: one round trip
+# where two were (the trip row comes back even when no event matches).
+_TRIP_AND_HELD = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq, *_HELD.selected_columns).select_from(
+    _trips.outerjoin(_events, _HELD.whereclause)).where(_trips.c.id == bindparam("tid"))
 _DEVICE_TOP = select(func.max(_events.c.seq)).where(_events.c.device_id == bindparam("dev"))
 _INSERT_EVENTS = insert(_events)
 # SQL-side arithmetic so two batches of one trip landing together both count.
@@ -195,7 +199,15 @@ _COUNT_EVENTS_HELP = _COUNT_EVENTS.values(needs_help=True)
 def ingest_events(session: Session, device: DeviceRef, trip_id: str,
                   events: Sequence[Mapping[str, Any]]) -> IngestResult:
     """Store a batch of a trip's events once each; report duplicates and sequence gaps."""
-    trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
+    found: list[Any] | None = None
+    if all(event_ok(ev) for ev in events):
+        ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
+        seqs = sorted({ev["seq"] for ev in events})
+        rows = session.execute(_TRIP_AND_HELD, {"tid": trip_id, "ids": ids, "dev": device.id, "seqs": seqs}).all()
+        trip = rows[0][:3] if rows else None
+        found = [r[3:] for r in rows if r[3] is not None]
+    else:  # the batch will be refused, but after the trip's own checks, as before
+        trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
     if trip is None:
         raise ApiError(404, f"no trip {trip_id}; start it with POST /api/v1/trips first")
     trip_device, status, last_seq = trip
@@ -206,15 +218,16 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
     _check_batch(session, events)
     ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
     seqs = sorted({ev["seq"] for ev in events})
+    if found is None:
+        found = list(session.execute(_HELD, {"ids": ids, "dev": device.id, "seqs": seqs})) if ids else []
     held: dict[str, str] = {}
     taken: dict[int, str] = {}
     wanted = set(ids)
-    if ids:
-        for eid, tid, seq, dev in session.execute(_HELD, {"ids": ids, "dev": device.id, "seqs": seqs}):
-            if eid in wanted:
-                held[eid] = tid
-            if dev == device.id:
-                taken[seq] = eid
+    for eid, tid, seq, dev in found:
+        if eid in wanted:
+            held[eid] = tid
+        if dev == device.id:
+            taken[seq] = eid
     if any(t != trip_id for t in held.values()):
         raise ApiError(409, "an event id in this batch belongs to another trip")
     fresh: dict[str, Mapping[str, Any]] = {}
