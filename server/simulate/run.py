@@ -150,8 +150,11 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
         def on_fault(kind: str, index: int, start: float, end: float) -> None:
             runner_box[0].done_by_shopper(kind, index, start, end)
 
+        # Shoppers come in over the first tenth of the day, not all at the opening bell.
+        arrivals = seconds * QUIET_BEFORE / 2
         shoppers = [Shopper(hh, day, Till(server.url, setup.till_token), baskets.take, baskets.done, gap,
-                            options.seed * 100_003 + hh.index, on_scan, on_trip, on_fault) for hh in handhelds]
+                            options.seed * 100_003 + hh.index, on_scan, on_trip, on_fault,
+                            arrive_after=arrivals * hh.index / len(handhelds)) for hh in handhelds]
         faults: list[Fault] = plan(seconds, len(handhelds), rng) if options.faults else []
         runner = FaultRunner(day, faults, server, proxy, [int(h.server_url.rsplit(":", 1)[1]) for h in handhelds],
                              shoppers, max(10.0, 60 / compression), rng, log, setup.url)
@@ -193,7 +196,9 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
             kill_group(scheduler, signal.SIGTERM)
         report.faults, report.windows = faults, list(runner.windows)
         report.fault_errors = runner.errors + [e for s in shoppers for e in s.errors]
-        tally(report, setup, handhelds, records, scans, server.access_log, opened_epoch, seconds * QUIET_BEFORE)
+        # The baseline: the second half of the quiet first fifth, after the opening rush, before any fault.
+        tally(report, setup, handhelds, records, scans, server.access_log, opened_epoch,
+              (seconds * QUIET_BEFORE / 2, seconds * QUIET_BEFORE))
     finally:
         day.stop.set()
         children.close()

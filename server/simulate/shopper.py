@@ -93,8 +93,9 @@ class Shopper(threading.Thread):
     def __init__(self, hh: HandheldProc, day: Day, till: Till, next_basket: Callable[[], RealBasket | None],
                  done_basket: Callable[[RealBasket], None], gap: float, seed: int,
                  on_scan: Callable[[float, float], None], on_trip: Callable[[TripRecord], None],
-                 on_fault: Callable[[str, int, float, float], None]) -> None:
+                 on_fault: Callable[[str, int, float, float], None], arrive_after: float = 0.0) -> None:
         super().__init__(name=f"shopper-{hh.index}", daemon=True)
+        self.arrive_after = arrive_after
         self.hh, self.day, self.till = hh, day, till
         self.next_basket, self.done_basket = next_basket, done_basket
         self.gap, self.rng = gap, random.Random(seed)
@@ -108,6 +109,7 @@ class Shopper(threading.Thread):
         self.faults.put(fault)
 
     def run(self) -> None:
+        self.day.sleep(self.arrive_after)
         while not self.day.closed():
             basket = self.next_basket()
             if basket is None:

@@ -42,8 +42,10 @@ def price_check(report: StoreDayReport, setup: StoreSetup, records: Sequence[Tri
 
 
 def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[HandheldProc], records: Sequence[TripRecord],
-          scans: Sequence[tuple[float, float]], access_log: Path, opened_epoch: float, quiet_seconds: float) -> None:
-    """Run every end-of-day check into `report`."""
+          scans: Sequence[tuple[float, float]], access_log: Path, opened_epoch: float,
+          quiet: tuple[float, float]) -> None:
+    """Run every end-of-day check into `report`; `quiet` is the baseline window (day seconds) before any fault."""
+    q0, q1 = quiet
     report.trips_started = sum(1 for r in records if r.trip_id)
     report.trips_finished = sum(1 for r in records if r.finished)
     report.trips_checked_out = sum(1 for r in records if r.receipt is not None)
@@ -52,7 +54,7 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     report.scans = sum(r.scans for r in records)
     report.rescans = sum(r.rescans for r in records)
     report.scan_to_state_ms = [ms for ms, _ in scans]
-    report.scan_to_state_quiet_ms = [ms for ms, at in scans if at < quiet_seconds]
+    report.scan_to_state_quiet_ms = [ms for ms, at in scans if q0 <= at < q1]
     report.problems += [f"handheld {r.handheld} trip {r.trip_id}: {p}" for r in records for p in r.problems]
     price_check(report, setup, records)
 
@@ -72,11 +74,11 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     received = sorted(got.timestamp() for _, _, _, got in rows)
     report.sync_latency_ms = [(got - occurred).total_seconds() * 1000 for _, _, occurred, got in rows]
     report.sync_latency_quiet_ms = [(got - occurred).total_seconds() * 1000 for _, _, occurred, got in rows
-                                    if got.timestamp() < opened_epoch + quiet_seconds]
+                                    if q0 <= got.timestamp() - opened_epoch < q1]
     if received:
         span = max(received[-1] - opened_epoch, 1.0)
         report.events_per_s = len(received) / span
-        report.events_per_s_quiet = sum(1 for t in received if t < opened_epoch + quiet_seconds) / quiet_seconds
+        report.events_per_s_quiet = sum(1 for t in received if q0 <= t - opened_epoch < q1) / max(q1 - q0, 1e-9)
 
     entries = read_access_log(access_log)
     report.requests = len(entries)
