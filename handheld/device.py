@@ -16,6 +16,7 @@ from typing import Any, Callable
 from firmware_bridge import BarcodeSettings, Scan
 from handheld.catalogue import Catalogue
 from handheld.scanning import Resolved, resolve
+from handheld.pricer import IncrementalPricer
 from handheld.state import RunningBasket, compute_state
 from handheld.store import LocalStore, LoggedEvent, TripRow
 
@@ -58,6 +59,7 @@ class Handheld:
         self.trip: TripRow | None = store.current_trip()
         self.events: list[LoggedEvent] = store.trip_events(self.trip.id) if self.trip else []
         self.basket = RunningBasket(self.events)
+        self._pricer = IncrementalPricer()
         self._repair_finish()
         self._state: dict[str, Any] = {}
         self._state_json = ""
@@ -269,7 +271,7 @@ class Handheld:
         self._state = compute_state(self.trip, self.events, self.catalogue, pricing_rules=self.pricing_rules,
                                     offline=self.sync.offline, pending=pending, message=self._message,
                                     version=self._version, currency=self.currency, exponent=self.exponent,
-                                    lines=self.basket.lines)
+                                    lines=self.basket.lines, pricer=self._pricer)
         self._state["scanner"] = self._scanner
         self._state_json = json.dumps(self._state, separators=(",", ":"))
         for q in list(self._listeners):

@@ -8,44 +8,31 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from handheld.catalogue import Catalogue
+from handheld.pricer import IncrementalPricer
 from handheld.store import LoggedEvent, TripRow
-from server.basket import BasketLine, Event, EventLike, fold
+from server.basket import BasketLine, EventLike, apply_event, fold, newest_first
 from server.pricing import PersonalOffer, PricingRules, price_basket
 
 
 class RunningBasket:
     """`fold` kept up to date one event at a time.
 
-    Folding the whole log on every scan costs O(trip length); instead the current lines
-    are turned back into equivalent scan events (a unit line is one scan with its
-    quantity, a label line keeps its key as the event id) and folded with the new event
-    alone. `fold(snapshot + [new])` equals `fold(all events)` line for line (tested).
+    Each new event goes through `server.basket.apply_event`, the very step `fold` repeats
+    over the whole log, so a scan costs O(lines) for the ordering instead of O(trip
+    length); `fold(all events)` equals the running lines line for line (tested).
     """
 
     def __init__(self, events: Sequence[EventLike] = ()) -> None:
-        self.lines: tuple[BasketLine, ...] = fold(events).lines
+        self._by_key: dict[str, BasketLine] = {}
+        for ev in sorted(events, key=lambda e: e.seq):
+            apply_event(self._by_key, ev)
+        self.lines: tuple[BasketLine, ...] = newest_first(self._by_key.values())
 
     def add(self, event: EventLike) -> tuple[BasketLine, ...]:
         """Fold one more event (later than all before it) into the lines."""
-        self.lines = fold([*snapshot_events(self.lines), event]).lines
+        apply_event(self._by_key, event)
+        self.lines = newest_first(self._by_key.values())
         return self.lines
-
-
-def snapshot_events(lines: Sequence[BasketLine]) -> list[Event]:
-    """Scan events that fold back into exactly these lines (same keys, quantities, order)."""
-    out = []
-    for line in lines:
-        if line.is_label:
-            payload: dict[str, Any] = {"gtin": line.gtin}
-            if line.weight_g is not None:
-                payload["weight_g"] = line.weight_g
-            if line.label_price_minor is not None:
-                payload["label_price_minor"] = line.label_price_minor
-            out.append(Event(line.key, line.last_seq, "scan", payload))
-        else:
-            out.append(Event("snapshot:" + line.key, line.last_seq, "scan",
-                             {"gtin": line.gtin, "quantity": line.quantity}))
-    return out
 
 
 def personal_offers(trip: TripRow) -> list[PersonalOffer]:
@@ -69,8 +56,13 @@ def is_member(trip: TripRow) -> bool:
 def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue: Catalogue, *,
                   pricing_rules: PricingRules | None = None, offline: bool = False, pending: int = 0,
                   message: dict[str, Any] | None = None, version: int = 0, currency: str = "GBP",
-                  exponent: int = 2, lines: Sequence[BasketLine] | None = None) -> dict[str, Any]:
-    """Everything the screen shows, computed from the trip's log (`lines`: its fold, when already known)."""
+                  exponent: int = 2, lines: Sequence[BasketLine] | None = None,
+                  pricer: IncrementalPricer | None = None) -> dict[str, Any]:
+    """Everything the screen shows, computed from the trip's log.
+
+    `lines` is the log's fold when the caller keeps it running; `pricer` re-prices only
+    the lines that changed (same answer as `price_basket`).
+    """
     base: dict[str, Any] = {
         "version": version, "status": "idle", "trip_id": None, "member": None, "card_number": None,
         "guest": False, "lines": [], "gross_minor": 0, "discount_minor": 0, "total_minor": 0,
@@ -82,7 +74,8 @@ def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue
         return base
     basket = tuple(lines) if lines is not None else fold(events).lines
     prices = catalogue.prices([line.gtin for line in basket])
-    priced = price_basket(basket, prices, catalogue.promotions_for(list(prices.values())), personal_offers(trip),
+    priced = (pricer.price if pricer is not None else price_basket)(
+        basket, prices, catalogue.promotions_for(list(prices.values())), personal_offers(trip),
                           member=is_member(trip), rules=pricing_rules or PricingRules())
     by_key = {p.key: p for p in priced.lines}
     lines, savings = [], 0

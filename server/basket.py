@@ -60,39 +60,54 @@ class BasketSummary:
     finished: bool
 
 
+def apply_event(lines: dict[str, BasketLine], ev: EventLike) -> tuple[int, bool]:
+    """Apply one event to `lines` (key -> line) in place; return (removals it made, whether it finishes).
+
+    `fold` is this step over the log in device order; the handheld's running basket calls
+    it once per new event, so both always agree.
+    """
+    p = ev.payload
+    if ev.kind == "scan":
+        weight, label_price = p.get("weight_g"), p.get("label_price_minor")
+        if weight is not None or label_price is not None:
+            lines[ev.id] = BasketLine(ev.id, str(p["gtin"]), 1, weight, label_price, ev.seq, ev.seq)
+        else:
+            key = str(p["gtin"])
+            qty = int(p.get("quantity", 1))
+            old = lines.get(key)
+            lines[key] = (replace(old, quantity=old.quantity + qty, last_seq=ev.seq) if old
+                          else BasketLine(key, key, qty, None, None, ev.seq, ev.seq))
+    elif ev.kind == "remove":
+        if lines.pop(str(p.get("key")), None) is not None:
+            return 1, False
+    elif ev.kind == "set_quantity":
+        key, qty = str(p.get("key")), int(p.get("quantity", 0))
+        old = lines.get(key)
+        if old is None:
+            return 0, False
+        if qty <= 0:
+            del lines[key]
+            return 1, False
+        if not old.is_label:
+            lines[key] = replace(old, quantity=qty, last_seq=ev.seq)
+            return int(qty < old.quantity), False
+    elif ev.kind == "finish":
+        return 0, True
+    return 0, False
+
+
+def newest_first(lines: Iterable[BasketLine]) -> tuple[BasketLine, ...]:
+    """Lines ordered by their latest change, newest first (the order the screen and receipt show)."""
+    return tuple(sorted(lines, key=lambda line: line.last_seq, reverse=True))
+
+
 def fold(events: Iterable[EventLike]) -> BasketSummary:
     """Replay events in device order into basket lines (newest change first)."""
     lines: dict[str, BasketLine] = {}
     removals = 0
     finished = False
     for ev in sorted(events, key=lambda e: e.seq):
-        p = ev.payload
-        if ev.kind == "scan":
-            weight, label_price = p.get("weight_g"), p.get("label_price_minor")
-            if weight is not None or label_price is not None:
-                lines[ev.id] = BasketLine(ev.id, str(p["gtin"]), 1, weight, label_price, ev.seq, ev.seq)
-            else:
-                key = str(p["gtin"])
-                qty = int(p.get("quantity", 1))
-                old = lines.get(key)
-                lines[key] = (replace(old, quantity=old.quantity + qty, last_seq=ev.seq) if old
-                              else BasketLine(key, key, qty, None, None, ev.seq, ev.seq))
-        elif ev.kind == "remove":
-            if lines.pop(str(p.get("key")), None) is not None:
-                removals += 1
-        elif ev.kind == "set_quantity":
-            key, qty = str(p.get("key")), int(p.get("quantity", 0))
-            old = lines.get(key)
-            if old is None:
-                continue
-            if qty <= 0:
-                del lines[key]
-                removals += 1
-            elif not old.is_label:
-                if qty < old.quantity:
-                    removals += 1
-                lines[key] = replace(old, quantity=qty, last_seq=ev.seq)
-        elif ev.kind == "finish":
-            finished = True
-    ordered = sorted(lines.values(), key=lambda line: line.last_seq, reverse=True)
-    return BasketSummary(tuple(ordered), removals, finished)
+        removed, finishes = apply_event(lines, ev)
+        removals += removed
+        finished = finished or finishes
+    return BasketSummary(newest_first(lines.values()), removals, finished)

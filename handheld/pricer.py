@@ -1,0 +1,84 @@
+"""`price_basket`, re-run only where the basket changed since the last scan.
+
+`server.pricing.price_basket` is the one pricing function; this module never prices
+anything itself. It relies on one property of that function (see its docstring): a line
+whose product has no personal offer is priced from that line alone (its unit price,
+member price, and the public promotions naming its product or category; multi-buys count
+units of the line's product, which is one line per product for unit items, and labels
+take no multi-buy). Personal offers are the only thing that couples lines, through the
+per-trip redemption cap. So the basket splits into
+
+- lines of products with a personal offer: priced together, every time, by price_basket;
+- every other line: priced alone by price_basket and remembered, keyed by everything
+  its price depends on (the line, the product's PriceInfo, the promotions that fit it,
+  member or not, the store's rules), so a scan re-prices one line, not the basket.
+
+The result equals `price_basket(lines, ...)` field for field (property-tested in
+tests/handheld/test_pricer.py).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from server.basket import BasketLine
+from server.pricing import PersonalOffer, PricedBasket, PricedLine, PriceInfo, PricingRules, PromotionRule, price_basket
+
+_LineKey = tuple[str, str, int, "int | None", "int | None", bool, PricingRules]
+_Memo = tuple[PriceInfo, tuple[PromotionRule, ...], "PricedLine | None"]
+
+
+class IncrementalPricer:
+    """Prices a growing basket scan by scan with the result of a full `price_basket`."""
+
+    def __init__(self) -> None:
+        self._memo: dict[_LineKey, _Memo] = {}
+
+    def price(self, lines: Sequence[BasketLine], prices: Mapping[str, PriceInfo],
+              promotions: Sequence[PromotionRule] = (), offers: Sequence[PersonalOffer] = (), *,
+              member: bool = False, rules: PricingRules = PricingRules()) -> PricedBasket:
+        """What `price_basket(lines, prices, promotions, offers, member=..., rules=...)` answers."""
+        offered = {o.product_id for o in offers}
+        by_product: dict[int, list[PromotionRule]] = {}
+        by_category: dict[str, list[PromotionRule]] = {}
+        for rule in promotions:
+            if rule.product_id is not None:
+                by_product.setdefault(rule.product_id, []).append(rule)
+            elif rule.category is not None:
+                by_category.setdefault(rule.category, []).append(rule)
+
+        alone: dict[str, PricedLine | None] = {}
+        coupled: list[BasketLine] = []
+        unknown: set[str] = set()
+        memo: dict[_LineKey, _Memo] = {}
+        for line in lines:
+            info = prices.get(line.gtin)
+            if info is None:
+                unknown.add(line.gtin)
+                continue
+            if info.product_id in offered:
+                coupled.append(line)
+                continue
+            fitting = (*by_product.get(info.product_id, ()), *by_category.get(info.category or "", ()))
+            key = (line.key, line.gtin, line.quantity, line.weight_g, line.label_price_minor, member, rules)
+            hit = self._memo.get(key)
+            if hit is not None and hit[0] == info and hit[1] == fitting:
+                priced = hit[2]
+            else:
+                one = price_basket([line], {line.gtin: info}, fitting, (), member=member, rules=rules)
+                priced = one.lines[0] if one.lines else None
+            memo[key] = (info, fitting, priced)
+            alone[line.key] = priced
+        self._memo = memo  # only what this basket uses: the memo never outgrows the basket
+
+        together = price_basket(coupled, prices, promotions, offers, member=member, rules=rules)
+        from_offers = {p.key: p for p in together.lines}
+        out: list[PricedLine] = []
+        for line in lines:
+            p = alone[line.key] if line.key in alone else from_offers.get(line.key)
+            if p is not None:
+                out.append(p)
+        gross = sum(p.gross_minor for p in out)
+        total = sum(p.net_minor for p in out)
+        return PricedBasket(lines=tuple(out), gross_minor=gross, discount_minor=gross - total, total_minor=total,
+                            item_count=sum(p.quantity for p in out), points_bonus=sum(p.points_bonus for p in out),
+                            offers_applied=together.offers_applied, unknown=tuple(sorted(unknown)))
