@@ -21,6 +21,7 @@ from handheld.state import RunningBasket, compute_state
 from handheld.store import LocalStore, LoggedEvent, TripRow
 
 MAX_QUANTITY = 99
+CLOSED = ""  # put on a subscriber's queue when the display shuts down: the stream ends
 
 
 class ActionError(Exception):
@@ -56,6 +57,7 @@ class Handheld:
         self._message: dict[str, Any] | None = None
         self._scanner: dict[str, Any] = {"connected": None, "status": "no scanner"}
         self._version = 0
+        self._closing = False
         self.trip: TripRow | None = store.current_trip()
         self.events: list[LoggedEvent] = store.trip_events(self.trip.id) if self.trip else []
         self.basket = RunningBasket(self.events)
@@ -198,7 +200,7 @@ class Handheld:
     def wait_newer(self, version: int, timeout: float) -> str:
         """The state JSON once its version is above `version` (or the current one after `timeout`)."""
         with self._changed:
-            self._changed.wait_for(lambda: self._version > version, timeout)
+            self._changed.wait_for(lambda: self._version > version or self._closing, timeout)
             return self._state_json
 
     def subscribe(self) -> queue.Queue[str]:
@@ -208,6 +210,14 @@ class Handheld:
             self._listeners.add(q)
             q.put(self._state_json)
         return q
+
+    def close_streams(self) -> None:
+        """End every state stream and long poll (the display is shutting down)."""
+        with self._lock:
+            self._closing = True
+            for q in self._listeners:
+                q.put(CLOSED)
+            self._changed.notify_all()
 
     def unsubscribe(self, q: queue.Queue[str]) -> None:
         """Stop sending states to `q`."""

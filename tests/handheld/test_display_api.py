@@ -98,3 +98,33 @@ def test_state_after_a_version_answers_with_a_newer_state(client: Any, device: H
     assert newer["version"] > version and newer["item_count"] == 1
     same = client.get(f"/api/state?after={newer['version']}&wait=0").get_json()
     assert same["version"] == newer["version"]
+
+
+def test_display_server_streams_a_scan_and_ends_open_streams_when_stopped(
+        device: Handheld, scan: Callable[[str], Scan]) -> None:
+    import http.client
+    import threading
+
+    from handheld.web import DisplayServer
+
+    display = DisplayServer(device, "127.0.0.1", 0)
+    display.start()
+    stopper = threading.Thread(target=display.stop)
+    conn = http.client.HTTPConnection("127.0.0.1", display.port, timeout=10)
+    try:
+        conn.request("GET", "/api/stream")
+        answer = conn.getresponse()
+        assert answer.status == 200 and answer.getheader("Content-Type", "").startswith("text/event-stream")
+        assert answer.readline().startswith(b"data: ")  # the current state at once
+        device.on_scan(scan(CARD))
+        while not (line := answer.readline()).startswith(b"data: "):
+            assert line, "the stream ended before the scan arrived"
+        assert b'"status":"active"' in line
+        stopper.start()
+        rest = answer.read()  # returns only when the server ends the stream (the socket timeout would raise)
+        stopper.join(10)
+        assert not stopper.is_alive() and b"data:" not in rest
+    finally:
+        conn.close()
+        if stopper.ident is None:
+            display.stop()
