@@ -23,15 +23,15 @@ from typing import Mapping, Sequence
 from server.basket import BasketLine
 from server.pricing import PersonalOffer, PricedBasket, PricedLine, PriceInfo, PricingRules, PromotionRule, price_basket
 
-_LineKey = tuple[str, str, int, "int | None", "int | None", bool, PricingRules]
-_Memo = tuple[PriceInfo, tuple[PromotionRule, ...], "PricedLine | None"]
+# Per line key: the line, its PriceInfo, the promotions that fit it, member, rules -> its price.
+_Memo = tuple[BasketLine, PriceInfo, tuple[PromotionRule, ...], bool, PricingRules, "PricedLine | None"]
 
 
 class IncrementalPricer:
     """Prices a growing basket scan by scan with the result of a full `price_basket`."""
 
     def __init__(self) -> None:
-        self._memo: dict[_LineKey, _Memo] = {}
+        self._memo: dict[str, _Memo] = {}
 
     def price(self, lines: Sequence[BasketLine], prices: Mapping[str, PriceInfo],
               promotions: Sequence[PromotionRule] = (), offers: Sequence[PersonalOffer] = (), *,
@@ -49,7 +49,7 @@ class IncrementalPricer:
         alone: dict[str, PricedLine | None] = {}
         coupled: list[BasketLine] = []
         unknown: set[str] = set()
-        memo: dict[_LineKey, _Memo] = {}
+        memo: dict[str, _Memo] = {}
         for line in lines:
             info = prices.get(line.gtin)
             if info is None:
@@ -59,14 +59,15 @@ class IncrementalPricer:
                 coupled.append(line)
                 continue
             fitting = (*by_product.get(info.product_id, ()), *by_category.get(info.category or "", ()))
-            key = (line.key, line.gtin, line.quantity, line.weight_g, line.label_price_minor, member, rules)
-            hit = self._memo.get(key)
-            if hit is not None and hit[0] == info and hit[1] == fitting:
-                priced = hit[2]
+            hit = self._memo.get(line.key)
+            # Unchanged lines are the very same objects scan after scan, so `is` settles most checks.
+            if hit is not None and _same(hit[0], line) and (hit[1] is info or hit[1] == info) \
+                    and hit[2] == fitting and hit[3] == member and (hit[4] is rules or hit[4] == rules):
+                priced = hit[5]
             else:
                 one = price_basket([line], {line.gtin: info}, fitting, (), member=member, rules=rules)
                 priced = one.lines[0] if one.lines else None
-            memo[key] = (info, fitting, priced)
+            memo[line.key] = (line, info, fitting, member, rules, priced)
             alone[line.key] = priced
         self._memo = memo  # only what this basket uses: the memo never outgrows the basket
 
@@ -82,3 +83,9 @@ class IncrementalPricer:
         return PricedBasket(lines=tuple(out), gross_minor=gross, discount_minor=gross - total, total_minor=total,
                             item_count=sum(p.quantity for p in out), points_bonus=sum(p.points_bonus for p in out),
                             offers_applied=together.offers_applied, unknown=tuple(sorted(unknown)))
+
+
+def _same(a: BasketLine, b: BasketLine) -> bool:
+    """Same line for pricing (sequence numbers do not change a price)."""
+    return a is b or (a.gtin == b.gtin and a.quantity == b.quantity and a.weight_g == b.weight_g
+                      and a.label_price_minor == b.label_price_minor)
