@@ -1,9 +1,10 @@
 """Engine and session factory for SQLite (embedded default) and PostgreSQL."""
 from __future__ import annotations
 
+import select
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -23,11 +24,34 @@ def make_engine(url: str, echo: bool = False, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, echo=echo, **kwargs)
+    probe = not kwargs.get("pool_pre_ping", False)
+    engine = create_engine(url, echo=echo, **kwargs)
+    if probe:
+        # pool_pre_ping would cost a round trip on every checkout; this check costs none.
+        event.listen(engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def connection_closed_by_server(dbapi_conn: Any) -> bool:
+    """True when PostgreSQL has closed (or is closing) this idle psycopg connection.
+
+    A restarted or stopping server (and pg_terminate_backend) sends an error and closes the
+    socket, so an idle connection with anything to read is one the server has given up on.
+    """
+    if dbapi_conn.closed or dbapi_conn.pgconn.status != 0:  # 0 is CONNECTION_OK
+        return True
+    poller = select.poll()
+    poller.register(dbapi_conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _refuse_closed_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    if connection_closed_by_server(dbapi_conn):
+        # the pool discards this connection and checks out (or opens) another one
+        raise exc.DisconnectionError("PostgreSQL closed this pooled connection (restart or terminate)")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

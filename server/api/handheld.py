@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -24,19 +23,24 @@ from server.api.schemas import (AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, par
                                 validate_event_batch)
 from server.database import db_session
 from server.errors import ApiError
+from server.ingest import LAST_SEEN_EVERY, REVOKED
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 T = TypeVar("T")
-LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class DeviceRef:
-    """The authenticated handheld as the views need it (read as plain columns, not an ORM row)."""
+    """The authenticated handheld as the views need it (read as plain columns, not an ORM row).
+
+    `checked` is False for a device taken from the token cache: the view's own statement
+    must then refuse it if it has been revoked (server.ingest `check_device`).
+    """
 
     id: int
     store_id: str
+    checked: bool = True
 
 
 # Columns only: loading a Device entity for every request was a sizeable part of the sync
@@ -45,6 +49,41 @@ _DEVICE_BY_TOKEN = select(Device.id, Device.store_id, Device.last_seen_at).where
     Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None))
 _TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindparam("device")).values(
     last_seen_at=bindparam("now"))
+TOKEN_CACHE_SIZE = 10_000
+
+
+def _token_hash() -> str:
+    """The hash of the request's bearer token; 401 when there is none."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
+    return hash_token(token.strip())
+
+
+def _token_cache() -> dict[str, tuple[int, str]]:
+    """This worker's token hash -> (device id, store) of devices it has authenticated."""
+    return current_app.extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
+
+
+def _authenticate(token_hash: str) -> DeviceRef:
+    """The live device holding the token (401 otherwise); note it was seen, at most once a minute."""
+    session = db_session()
+    row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash}).first()
+    if row is None:
+        _token_cache().pop(token_hash, None)
+        raise ApiError(401, REVOKED)
+    device_id, store_id, last_seen_at = row
+    now = utcnow()
+    if last_seen_at is None or now - last_seen_at >= LAST_SEEN_EVERY:
+        # at most once a minute: a write per request would cost the sync path
+        session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})
+        session.commit()
+    cache = _token_cache()
+    if len(cache) >= TOKEN_CACHE_SIZE:
+        cache.clear()
+    cache[token_hash] = (device_id, store_id)
+    return DeviceRef(device_id, store_id)
 
 
 def device_required(view: View) -> View:
@@ -52,22 +91,28 @@ def device_required(view: View) -> View:
 
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
-        session = db_session()
-        row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_token(token.strip())}).first()
-        if row is None:
-            raise ApiError(401, "unknown or revoked device token")
-        device_id, store_id, last_seen_at = row
-        now = utcnow()
-        if last_seen_at is None or now - last_seen_at >= LAST_SEEN_EVERY:
-            # at most once a minute: a write per request would cost the sync path
-            session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})
-            session.commit()
-        g.device = DeviceRef(device_id, store_id)
+        g.device = _authenticate(_token_hash())
         return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def device_cached(view: View) -> View:
+    """Like device_required, but a token this worker has seen is taken from its cache unchecked
+    (g.device.checked is False): the view must refuse a revoked device in its own statement,
+    which saves the sync path a round trip. An unknown token is looked up as usual."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        token_hash = _token_hash()
+        known = _token_cache().get(token_hash)
+        g.device = DeviceRef(known[0], known[1], checked=False) if known else _authenticate(token_hash)
+        try:
+            return view(*args, **kwargs)
+        except ApiError as exc:
+            if exc.status == 401:  # revoked since it was cached: look it up again next time
+                _token_cache().pop(token_hash, None)
+            raise
 
     return checked  # type: ignore[return-value]
 
@@ -93,18 +138,25 @@ def _transaction(work: Callable[[Session], T]) -> T:
     """Run one service call and commit; on any refusal roll back so nothing is half-written.
 
     A unique-key clash means a concurrent retry of the same request won the race: run it
-    again, and it now finds the stored rows (duplicates, the stored receipt).
+    again, and it now finds the stored rows (duplicates, the stored receipt). A connection
+    the database dropped (a restart) is discarded and the work run once more on a new one;
+    every view here is idempotent, so a commit lost with the connection is safe to repeat.
     """
     session = db_session()
     for attempt in (1, 2):
         try:
             result = work(session)
-            session.commit()
+            if session.in_transaction():  # the sync path may have written on its own connection
+                session.commit()
             return result
         except IntegrityError:
             session.rollback()
             if attempt == 2:
                 raise ApiError(409, "a concurrent request changed the same rows; send it again") from None
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
         except Exception:
             session.rollback()
             raise
@@ -166,7 +218,7 @@ def trip_offers(trip_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/trips/<trip_id>/events")
-@device_required
+@device_cached
 def post_events(trip_id: str) -> ResponseReturnValue:
     """Store a batch of events idempotently; report duplicates and sequence gaps."""
     body = _body()
@@ -174,7 +226,9 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
     validate_event_batch(body)
-    result = _transaction(lambda s: trips.ingest_events(s, g.device, trip_id, body["events"]))
+    device: DeviceRef = g.device
+    result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
+                                                        check_device=not device.checked))
     return jsonify(result.as_json())
 
 

@@ -1,0 +1,240 @@
+"""Event batches from the handhelds: the store server's hottest request (the sync path).
+
+Batches are idempotent by event UUID and validated whole before anything is written: a
+batch with one bad event is refused and stores nothing. Sequence numbers are per device
+(across trips); a batch that skips numbers is stored and the missing ranges reported.
+
+On PostgreSQL a well-formed batch is one statement (server/ingest_pg.py) that checks and
+writes together; everything else, and SQLite, takes the general path below. Both give the
+same answers, the same errors in the same order, and the same rows.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping, Protocol, Sequence
+
+from sqlalchemy import Engine, Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Device, Trip, TripEvent
+from server.api.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
+from server.catalogue import products_by_gtin
+from server.errors import ApiError
+
+REVOKED = "unknown or revoked device token"
+LAST_SEEN_EVERY = timedelta(minutes=1)  # a device's last_seen_at is written at most this often
+
+
+class DeviceRef(Protocol):
+    """What the trip services need of a handheld: a Device row or the API's light copy of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def store_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a batch did: ids stored now, ids already held, missing sequence ranges."""
+
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    gaps: list[list[int]] = field(default_factory=list)
+    last_seq: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer body of POST /trips/<id>/events."""
+        return {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq}
+
+
+# Per process: GTIN -> (name, sold by weight, when read), per engine. Checking a scan
+# needs only these two facts, and reading them for every batch was a third of the sync
+# path's queries. Only known products are kept, so a new product is accepted at once; a
+# withdrawn one is still accepted for up to SCANNABLE_TTL (checkout re-prices anyway).
+_SCANNABLE: dict[Engine, dict[str, tuple[str, bool, float]]] = {}
+SCANNABLE_TTL = 300.0
+
+
+def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
+    """Name and sold-by-weight of the active products among `gtins`."""
+    cache = _SCANNABLE.setdefault(session.get_bind(), {})  # type: ignore[arg-type]
+    now = time.monotonic()
+    out = {g: (c[0], c[1]) for g in gtins if (c := cache.get(g)) is not None and now - c[2] < SCANNABLE_TTL}
+    missing = gtins - out.keys()
+    if missing:
+        if len(cache) > 200_000:
+            cache.clear()
+        for gtin, product in products_by_gtin(session, missing).items():
+            cache[gtin] = (product.name, product.sold_by_weight, now)
+            out[gtin] = (product.name, product.sold_by_weight)
+    return out
+
+
+def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: bool = False) -> None:
+    """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product.
+
+    `conform` says every event already passed `event_ok`, so only the catalogue is asked.
+    """
+    for i, ev in enumerate(events):
+        if conform or event_ok(ev):
+            continue
+        validate(ev, EVENT, f"events[{i}]")
+        if ev["kind"] in PAYLOADS:
+            validate(ev["payload"], PAYLOADS[ev["kind"]], f"events[{i}].payload")
+    scans = [(i, ev["payload"]) for i, ev in enumerate(events) if ev["kind"] == "scan"]
+    products = _scannable(session, {p["gtin"] for _, p in scans})
+    for i, p in scans:
+        known = products.get(p["gtin"])
+        if known is None:
+            raise ApiError(422, f"events[{i}].payload.gtin {p['gtin']} is not in the catalogue")
+        name, by_weight = known
+        weighed, labelled = "weight_g" in p, "label_price_minor" in p
+        if weighed and not by_weight:
+            raise ApiError(422, f"events[{i}]: {name} ({p['gtin']}) is not sold by weight")
+        if by_weight and not (weighed or labelled):
+            raise ApiError(422, f"events[{i}]: {name} ({p['gtin']}) is sold by weight; scan its label")
+    seqs = [ev["seq"] for ev in events]
+    if len(set(seqs)) < len(seqs):
+        ids = [ev["id"] for ev in events]
+        clash = {s for s in seqs if seqs.count(s) > 1 and len({ids[j] for j, t in enumerate(seqs) if t == s}) > 1}
+        if clash:
+            raise ApiError(422, f"two different events carry sequence number {min(clash)}")
+
+
+def trip_open(trip_id: str, device_id: int, trip: tuple[Any, str, int] | None) -> int:
+    """The trip's last sequence number; 404 for no trip, 409 for another device's or a closed one."""
+    if trip is None:
+        raise ApiError(404, f"no trip {trip_id}; start it with POST /api/v1/trips first")
+    trip_device, status, last_seq = trip
+    if trip_device != device_id:
+        raise ApiError(409, f"trip {trip_id} belongs to another device")
+    if status in ("checked_out", "abandoned"):
+        raise ApiError(409, f"trip {trip_id} is {status.replace('_', ' ')}; it takes no more events")
+    return int(last_seq or 0)
+
+
+def sort_out(trip_id: str, device_id: int, events: Sequence[Mapping[str, Any]],
+             found: Sequence[Sequence[Any]]) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
+    """Split a batch into fresh events (by id, first wins) and duplicates, given the stored rows it
+    touches (id, trip, seq, device); 409 for an id of another trip or a sequence number taken."""
+    wanted = {str(ev["id"]) for ev in events}
+    held: dict[str, str] = {}
+    taken: set[int] = set()
+    for eid, tid, seq, dev in found:
+        if eid in wanted:
+            held[eid] = tid
+        if dev == device_id:
+            taken.add(seq)
+    if any(t != trip_id for t in held.values()):
+        raise ApiError(409, "an event id in this batch belongs to another trip")
+    fresh: dict[str, Mapping[str, Any]] = {}
+    duplicates: list[str] = []
+    for ev in events:
+        eid = str(ev["id"])
+        if eid in held or eid in fresh:
+            duplicates.append(eid)
+        else:
+            fresh[eid] = ev
+    clash = next((s for s in sorted(ev["seq"] for ev in fresh.values()) if s in taken), None)
+    if clash is not None:
+        raise ApiError(409, f"sequence number {clash} of this device is already held by another event; "
+                            "a reset device needs a new registration")
+    return fresh, duplicates
+
+
+def follows_on(last_seq: int, new_seqs: list[int]) -> bool:
+    """True for the usual batch: it carries on where its trip left off, so the device's top is not needed."""
+    return bool(new_seqs and last_seq and new_seqs == list(range(last_seq + 1, last_seq + 1 + len(new_seqs))))
+
+
+def gaps(prev: int, new_seqs: list[int]) -> list[list[int]]:
+    """Missing ranges between the device's highest stored number `prev` and the sorted new ones."""
+    out: list[list[int]] = []
+    expected = prev + 1
+    for s in new_seqs:
+        if s > expected:
+            out.append([expected, s - 1])
+        expected = max(expected, s + 1)
+    return out
+
+
+# The general path's statements, built once (building SQL per batch was a large share of its CPU).
+_events = TripEvent.__table__
+_trips = Trip.__table__
+_devices = Device.__table__
+_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq).where(_trips.c.id == bindparam("tid"))
+# One look-up answers three questions: which ids are held (and for which trip), and
+# whether a sequence number of this device is already taken by another event.
+_HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
+    _events.c.id.in_(bindparam("ids", expanding=True)),
+    and_(_events.c.device_id == bindparam("dev"), _events.c.seq.in_(bindparam("seqs", expanding=True)))))
+_DEVICE_TOP = select(func.max(_events.c.seq)).where(_events.c.device_id == bindparam("dev"))
+_INSERT_EVENTS = insert(_events)
+# SQL-side arithmetic so two batches of one trip landing together both count.
+_COUNT_EVENTS = update(_trips).where(_trips.c.id == bindparam("tid")).values(
+    event_count=_trips.c.event_count + bindparam("n", type_=Integer),
+    last_seq=case((_trips.c.last_seq < bindparam("top", type_=Integer), bindparam("top", type_=Integer)),
+                  else_=_trips.c.last_seq))
+_COUNT_EVENTS_HELP = _COUNT_EVENTS.values(needs_help=True)
+_DEVICE_LIVE = select(_devices.c.last_seen_at).where(_devices.c.id == bindparam("dev"),
+                                                     _devices.c.revoked_at.is_(None))
+_TOUCH_DEVICE = update(_devices).where(_devices.c.id == bindparam("dev")).values(last_seen_at=bindparam("now"))
+
+
+def ingest_events(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]], *,
+                  check_device: bool = False) -> IngestResult:
+    """Store a batch of a trip's events once each; report duplicates and sequence gaps.
+
+    With `check_device` the device was not looked up for this request (the API's token
+    cache): a revoked one is refused with 401 before anything else, and it is marked seen.
+    """
+    if session.get_bind().dialect.name == "postgresql" and all(event_ok(ev) for ev in events):
+        try:
+            check_batch(session, events, conform=True)
+        except ApiError:
+            pass  # refused; the general path answers it so that the trip's own errors come first
+        else:
+            from server.ingest_pg import ingest_one_statement
+
+            return ingest_one_statement(session, device, trip_id, events, check_device)
+    return _ingest_general(session, device, trip_id, events, check_device)
+
+
+def _device_live(session: Session, device_id: int) -> None:
+    """401 for a revoked (or removed) device; otherwise note it was seen, at most once a minute."""
+    row = session.execute(_DEVICE_LIVE, {"dev": device_id}).first()
+    if row is None:
+        raise ApiError(401, REVOKED)
+    now = utcnow()
+    if row[0] is None or now - row[0] >= LAST_SEEN_EVERY:
+        session.execute(_TOUCH_DEVICE, {"dev": device_id, "now": now})
+
+
+def _ingest_general(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
+                    check_device: bool) -> IngestResult:
+    """Any backend, any batch: read, check, then write, in the caller's transaction."""
+    if check_device:
+        _device_live(session, device.id)
+    trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
+    last_seq = trip_open(trip_id, device.id, tuple(trip) if trip is not None else None)  # type: ignore[arg-type]
+    check_batch(session, events)
+    ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
+    seqs = sorted({ev["seq"] for ev in events})
+    found = list(session.execute(_HELD, {"ids": ids, "dev": device.id, "seqs": seqs})) if ids else []
+    fresh, duplicates = sort_out(trip_id, device.id, events, found)
+    new_seqs = sorted(ev["seq"] for ev in fresh.values())
+    prev = last_seq if follows_on(last_seq, new_seqs) else session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
+    if fresh:
+        now = utcnow()
+        session.execute(_INSERT_EVENTS, [
+            {"id": eid, "trip_id": trip_id, "device_id": device.id, "seq": ev["seq"], "kind": ev["kind"],
+             "payload": dict(ev["payload"]), "occurred_at": parse_time(ev["occurred_at"]), "received_at": now}
+            for eid, ev in fresh.items()])
+        bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh.values()) else _COUNT_EVENTS
+        session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})
+    return IngestResult(list(fresh), duplicates, gaps(prev, new_seqs), max([prev, *new_seqs]))
