@@ -110,12 +110,13 @@ class HandheldRuntime:
             self.bridge.start()
 
     def stop(self) -> None:
-        """Stop everything and close the local file."""
+        """Stop everything and close the local files."""
         if self.bridge is not None:
             self.bridge.stop()
         self.sync.stop()
         self.catalogue_sync.stop()
         self.display.stop()
+        self.catalogue.close()
         self.store.close()
 
     def __enter__(self) -> HandheldRuntime:

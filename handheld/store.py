@@ -1,4 +1,4 @@
-"""The handheld's local SQLite file: the append-only trip event log, trips, and the catalogue cache.
+"""The handheld's local SQLite file: the append-only trip event log and its trips.
 
 Plain `sqlite3` rather than SQLAlchemy: the scan path is one INSERT and one COMMIT and
 must stay well under a millisecond of Python overhead. WAL with synchronous=FULL makes
@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the catalogue cache moved to its own file (handheld/catalogue.py)
 DB_NAME = "handheld.db"
 
 _SCHEMA = """
@@ -44,21 +44,6 @@ CREATE TABLE trips (
     finish_request TEXT,                  -- JSON body for POST /finish, set when the shopper finishes
     finish_answer TEXT                    -- JSON answer of POST /finish
 );
-CREATE TABLE products (
-    gtin TEXT PRIMARY KEY,
-    product_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    category TEXT,
-    price_minor INTEGER NOT NULL,
-    member_price_minor INTEGER,
-    sold_by_weight INTEGER NOT NULL,
-    plu TEXT,
-    min_age INTEGER,
-    active INTEGER NOT NULL
-);
-CREATE INDEX ix_products_plu ON products (plu);
-CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -137,12 +122,17 @@ class LocalStore:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return
-        if version != 0:
+        if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path}: schema version {version} is newer than this handheld ({SCHEMA_VERSION})")
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            if version == 1:  # the catalogue cache lived here; it is downloaded again into catalogue.db
+                for table in ("products", "promotions", "barcode_rules"):
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+                self._db.execute("DELETE FROM meta WHERE key IN ('catalogue_version', 'catalogue_etag')")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def checkpoint(self) -> None:
