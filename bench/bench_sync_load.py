@@ -56,6 +56,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _Connection(http.client.HTTPConnection):
+    """http.client, except that a request's head and body leave in one send.
+
+    Stock http.client sends them apart, so every POST reached gunicorn as two segments and
+    cost it an extra read and wake-up that a GET never pays; one send is what a handheld's
+    HTTP stack does, and it keeps the client from handicapping the sync endpoint alone.
+    """
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if not isinstance(message_body, bytes):
+            super()._send_output(message_body, encode_chunked)
+            return
+        self._buffer.extend((b"", message_body))  # type: ignore[attr-defined]
+        msg = b"\r\n".join(self._buffer)  # type: ignore[attr-defined]
+        del self._buffer[:]  # type: ignore[attr-defined]
+        self.send(msg)
+
+
 def _call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any, float]:
     """One request on a new connection (gunicorn's sync workers close after each answer)."""
     headers = {"Accept": "application/json"}
@@ -65,7 +83,7 @@ def _call(port: int, method: str, path: str, token: str | None = None, body: Any
     if body is not None:
         data = json.dumps(body, separators=(",", ":")).encode()
         headers["Content-Type"] = "application/json"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    conn = _Connection("127.0.0.1", port, timeout=15)
     t0 = time.perf_counter()
     try:
         conn.request(method, path, body=data, headers=headers)

@@ -112,6 +112,8 @@ def device_cached(view: View) -> View:
         except ApiError as exc:
             if exc.status == 401:  # revoked since it was cached: look it up again next time
                 _token_cache().pop(token_hash, None)
+            elif known:  # refused before its statement ran: a revoked device still hears 401 first
+                _authenticate(token_hash)
             raise
 
     return checked  # type: ignore[return-value]

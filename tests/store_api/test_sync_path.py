@@ -1,0 +1,106 @@
+"""The sync path's shortcuts keep the contract: cached tokens, one statement, dropped connections."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from db import localpg
+from db.models import Device, TripEvent
+from server.accounts import revoke_device
+from tests.store_api.conftest import BREAD, MILK, Events, Shop
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "store", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+
+
+def _stored(shop: Shop) -> int:
+    with shop.session() as s:
+        return int(s.scalar(select(func.count()).select_from(TripEvent)
+                            .where(TripEvent.device_id == shop.device_id)) or 0)
+
+
+def test_revoked_token_is_refused_at_once_although_cached(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
+    with shop.session() as s:
+        revoke_device(s, shop.device_id)
+        s.commit()
+    for _ in range(2):  # the cached token, then the token looked up again
+        resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]})
+        assert resp.status_code == 401 and "revoked" in resp.get_json()["message"]
+    assert _stored(shop) == 1
+
+
+def test_revoked_token_with_a_bad_batch_is_still_401(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
+    with shop.session() as s:
+        revoke_device(s, shop.device_id)
+        s.commit()
+    for bad in ({**events.scan(BREAD), "seq": "x"}, events.scan(99_999_999)):  # malformed, unknown GTIN
+        assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [bad]}).status_code == 401
+
+
+def test_batches_from_a_cached_token_still_mark_the_device_seen(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]})
+    with shop.session() as s:
+        device = s.get(Device, shop.device_id)
+        assert device is not None and device.last_seen_at is not None
+        long_ago = device.last_seen_at - timedelta(minutes=5)
+        device.last_seen_at = long_ago
+        s.commit()
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).status_code == 200
+    with shop.session() as s:
+        assert s.get(Device, shop.device_id).last_seen_at > long_ago  # type: ignore[union-attr,operator]
+
+
+@POSTGRES_ONLY
+def test_a_batch_from_a_known_handheld_is_one_statement(shop: Shop, events: Events,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    trip_id = shop.start()
+    shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]})  # token and GTIN now cached
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(query)[:60])
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK), events.scan(MILK)]})
+    monkeypatch.undo()
+    assert resp.status_code == 200 and len(resp.get_json()["stored"]) == 2
+    assert len(statements) == 1, statements
+    assert _stored(shop) == 3
+
+
+def _drop_connections(url: str) -> None:
+    """What a PostgreSQL restart does to the app's pooled connections: the server ends them all."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(localpg.admin_url(name), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()").fetchone() != (0,):
+            assert time.monotonic() < deadline, "the backends did not end"
+            time.sleep(0.05)
+
+
+@POSTGRES_ONLY
+def test_requests_after_postgres_dropped_the_pool_succeed(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
+    assert shop.get("/api/v1/catalogue?since=0").status_code == 200
+    _drop_connections(shop.app.config["SHOPGO"]["database"]["url"])
+    # without pool_pre_ping: the pooled connections are dead, and no request may see a 500 for it
+    assert shop.get("/api/v1/catalogue?since=0").status_code == 200
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).status_code == 200
+    assert shop.post("/api/v1/trips", {"trip_id": trip_id}).status_code == 200
+    assert _stored(shop) == 2
