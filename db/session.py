@@ -27,9 +27,11 @@ def make_engine(url: str, echo: bool = False, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
-    probe = not kwargs.get("pool_pre_ping", False)
+    psycopg3 = url.split("://", 1)[0].endswith("+psycopg")
+    if not psycopg3:
+        kwargs.setdefault("pool_pre_ping", True)  # another driver: the socket check below needs psycopg 3
     engine = create_engine(url, echo=echo, **kwargs)
-    if probe:
+    if psycopg3 and not kwargs.get("pool_pre_ping"):
         # pool_pre_ping would cost a round trip on every checkout; this check costs none.
         event.listen(engine, "checkout", _refuse_closed_connection)
     return engine
