@@ -60,7 +60,8 @@ class Handheld:
         self._closing = False
         self.trip: TripRow | None = store.current_trip()
         self.events: list[LoggedEvent] = store.trip_events(self.trip.id) if self.trip else []
-        self.basket = RunningBasket(self.events)
+        self.server_events: list[LoggedEvent] = store.server_events(self.trip.id) if self.trip else []
+        self.basket = RunningBasket(self.events + self.server_events)
         self._pricer = IncrementalPricer()
         self._repair_finish()
         self._state: dict[str, Any] = {}
@@ -80,6 +81,9 @@ class Handheld:
             found = resolve(scan, self.catalogue, self.barcodes)
             if not isinstance(found, Resolved):
                 return self._refuse(found)
+            if found.product.gtin in self._voided():
+                # the server's void sorts after every scan of this trip: a new scan could not add it back
+                return self._refuse(f"Staff removed {found.product.name} from this trip; it cannot be added again.")
             self._append("scan", found.payload)
             offer = self._offer_for(found.product.product_id)
             if offer is not None:
@@ -109,7 +113,7 @@ class Handheld:
 
     def _begin(self, card_number: str | None) -> None:
         self.trip = self.store.start_trip(card_number)
-        self.events, self.basket = [], RunningBasket()
+        self.events, self.server_events, self.basket = [], [], RunningBasket()
         self._say("Welcome! Scan your first item." if card_number else "Shopping as a guest. Scan your first item.",
                   "info")
         self._publish()
@@ -163,7 +167,7 @@ class Handheld:
             if self.trip.status != "finished":
                 raise ActionError(409, "finish the trip before handing the scanner in")
             self.store.update_trip(self.trip.id, status="handed_in")
-            self.trip, self.events, self._message = None, [], None
+            self.trip, self.events, self.server_events, self._message = None, [], [], None
             self.basket = RunningBasket()
             self._publish()
             return self._state
@@ -185,6 +189,26 @@ class Handheld:
                 if self.trip is not None and self.trip.card_rejected and not was_rejected:
                     self._say("Card not recognised: shopping as a guest.", "warning")
             self._publish()
+
+    def server_events_arrived(self, trip_id: str, events: list[dict[str, Any]]) -> None:
+        """Events the store server made for this trip (a staff void): fold them in and say so."""
+        with self._lock:
+            try:
+                added = self.store.add_server_events(trip_id, events)
+            except (KeyError, TypeError, ValueError):
+                return  # an answer this device cannot read changes nothing here; the till has the record
+            if not added or self.trip is None or self.trip.id != trip_id:
+                return
+            names = [line["name"] for e in added if e.kind == "remove"
+                     for line in self._state.get("lines", []) if line["key"] == e.payload.get("key")]
+            self.server_events += added
+            self.basket = RunningBasket(self.events + self.server_events)
+            if names:
+                self._say(f"Staff removed {', '.join(names)} from your trip.", "warning")
+            self._publish()
+
+    def _voided(self) -> set[str]:
+        return {str(e.payload.get("key")) for e in self.server_events if e.kind == "remove"}
 
     # --- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -19,17 +19,24 @@ class RunningBasket:
 
     Each new event goes through `server.basket.apply_event`, the very step `fold` repeats
     over the whole log, so a scan costs O(lines) for the ordering instead of O(trip
-    length); `fold(all events)` equals the running lines line for line (tested).
+    length); `fold(all events)` equals the running lines line for line (tested). Events
+    the server made (staff voids) sort after every event of the device, as on the server;
+    once the trip has one, a new device event is folded in its place with the whole log.
     """
 
     def __init__(self, events: Sequence[EventLike] = ()) -> None:
+        self._events = sorted(events, key=lambda e: e.seq)
         self._by_key: dict[str, BasketLine] = {}
-        for ev in sorted(events, key=lambda e: e.seq):
+        for ev in self._events:
             apply_event(self._by_key, ev)
         self.lines: tuple[BasketLine, ...] = newest_first(self._by_key.values())
 
     def add(self, event: EventLike) -> tuple[BasketLine, ...]:
-        """Fold one more event (later than all before it) into the lines."""
+        """Fold one more event into the lines."""
+        if self._events and event.seq < self._events[-1].seq:
+            self.__init__([*self._events, event])  # type: ignore[misc]
+            return self.lines
+        self._events.append(event)
         apply_event(self._by_key, event)
         self.lines = newest_first(self._by_key.values())
         return self.lines

@@ -44,6 +44,15 @@ CREATE TABLE trips (
     finish_request TEXT,                  -- JSON body for POST /finish, set when the shopper finishes
     finish_answer TEXT                    -- JSON answer of POST /finish
 );
+CREATE TABLE server_events (                -- made on the store server (a staff void), received with a reply
+    id TEXT PRIMARY KEY,
+    trip_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,                 -- the server's order: after every event of this device
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    occurred_at TEXT NOT NULL
+);
+CREATE INDEX ix_server_events_trip ON server_events (trip_id, seq);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -133,6 +142,9 @@ class LocalStore:
                 for table in ("products", "promotions", "barcode_rules"):
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
                 self._db.execute("DELETE FROM meta WHERE key IN ('catalogue_version', 'catalogue_etag')")
+                for statement in _SCHEMA[_SCHEMA.index("CREATE TABLE server_events"):_SCHEMA.index("CREATE TABLE meta")].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def checkpoint(self) -> None:
@@ -178,6 +190,25 @@ class LocalStore:
     def trip_events(self, trip_id: str) -> list[LoggedEvent]:
         """Every event of a trip in device order."""
         rows = self.execute("SELECT * FROM events WHERE trip_id = ? ORDER BY seq", (trip_id,)).fetchall()
+        return [_event(r) for r in rows]
+
+    def add_server_events(self, trip_id: str, events: list[Mapping[str, Any]]) -> list[LoggedEvent]:
+        """Keep events the server made for this trip; return those not held before."""
+        added = []
+        with self.transaction() as db:
+            for e in events:
+                ev = LoggedEvent(str(e["id"]), int(e["seq"]), trip_id, str(e["kind"]), dict(e.get("payload") or {}),
+                                 str(e.get("occurred_at") or utc_iso()), True)
+                cur = db.execute("INSERT OR IGNORE INTO server_events (id, trip_id, seq, kind, payload, occurred_at) "
+                                 "VALUES (?,?,?,?,?,?)", (ev.id, trip_id, ev.seq, ev.kind,
+                                                          json.dumps(ev.payload, separators=(",", ":")), ev.occurred_at))
+                if cur.rowcount:
+                    added.append(ev)
+        return added
+
+    def server_events(self, trip_id: str) -> list[LoggedEvent]:
+        """The server's own events of a trip, in its order."""
+        rows = self.execute("SELECT *, 1 AS sent FROM server_events WHERE trip_id = ? ORDER BY seq", (trip_id,)).fetchall()
         return [_event(r) for r in rows]
 
     def unsent(self, limit: int) -> list[LoggedEvent]:

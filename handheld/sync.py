@@ -168,6 +168,8 @@ class EventSync(Worker):
         ids = [e.id for e in batch if e.id in acked]
         self.store.mark_sent(ids)
         self._changed = True
+        if answer.get("staff_events"):
+            self.handheld.server_events_arrived(trip_id, answer["staff_events"])
         # Go again at once while whole batches are acknowledged and more are waiting.
         return len(ids) == len(batch) and (len(unsent) == self.batch_size or trip_id != unsent[-1].trip_id)
 
@@ -180,6 +182,8 @@ class EventSync(Worker):
         except Refused as exc:
             log.error("server refused the finish of trip %s: %s", trip.id, exc)
             answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}
+        if answer.get("staff_events"):
+            self.handheld.server_events_arrived(trip.id, answer["staff_events"])
         self.store.update_trip(trip.id, finish_answer=answer)
         self._changed = True
 

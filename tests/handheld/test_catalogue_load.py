@@ -74,7 +74,8 @@ def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_ca
     store = LocalStore(tmp_path)
     trip = store.start_trip(None)
     store.append(trip.id, "scan", {"gtin": gtin(MILK)})
-    # what schema version 1 also held: the catalogue in the same file
+    # schema version 1: the catalogue in the same file, no server events yet
+    store.execute("DROP TABLE server_events")
     store.execute("CREATE TABLE products (gtin TEXT PRIMARY KEY, product_id INTEGER NOT NULL)")
     store.execute("CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
     store.execute("CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
@@ -85,7 +86,7 @@ def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_ca
     again = LocalStore(tmp_path)
     assert [e.payload["gtin"] for e in again.trip_events(trip.id)] == [gtin(MILK)]
     tables = {r[0] for r in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-    assert not tables & {"products", "promotions", "barcode_rules"}
+    assert not tables & {"products", "promotions", "barcode_rules"} and "server_events" in tables
     assert again.execute("PRAGMA user_version").fetchone()[0] == 2 and again.meta("catalogue_version") is None
     catalogue = Catalogue(again)
     assert catalogue.version is None  # the catalogue worker downloads it in full

@@ -255,6 +255,7 @@ _event = st.one_of(
     st.tuples(st.just("remove"), st.sampled_from(KEYS + ["label"]), st.none()),
     st.tuples(st.just("set_quantity"), st.sampled_from(KEYS + ["label"]), st.integers(0, 5)),
     st.tuples(st.just("finish"), st.none(), st.none()),
+    st.tuples(st.just("staff_void"), st.sampled_from(KEYS), st.none()),
 )
 
 
@@ -271,6 +272,8 @@ def test_running_basket_equals_folding_the_whole_log(steps: list[tuple[str, Any,
         elif kind == "label":
             ev = Event(ev_id, seq, "scan", {"gtin": key, "weight_g": value})
             labels.append(ev_id)
+        elif kind == "staff_void":  # made on the server: sorts after every device event
+            ev = Event(ev_id, 1_000_000_000 + seq, "remove", {"key": key})
         else:
             target = (labels[-1] if labels else "none") if key == "label" else key
             payload = {"key": target} if kind == "remove" else {"key": target, "quantity": value}
@@ -287,3 +290,51 @@ def test_price_info_comes_from_the_cache(device: Handheld) -> None:
     assert info == PriceInfo(gtin(MILK), MILK, "Milk 2L", 150, 120, "GROCERY", False, None)
     assert device.catalogue.promotions()[0] == PromotionRule(1, "3 for 2", "n_for_m", {"n": 3, "m": 2}, BREAD, None,
                                                              False)
+
+
+# --- what staff do on the server reaches the screen --------------------------------------------
+STAFF_SEQ = 1_000_000_001  # the store server's console events sort after every device event
+
+
+def _staff_void(key: str, n: int = 0) -> dict[str, Any]:
+    return {"id": f"staff-{n}", "seq": STAFF_SEQ + n, "kind": "remove", "payload": {"key": key, "by": "staff"},
+            "occurred_at": "2026-11-23T10:00:00+00:00"}
+
+
+def test_a_staff_void_removes_the_line_says_so_and_survives_a_restart(device: Handheld, scan: Scanner,
+                                                                       seeded_dir: Path,
+                                                                       barcodes: BarcodeSettings) -> None:
+    device.on_scan(scan(CARD))
+    device.on_scan(scan(gtin(WINE)))
+    device.on_scan(scan(gtin(MILK)))
+    trip_id = device.state()["trip_id"]
+    device.server_events_arrived(trip_id, [_staff_void(gtin(WINE))])
+    device.server_events_arrived(trip_id, [_staff_void(gtin(WINE))])  # the same void again: held once
+    state = device.state()
+    assert [line["gtin"] for line in state["lines"]] == [gtin(MILK)] and state["total_minor"] == 120
+    assert "Staff removed Red wine" in state["message"]["text"]
+    again = Handheld(device.store, Catalogue(device.store), barcodes)
+    assert [line["gtin"] for line in again.state()["lines"]] == [gtin(MILK)]
+
+
+def test_an_item_staff_voided_cannot_be_scanned_back_and_the_basket_matches_the_servers_fold(
+        device: Handheld, scan: Scanner) -> None:
+    device.on_scan(scan(CARD))
+    device.on_scan(scan(gtin(WINE)))
+    trip_id = device.state()["trip_id"]
+    device.server_events_arrived(trip_id, [_staff_void(gtin(WINE))])
+    assert device.on_scan(scan(gtin(WINE))) is False
+    assert "cannot be added again" in device.state()["message"]["text"]
+    assert device.on_scan(scan(gtin(BREAD))) is True  # scans after the void still fold before it, as on the server
+    server_view = fold([*device.events, *device.server_events]).lines
+    assert [line.gtin for line in server_view] == [line["gtin"] for line in device.state()["lines"]] == [gtin(BREAD)]
+    assert device.state()["pending_events"] == len(device.events)  # the staff event is never sent back
+
+
+def test_staff_events_for_another_trip_or_unreadable_change_nothing(device: Handheld, scan: Scanner) -> None:
+    device.on_scan(scan(CARD))
+    device.on_scan(scan(gtin(MILK)))
+    before = device.state()
+    device.server_events_arrived("some-other-trip", [_staff_void(gtin(MILK))])
+    device.server_events_arrived(before["trip_id"], [{"kind": "remove"}])
+    assert device.state()["lines"] == before["lines"]
