@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Protocol
 
+# Events the store server itself adds to a trip (a staff void) carry sequence numbers from
+# here up: they sort after every event of the handheld, on the server and on the device.
+SERVER_SEQ_BASE = 1_000_000_000
+
 
 class EventLike(Protocol):
     """What the fold needs of an event: device order, kind and payload."""

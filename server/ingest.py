@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Device, Trip, TripEvent
 from server.api.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
+from server.basket import SERVER_SEQ_BASE
 from server.catalogue import products_by_gtin
 from server.errors import ApiError
 
@@ -46,10 +47,23 @@ class IngestResult:
     duplicates: list[str] = field(default_factory=list)
     gaps: list[list[int]] = field(default_factory=list)
     last_seq: int = 0
+    staff_events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The answer body of POST /trips/<id>/events."""
-        return {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq}
+        return {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq,
+                "staff_events": self.staff_events}
+
+
+def staff_event_json(eid: str, seq: int, kind: str, payload: Any, occurred_at: Any) -> dict[str, Any]:
+    """An event the server made for a trip (a staff void) as the handheld folds it."""
+    when = occurred_at if isinstance(occurred_at, str) else occurred_at.isoformat()
+    return {"id": eid, "seq": seq, "kind": kind, "payload": payload, "occurred_at": when}
+
+
+def staff_events(session: Session, trip_id: str) -> list[dict[str, Any]]:
+    """The trip's events made on the server (sequence numbers from SERVER_SEQ_BASE), in order."""
+    return [staff_event_json(*row) for row in session.execute(_STAFF_EVENTS, {"tid": trip_id})]
 
 
 # Per process: GTIN -> (name, sold by weight, when read), per engine. Checking a scan
@@ -173,6 +187,8 @@ _TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq).whe
 _HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
     _events.c.id.in_(bindparam("ids", expanding=True)),
     and_(_events.c.device_id == bindparam("dev"), _events.c.seq.in_(bindparam("seqs", expanding=True)))))
+_STAFF_EVENTS = select(_events.c.id, _events.c.seq, _events.c.kind, _events.c.payload, _events.c.occurred_at).where(
+    _events.c.trip_id == bindparam("tid"), _events.c.seq >= SERVER_SEQ_BASE).order_by(_events.c.seq)
 _DEVICE_TOP = select(func.max(_events.c.seq)).where(_events.c.device_id == bindparam("dev"))
 _INSERT_EVENTS = insert(_events)
 # SQL-side arithmetic so two batches of one trip landing together both count.
@@ -237,4 +253,5 @@ def _ingest_general(session: Session, device: DeviceRef, trip_id: str, events: S
             for eid, ev in fresh.items()])
         bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh.values()) else _COUNT_EVENTS
         session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})
-    return IngestResult(list(fresh), duplicates, gaps(prev, new_seqs), max([prev, *new_seqs]))
+    return IngestResult(list(fresh), duplicates, gaps(prev, new_seqs), max([prev, *new_seqs]),
+                        staff_events(session, trip_id))

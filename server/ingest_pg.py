@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from server.api.schemas import parse_time
 from server.errors import ApiError
+from server.basket import SERVER_SEQ_BASE
 from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, follows_on, gaps, sort_out,
-                           trip_open)
+                           staff_event_json, trip_open)
 
 # %(check)s: the device comes from the API's token cache, so refuse it here if revoked and
 # mark it seen. `ok` holds exactly the general path's refusals (trip_open, sort_out);
@@ -60,7 +61,9 @@ bump AS (UPDATE trips SET event_count = event_count + (SELECT count(*) FROM ins)
 SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, EXISTS (SELECT 1 FROM live),
        (SELECT json_agg(json_build_array(id, trip_id, seq, device_id)) FROM held),
        (SELECT max(seq) FROM trip_events WHERE device_id = %(dev)s),
-       ARRAY(SELECT id FROM ins)
+       ARRAY(SELECT id FROM ins),
+       (SELECT json_agg(json_build_array(id, seq, kind, payload, occurred_at) ORDER BY seq) FROM trip_events
+        WHERE trip_id = %(tid)s AND seq >= %(server_seq)s)
 FROM (SELECT 1) AS one LEFT JOIN t ON true
 """
 
@@ -76,9 +79,9 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
                         for eid, ev in first.items()], separators=(",", ":"))
     now = utcnow()
     params = {"tid": trip_id, "dev": device.id, "check": check_device, "now": now, "stale": now - LAST_SEEN_EVERY,
-              "batch": batch}
+              "batch": batch, "server_seq": SERVER_SEQ_BASE}
     row = _run(session, params)
-    has_trip, trip_device, status, last_seq, live, found, top, inserted = row
+    has_trip, trip_device, status, last_seq, live, found, top, inserted, staff = row
     if check_device and not live:
         raise ApiError(401, REVOKED)
     last_seq = trip_open(trip_id, device.id, (trip_device, status, last_seq) if has_trip else None)
@@ -89,7 +92,7 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
     # An id not inserted although fresh was stored by a concurrent copy of this batch.
     late = [eid for eid in fresh if eid not in stored]
     return IngestResult([eid for eid in fresh if eid in stored], duplicates + late, gaps(prev, new_seqs),
-                        max([prev, *new_seqs]))
+                        max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []])
 
 
 def _run(session: Session, params: dict[str, Any]) -> Any:

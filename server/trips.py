@@ -15,7 +15,7 @@ from db.models import Feedback, Member, Offer, OfferRedemption, Product, Trip, T
 from server.api.schemas import FEEDBACK, validate
 from server.catalogue import products_by_gtin
 from server.errors import ApiError
-from server.ingest import DeviceRef, IngestResult, ingest_events  # noqa: F401  (the sync path, kept importable here)
+from server.ingest import DeviceRef, IngestResult, ingest_events, staff_events  # noqa: F401  (the sync path, kept importable here)
 from server.pricing import PersonalOffer
 
 
@@ -151,7 +151,8 @@ def finish_json(session: Session, trip: Trip, event_count: int | None = None) ->
     out: dict[str, Any] = {"trip_id": trip.id, "status": trip.status, "audit": audit is not None,
                            "audit_reason": audit.reason if audit else "not selected",
                            "audit_id": audit.id if audit else None, "exit_code": trip.id,
-                           "events_received": trip.event_count}
+                           "events_received": trip.event_count,
+                           "staff_events": staff_events(session, trip.id)}
     if event_count is not None:
         out["events_missing"] = max(0, event_count - trip.event_count)
     return out

@@ -25,7 +25,9 @@ EVENTS_ANSWER: Schema = {"type": "object", "properties": {
     "stored": {"type": "array", "items": {"type": "string"}}, "duplicates": {"type": "array", "items": {"type": "string"}},
     "gaps": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}},
              "description": "missing sequence ranges [first, last], inclusive"},
-    "last_seq": {"type": "integer"}}}
+    "last_seq": {"type": "integer"},
+    "staff_events": {"type": "array", "items": {"type": "object"},
+                     "description": "events the store made for this trip (a staff void), to fold after the device's"}}}
 DEVICE = [{"deviceToken": []}]
 CONSOLE = [{"consoleSession": []}]
 

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Device, Member, Product, StaffAction, Trip, TripEvent, User
 from server.accounts import hash_token
-from server.basket import BasketLine, fold
+from server.basket import SERVER_SEQ_BASE, BasketLine, fold
 from server.errors import ApiError
 
 LIVE_STATUSES = ("active", "finished")
 CONSOLE_DEVICE_NAME = "staff console"
-CONSOLE_SEQ_BASE = 1_000_000_000
+CONSOLE_SEQ_BASE = SERVER_SEQ_BASE
 
 
 @dataclass(frozen=True)

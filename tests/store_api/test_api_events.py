@@ -24,7 +24,8 @@ def test_batch_is_stored_and_acknowledged(shop: Shop, events: Events) -> None:
     batch = [events.scan(MILK), events.scan(MILK, quantity=2), events.scan(APPLES, weight_g=640)]
     resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": batch})
     assert resp.status_code == 200
-    assert resp.get_json() == {"stored": [e["id"] for e in batch], "duplicates": [], "gaps": [], "last_seq": 3}
+    assert resp.get_json() == {"stored": [e["id"] for e in batch], "duplicates": [], "gaps": [], "last_seq": 3,
+                               "staff_events": []}
     with shop.session() as s:
         trip = s.get(Trip, trip_id)
         assert (trip.event_count, trip.last_seq) == (3, 3)  # type: ignore[union-attr]
@@ -168,3 +169,22 @@ def test_events_after_checkout_are_409(shop: Shop, events: Events) -> None:
     resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]})
     assert resp.status_code == 409 and stored_count(shop) == 1
     assert json.loads(resp.data)["status"] == 409
+
+
+def test_a_staff_void_reaches_the_handheld_in_the_next_batch_answer_and_the_finish(shop: Shop, events: Events) -> None:
+    from db.models import User
+    from server.staff import live
+
+    trip_id = shop.start()
+    batch = [events.scan(MILK), events.scan(BREAD)]
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": batch}).get_json()["staff_events"] == []
+    with shop.session() as s:
+        action = live.void_line(s, trip_id, product_gtin(MILK), s.get(User, shop.staff_user_id))
+        void_id = action.payload["event_id"]
+        s.commit()
+    answer = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).get_json()
+    assert [(e["id"], e["kind"], e["payload"]["key"]) for e in answer["staff_events"]] == \
+        [(void_id, "remove", product_gtin(MILK))]
+    assert answer["staff_events"][0]["seq"] > max(e["seq"] for e in batch)  # folds after the device's events
+    finish = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
+    assert [e["id"] for e in finish["staff_events"]] == [void_id]
