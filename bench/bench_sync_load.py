@@ -95,6 +95,17 @@ def _call(port: int, method: str, path: str, token: str | None = None, body: Any
     return resp.status, (json.loads(raw) if raw else None), elapsed
 
 
+def _call_raw(port: int, method: str, path: str, headers: dict[str, str], data: bytes | None) -> tuple[int, bytes]:
+    """One request with a ready-made head and body; the answer's status and raw bytes (parsed later)."""
+    conn = _Connection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 class Handheld:
     """One simulated handheld: its token, its sequence numbers and its current trip."""
 
@@ -110,6 +121,15 @@ class Handheld:
         self.seq += 1
         return {"id": str(uuid.uuid4()), "seq": self.seq, "kind": kind,
                 "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
+
+    def prepared(self, size: int) -> tuple[str, dict[str, str], bytes]:
+        """A ready-to-send scan batch of the current trip: path, headers, body (nothing sent)."""
+        assert self.trip is not None
+        batch = [self._event("scan", {"gtin": g, "barcode": g}) for g in self.rng.choices(self.gtins, k=size)]
+        head = {"Accept": "application/json", "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json"}
+        return (f"/api/v1/trips/{self.trip}/events", head,
+                json.dumps({"events": batch}, separators=(",", ":")).encode())
 
     def start(self) -> None:
         self.trip = str(uuid.uuid4())
@@ -202,6 +222,12 @@ def _saturate(workers: int, seconds: float, act: Callable[[int], bool], errors: 
     for t in threads:
         t.join(seconds + 30)
     return sum(done) / seconds
+
+
+def _keep(answers: list[tuple[int, bytes]], answer: tuple[int, bytes]) -> bool:
+    """Keep an answer for reading after the timed phase; True when it is a 200."""
+    answers.append(answer)  # list.append is atomic under the GIL
+    return answer[0] == 200
 
 
 def _drain(port: int, limit: float = 90.0) -> None:
@@ -319,19 +345,37 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         _start_all(hands, sync.errors)
         wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
         _drain(port)
-        ping_rate = _saturate(sat_clients, sat_seconds, lambda i: _call(port, "GET", "/api/v1/ping")[0] == 200,
+        # Closed loop. The load generator shares the server's two cores, so every request is
+        # made ready before the clock starts (a real handheld builds its batch on its own CPU)
+        # and answers are read after it stops: per request the client only sends bytes and
+        # reads bytes, the same for both endpoints.
+        ping_head = {"Accept": "application/json"}
+        ping_answers: list[tuple[int, bytes]] = []
+        ping_rate = _saturate(sat_clients, sat_seconds,
+                              lambda i: _keep(ping_answers, _call_raw(port, "GET", "/api/v1/ping", ping_head, None)),
                               ping.errors)
+        ping.errors += [f"ping {st}" for st, _ in ping_answers if st != 200]
         sat_hands = [Handheld(port, tokens[n + i], gtins, seed=10_000 + i, checkout_every=None)
                      for i in range(sat_clients)]
         sat = Stats()
         _start_all(sat_hands, sat.errors)
+        per_client = int(ping_rate * sat_seconds * 1.5 / sat_clients) + 100  # more than the ping rate allows
+        ready = [[h.prepared(1) for _ in range(per_client)][::-1] for h in sat_hands]  # pop() gives seq order
+        sync_answers: list[tuple[int, bytes]] = []
 
         def sync_once(i: int) -> bool:
-            before = len(sat.latencies)
-            sat_hands[i].send(sat, 1)
-            return len(sat.latencies) > before
+            if not ready[i]:
+                raise RuntimeError("the prepared batches ran out; raise per_client")
+            path, head, data = ready[i].pop()
+            return _keep(sync_answers, _call_raw(port, "POST", path, head, data))
 
         sync_rate = _saturate(sat_clients, sat_seconds, sync_once, sat.errors)
+        for status, raw in sync_answers:
+            if status == 200:
+                body = json.loads(raw)
+                sat.acked += body["stored"] + body["duplicates"]
+            else:
+                sat.errors.append(f"events {status}: {raw[:200]!r}")
         lost = _lost(url, sync.acked + sat.acked)
     finally:
         if proc is not None:
