@@ -205,7 +205,14 @@ class Handheld:
             self.basket = RunningBasket(self.events + self.server_events)
             if names:
                 self._say(f"Staff removed {', '.join(names)} from your trip.", "warning")
+            elif any(e.kind == "age_ok" for e in added):
+                self._say("Age check done by staff: thank you.", "info")
             self._publish()
+
+    def _age_ok_up_to(self) -> int:
+        """Staff checked the shopper's age for lines last changed at or before this sequence number."""
+        marks = [e.payload.get("up_to_seq") for e in self.server_events if e.kind == "age_ok"]
+        return max((m for m in marks if isinstance(m, int) and not isinstance(m, bool)), default=-1)
 
     def _voided(self) -> set[str]:
         return {str(e.payload.get("key")) for e in self.server_events if e.kind == "remove"}
@@ -305,7 +312,7 @@ class Handheld:
         self._state = compute_state(self.trip, self.events, self.catalogue, pricing_rules=self.pricing_rules,
                                     offline=self.sync.offline, pending=pending, message=self._message,
                                     version=self._version, currency=self.currency, exponent=self.exponent,
-                                    lines=self.basket.lines, pricer=self._pricer)
+                                    lines=self.basket.lines, pricer=self._pricer, age_ok_up_to=self._age_ok_up_to())
         self._state["scanner"] = self._scanner
         self._state_json = json.dumps(self._state, separators=(",", ":"))
         for q in list(self._listeners):

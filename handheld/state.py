@@ -64,11 +64,12 @@ def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue
                   pricing_rules: PricingRules | None = None, offline: bool = False, pending: int = 0,
                   message: dict[str, Any] | None = None, version: int = 0, currency: str = "GBP",
                   exponent: int = 2, lines: Sequence[BasketLine] | None = None,
-                  pricer: IncrementalPricer | None = None) -> dict[str, Any]:
+                  pricer: IncrementalPricer | None = None, age_ok_up_to: int = -1) -> dict[str, Any]:
     """Everything the screen shows, computed from the trip's log.
 
     `lines` is the log's fold when the caller keeps it running; `pricer` re-prices only
-    the lines that changed (same answer as `price_basket`).
+    the lines that changed (same answer as `price_basket`). Staff have checked the
+    shopper's age for lines last changed at or before `age_ok_up_to`.
     """
     base: dict[str, Any] = {
         "version": version, "status": "idle", "trip_id": None, "member": None, "card_number": None,
@@ -101,7 +102,7 @@ def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue
                       "weight_g": line.weight_g, "is_label": line.is_label, "unit_price_minor": p.unit_price_minor,
                       "gross_minor": p.gross_minor, "discount_minor": p.discount_minor, "net_minor": p.net_minor,
                       "savings_minor": saved, "promotions": list(p.promotions), "offer_text": p.offer_text,
-                      "age_check": bool(p.age_check or info.min_age)})
+                      "age_check": bool(p.age_check or info.min_age) and line.last_seq > age_ok_up_to})
     answer = trip.finish_answer
     member = trip.member
     base.update({

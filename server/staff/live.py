@@ -1,8 +1,9 @@
 """Live trips on the handhelds and what staff may do to them: approve an age check, void a
 line, take over a trip, close a help request. Every action is a `StaffAction` row.
 
-A void is also a server-side `remove` event in the trip's log, so the checkout's fold of the
-server's events agrees with what staff did. Those events come from a per-store "staff
+A void is also a server-side `remove` event in the trip's log, so the checkout's fold of
+the server's events agrees with what staff did; an age approval is an `age_ok` event there
+too, so the shopper's screen learns of it. Those events come from a per-store "staff
 console" device (revoked, so it can never sign in) and carry sequence numbers from
 CONSOLE_SEQ_BASE up: they sort after every handheld event of the trip, so a voided line
 stays voided even if the shopper scans the item again (the point of an age refusal).
@@ -157,6 +158,8 @@ def approve_age(session: Session, trip_id: str, user: User) -> StaffAction:
     if not view.age_check:
         raise ApiError(409, "This trip has no age check waiting.")
     gtins = sorted({line.gtin for line in view.lines if line.min_age})
+    # also an event in the trip's log, so the shopper's screen drops its "staff check needed"
+    _server_event(session, view.trip, "age_ok", {"up_to_seq": view.trip.last_seq, "by": "staff", "user_id": user.id})
     return _record(session, view.trip, user, "age_ok", {"up_to_seq": view.trip.last_seq, "gtins": gtins})
 
 
@@ -197,21 +200,26 @@ def void_line(session: Session, trip_id: str, key: str, user: User) -> StaffActi
     line = next((ln for ln in view.lines if ln.key == key), None)
     if line is None:
         raise ApiError(404, f"Trip {trip_id} has no line {key!r} (it may already be removed).")
-    device = console_device(session, view.trip.store_id)
+    event = _server_event(session, view.trip, "remove", {"key": key, "by": "staff", "user_id": user.id})
+    return _record(session, view.trip, user, "void_line", {"key": key, "gtin": line.gtin, "name": line.name,
+                                                            "quantity": line.quantity, "event_id": event.id})
+
+
+def _server_event(session: Session, trip: Trip, kind: str, payload: dict[str, object]) -> TripEvent:
+    """Add an event of the store's own to a trip's log; the handheld gets it with its next answer."""
+    device = console_device(session, trip.store_id)
     seq = max(CONSOLE_SEQ_BASE, (session.scalar(select(func.max(TripEvent.seq))
                                                 .where(TripEvent.device_id == device.id)) or 0)) + 1
-    event = TripEvent(id=str(uuid.uuid4()), trip_id=trip_id, device_id=device.id, seq=seq, kind="remove",
-                      payload={"key": key, "by": "staff", "user_id": user.id}, occurred_at=utcnow(),
-                      received_at=utcnow())
+    event = TripEvent(id=str(uuid.uuid4()), trip_id=trip.id, device_id=device.id, seq=seq, kind=kind,
+                      payload=payload, occurred_at=utcnow(), received_at=utcnow())
     try:
         with session.begin_nested():
             session.add(event)
             session.flush()
     except IntegrityError:
         raise ApiError(409, "Another change to this trip happened at the same moment; try again.") from None
-    view.trip.event_count += 1
-    return _record(session, view.trip, user, "void_line", {"key": key, "gtin": line.gtin, "name": line.name,
-                                                            "quantity": line.quantity, "event_id": event.id})
+    trip.event_count += 1
+    return event
 
 
 def recent_actions(session: Session, store_id: str, since: datetime, limit: int = 20) -> list[tuple[StaffAction, str]]:

@@ -338,3 +338,18 @@ def test_staff_events_for_another_trip_or_unreadable_change_nothing(device: Hand
     device.server_events_arrived("some-other-trip", [_staff_void(gtin(MILK))])
     device.server_events_arrived(before["trip_id"], [{"kind": "remove"}])
     assert device.state()["lines"] == before["lines"]
+
+
+def test_a_staff_age_approval_clears_the_check_until_another_restricted_item(device: Handheld, scan: Scanner) -> None:
+    device.on_scan(scan(CARD))
+    device.on_scan(scan(gtin(WINE)))
+    state = device.state()
+    assert state["staff_check_needed"] is True
+    up_to = max(e.seq for e in device.events)
+    device.server_events_arrived(state["trip_id"], [{"id": "ok-1", "seq": STAFF_SEQ + 5, "kind": "age_ok",
+                                                     "payload": {"up_to_seq": up_to, "by": "staff"}}])
+    state = device.state()
+    assert state["staff_check_needed"] is False and "Age check done" in state["message"]["text"]
+    assert [line["gtin"] for line in state["lines"]] == [gtin(WINE)]  # an approval changes no line
+    device.on_scan(scan(gtin(WINE)))  # more wine after the check: staff look again
+    assert device.state()["staff_check_needed"] is True

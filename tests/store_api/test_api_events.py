@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from db.models import Trip, TripEvent
 from server.numbering import product_gtin
-from tests.store_api.conftest import APPLES, BREAD, MILK, Events, Shop
+from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, Events, Shop
 
 
 def stored_count(shop: Shop) -> int:
@@ -188,3 +188,22 @@ def test_a_staff_void_reaches_the_handheld_in_the_next_batch_answer_and_the_fini
     assert answer["staff_events"][0]["seq"] > max(e["seq"] for e in batch)  # folds after the device's events
     finish = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
     assert [e["id"] for e in finish["staff_events"]] == [void_id]
+
+
+def test_a_staff_age_approval_travels_as_an_age_ok_event_that_changes_no_line(shop: Shop, events: Events) -> None:
+    from db.models import User
+    from server.basket import fold
+    from server.staff import live
+
+    trip_id = shop.start()
+    batch = [events.scan(BEER), events.scan(MILK)]
+    shop.post(f"/api/v1/trips/{trip_id}/events", {"events": batch})
+    with shop.session() as s:
+        live.approve_age(s, trip_id, s.get(User, shop.staff_user_id))
+        s.commit()
+        assert live.live_trip(s, trip_id).age_check is False
+        lines = fold(s.scalars(select(TripEvent).where(TripEvent.trip_id == trip_id))).lines
+    assert sorted(line.gtin for line in lines) == sorted([product_gtin(BEER), product_gtin(MILK)])
+    answer = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).get_json()
+    assert [(e["kind"], e["payload"]["up_to_seq"]) for e in answer["staff_events"]] == \
+        [("age_ok", max(e["seq"] for e in batch))]
