@@ -148,11 +148,12 @@ def finish_json(session: Session, trip: Trip, event_count: int | None = None) ->
     from server.audits import audit_of
 
     audit = audit_of(session, trip.id)
+    staff = staff_events(session, trip.id)
+    received = trip.event_count - len(staff)  # the device's own events (staff ones are counted in the trip too)
     out: dict[str, Any] = {"trip_id": trip.id, "status": trip.status, "audit": audit is not None,
                            "audit_reason": audit.reason if audit else "not selected",
                            "audit_id": audit.id if audit else None, "exit_code": trip.id,
-                           "events_received": trip.event_count,
-                           "staff_events": staff_events(session, trip.id)}
+                           "events_received": received, "staff_events": staff}
     if event_count is not None:
-        out["events_missing"] = max(0, event_count - trip.event_count)
+        out["events_missing"] = max(0, event_count - received)
     return out
