@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from firmware_bridge import BarcodeSettings, Scan
 from handheld.catalogue import Catalogue
-from handheld.scanning import Resolved, resolve
 from handheld.pricer import IncrementalPricer
+from handheld.scanning import Resolved, resolve
 from handheld.state import RunningBasket, compute_state
 from handheld.store import LocalStore, LoggedEvent, TripRow
 
@@ -191,7 +191,7 @@ class Handheld:
             self._publish()
 
     def server_events_arrived(self, trip_id: str, events: list[dict[str, Any]]) -> None:
-        """Events the store server made for this trip (a staff void): fold them in and say so."""
+        """Events the store server made for this trip (a staff void or age check): fold them in, say so."""
         with self._lock:
             try:
                 added = self.store.add_server_events(trip_id, events)
