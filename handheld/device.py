@@ -7,7 +7,6 @@ the tests share one pricing function. Listeners (the SSE streams) get each new s
 """
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from firmware_bridge import BarcodeSettings, Scan
 from handheld.catalogue import Catalogue
 from handheld.pricer import IncrementalPricer
 from handheld.scanning import Resolved, resolve
-from handheld.state import RunningBasket, compute_state
+from handheld.state import LineViews, RunningBasket, compute_state, state_json
 from handheld.store import LocalStore, LoggedEvent, TripRow
 
 MAX_QUANTITY = 99
@@ -63,6 +62,7 @@ class Handheld:
         self.server_events: list[LoggedEvent] = store.server_events(self.trip.id) if self.trip else []
         self.basket = RunningBasket(self.events + self.server_events)
         self._pricer = IncrementalPricer()
+        self._views = LineViews()
         self._repair_finish()
         self._state: dict[str, Any] = {}
         self._state_json = ""
@@ -312,9 +312,10 @@ class Handheld:
         self._state = compute_state(self.trip, self.events, self.catalogue, pricing_rules=self.pricing_rules,
                                     offline=self.sync.offline, pending=pending, message=self._message,
                                     version=self._version, currency=self.currency, exponent=self.exponent,
-                                    lines=self.basket.lines, pricer=self._pricer, age_ok_up_to=self._age_ok_up_to())
+                                    lines=self.basket.lines, pricer=self._pricer, age_ok_up_to=self._age_ok_up_to(),
+                                    views=self._views)
         self._state["scanner"] = self._scanner
-        self._state_json = json.dumps(self._state, separators=(",", ":"))
+        self._state_json = state_json(self._state, self._views)
         for q in list(self._listeners):
             q.put(self._state_json)
         with self._changed:  # re-entrant: callers usually hold the lock already

@@ -353,3 +353,26 @@ def test_a_staff_age_approval_clears_the_check_until_another_restricted_item(dev
     assert [line["gtin"] for line in state["lines"]] == [gtin(WINE)]  # an approval changes no line
     device.on_scan(scan(gtin(WINE)))  # more wine after the check: staff look again
     assert device.state()["staff_check_needed"] is True
+
+
+def test_the_state_json_with_kept_lines_equals_a_fresh_serialisation_scan_after_scan(device: Handheld,
+                                                                                      scan: Scanner) -> None:
+    import json
+
+    start(device, scan)
+    steps: list[Callable[[], Any]] = [
+        lambda: device.on_scan(scan(gtin(MILK))), lambda: device.on_scan(scan(gtin(BREAD))),
+        lambda: device.on_scan(scan(gtin(MILK))), lambda: device.on_scan(scan(weight_label("10001", 640))),
+        lambda: device.set_quantity(gtin(MILK), 5), lambda: device.on_scan(scan(gtin(WINE))),
+        lambda: device.remove(gtin(BREAD)), lambda: device.on_scan(scan(gtin(BREAD))),
+        lambda: device.server_events_arrived(device.state()["trip_id"], [
+            {"id": "ok", "seq": STAFF_SEQ, "kind": "age_ok", "payload": {"up_to_seq": 10**6}}]),
+    ]
+    for step in steps:
+        step()
+        fresh = compute_state(device.trip, device.events, device.catalogue, lines=device.basket.lines,
+                              pending=device.store.pending_count(), message=device.state()["message"],
+                              version=device.state()["version"], age_ok_up_to=10**6 if step is steps[-1] else -1)
+        fresh["scanner"] = device.state()["scanner"]
+        assert device.state_json() == json.dumps(fresh, separators=(",", ":"))
+        assert json.loads(device.state_json()) == device.state()
