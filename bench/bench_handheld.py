@@ -78,24 +78,40 @@ def fsync_commit_ms(folder: Path, n: int) -> list[float]:
     return out
 
 
-def in_process_ms(data_dir: Path, n: int) -> list[float]:
-    """Handheld.on_scan alone (log append + fold + price + publish), no pty and no HTTP."""
-    from firmware_bridge import default_settings, interpret
+def _guest_device(data_dir: Path) -> Any:
+    """An in-process Handheld on `data_dir` (no pty, no HTTP) with a guest trip started."""
+    from firmware_bridge import default_settings
     from handheld.catalogue import Catalogue
     from handheld.device import Handheld
     from handheld.store import LocalStore
 
-    barcodes = default_settings().barcodes
     store = LocalStore(data_dir)
-    device = Handheld(store, Catalogue(store), barcodes)
+    device = Handheld(store, Catalogue(store), default_settings().barcodes)
     device.start_guest()
+    return device
+
+
+def _timed_scans(device: Any, n: int, pause: float = 0.0) -> list[float]:
+    """ms per Handheld.on_scan over the benchmark trip's barcodes."""
+    from firmware_bridge import interpret
+
     out = []
     for code in codes(n):
-        scan = interpret(code, "EAN-13", barcodes)
+        scan = interpret(code, "EAN-13", device.barcodes)
         t0 = time.perf_counter()
         assert device.on_scan(scan)
         out.append((time.perf_counter() - t0) * 1000)
-    store.close()
+        if pause:
+            time.sleep(pause)
+    return out
+
+
+def in_process_ms(data_dir: Path, n: int) -> list[float]:
+    """Handheld.on_scan alone (log append + fold + price + publish), no pty and no HTTP."""
+    device = _guest_device(data_dir)
+    out = _timed_scans(device, n)
+    device.catalogue.close()
+    device.store.close()
     return out
 
 
@@ -103,15 +119,7 @@ def during_full_load_ms(data_dir: Path, n: int) -> tuple[list[float], float]:
     """Handheld.on_scan while another thread keeps loading the full catalogue; and one load's duration."""
     import threading
 
-    from firmware_bridge import default_settings, interpret
-    from handheld.catalogue import Catalogue
-    from handheld.device import Handheld
-    from handheld.store import LocalStore
-
-    barcodes = default_settings().barcodes
-    store = LocalStore(data_dir)
-    device = Handheld(store, Catalogue(store), barcodes)
-    device.start_guest()
+    device = _guest_device(data_dir)
     answer, stop, loads = full_catalogue(), threading.Event(), []
 
     def load() -> None:
@@ -124,18 +132,13 @@ def during_full_load_ms(data_dir: Path, n: int) -> tuple[list[float], float]:
 
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
-    out = []
-    for code in codes(n):
-        scan = interpret(code, "EAN-13", barcodes)
-        t0 = time.perf_counter()
-        assert device.on_scan(scan)
-        out.append((time.perf_counter() - t0) * 1000)
-        time.sleep(0.005)
+    out = _timed_scans(device, n, pause=0.005)
     while not loads:
         time.sleep(0.05)
     stop.set()
     loader.join()
-    store.close()
+    device.catalogue.close()
+    device.store.close()
     return out, min(loads)
 
 

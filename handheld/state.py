@@ -26,6 +26,9 @@ class RunningBasket:
     """
 
     def __init__(self, events: Sequence[EventLike] = ()) -> None:
+        self._refold(events)
+
+    def _refold(self, events: Sequence[EventLike]) -> None:
         self._events = sorted(events, key=lambda e: e.seq)
         self._by_key: dict[str, BasketLine] = {}
         for ev in self._events:
@@ -35,7 +38,7 @@ class RunningBasket:
     def add(self, event: EventLike) -> tuple[BasketLine, ...]:
         """Fold one more event into the lines."""
         if self._events and event.seq < self._events[-1].seq:
-            self.__init__([*self._events, event])  # type: ignore[misc]
+            self._refold([*self._events, event])
             return self.lines
         self._events.append(event)
         apply_event(self._by_key, event)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from handheld.pricer import IncrementalPricer
 from server.basket import Event, fold
 from server.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, price_basket
-from tests.store_api.test_pricing_properties import SETTINGS, world
+from tests.store_api.test_pricing_properties import SETTINGS, _events, world
 
 MILK = PriceInfo("0400000000017", 1, "Milk", 150, 120, "dairy")
 BREAD = PriceInfo("0400000000024", 2, "Bread", 100, None, "bakery")
@@ -27,16 +27,8 @@ def test_every_prefix_of_a_trip_prices_as_price_basket_does(w: dict[str, Any], d
     rules = PricingRules(w["rounding"], w["cap"])
     pricer = IncrementalPricer()
     events: list[Event] = []
-    gtins = [p.gtin for p in w["infos"]] + ["9999999999999"]
-    for seq, (i, qty, weight, label) in enumerate(w["scans"], start=1):
-        payload: dict[str, Any] = {"gtin": gtins[i], "barcode": "x"}
-        if weight is not None:
-            payload["weight_g"] = weight
-        elif label is not None:
-            payload["label_price_minor"] = label
-        else:
-            payload["quantity"] = qty
-        events.append(Event(f"e{seq}", seq, "scan", payload))
+    for seq, scan in enumerate(_events(w["scans"]), start=1):
+        events.append(scan)
         lines = fold(events).lines
         if lines and data.draw(st.booleans()):  # now and then a removal or a new quantity from the screen
             target = data.draw(st.sampled_from(lines)).key
