@@ -18,10 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from handheld.store import DB_NAME as LOG_NAME
 from handheld.store import LocalStore
 from server.pricing import PriceInfo, PromotionRule
 
 DB_NAME = "catalogue.db"
+IMAGE_FILES = (LOG_NAME, DB_NAME)  # what a provisioning image copies into a new device's data folder
 SCHEMA_VERSION = 1
 LOAD_CHUNK = 5_000  # products per executemany: progress is reported between chunks
 PRODUCT_COLUMNS = ("gtin", "product_id", "name", "category", "price_minor", "member_price_minor",

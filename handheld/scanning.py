@@ -41,6 +41,8 @@ def resolve(scan: Scan, catalogue: Catalogue, barcodes: BarcodeSettings) -> Reso
         product = catalogue.product_by_plu(code) if code else None
     if product is None and len(scan.gtin) == 14 and scan.gtin.startswith("0"):
         product = catalogue.product(scan.gtin[1:])
+    if product is None and catalogue.version is None:
+        return "The price list is still loading. Please scan that item again in a moment."
     if product is None:
         return f"Item {scan.data} not found. Please ask a member of staff."
     if product.sold_by_weight and scan.weight_g is None and scan.price_minor is None:

@@ -62,6 +62,16 @@ def local_log(data_dir: Path) -> list[LocalEvent]:
     return [LocalEvent(*row) for row in rows]
 
 
+_CATALOGUE_LOADED = re.compile(r"catalogue version \d+ \((\d+) products changed\)")
+
+
+def catalogue_downloads(handheld_log: Path) -> list[int]:
+    """Products in each catalogue answer a handheld stored, from its log (0 for an answer with no change)."""
+    if not handheld_log.exists():
+        return []
+    return [int(m.group(1)) for m in _CATALOGUE_LOADED.finditer(handheld_log.read_text(errors="replace"))]
+
+
 @dataclass
 class EventCheck:
     """Local logs against the server's trip_events."""

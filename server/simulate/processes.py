@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from firmware_bridge.virtual import VirtualScanner
-from handheld.store import DB_NAME
+from handheld.catalogue import IMAGE_FILES
 
 
 def free_port() -> int:
@@ -166,7 +166,8 @@ class HandheldProc:
         self.index, self.children, self.env, self.folder = index, children, env, folder
         self.token, self.server_url, self.backoff_max = token, server_url, backoff_max
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image / DB_NAME, folder / DB_NAME)
+        for name in IMAGE_FILES:
+            shutil.copyfile(image / name, folder / name)
         self.scanner = VirtualScanner("raw", link=folder / "scanner")
         self.scanner.open()
         self.log = folder / "handheld.log"

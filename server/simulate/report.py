@@ -63,6 +63,7 @@ class StoreDayReport:
     scan_to_state_quiet_ms: list[float] = field(default_factory=list)  # 2nd tenth: after opening, before faults
     sync_latency_ms: list[float] = field(default_factory=list)
     sync_latency_quiet_ms: list[float] = field(default_factory=list)
+    catalogue_products_downloaded: list[int] = field(default_factory=list)  # per catalogue answer a handheld stored
     handheld_rss_kib: list[int] = field(default_factory=list)
     handheld_pss_kib: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -133,6 +134,9 @@ def format_report(r: StoreDayReport) -> str:
         ("sync latency p50 / p99 ms", f"{_fmt(f['sync_p50_ms'])} / {_fmt(f['sync_p99_ms'])}",
          f"event occurred_at -> server received_at; quiet {_fmt(f['sync_quiet_p50_ms'])} / "
          f"{_fmt(f['sync_quiet_p99_ms'])}"),
+        ("catalogue downloads", len(r.catalogue_products_downloaded),
+         f"{sum(r.catalogue_products_downloaded):,} products in all, at most "
+         f"{max(r.catalogue_products_downloaded, default=0):,} at once (handhelds start from the image)"),
         ("handheld memory", f"{_fmt(f['handheld_rss_mib_mean'])} MiB RSS each",
          f"{_fmt(f['handheld_pss_mib_total'])} MiB PSS all handhelds"),
     ]

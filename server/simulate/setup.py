@@ -159,15 +159,15 @@ def real_baskets(session: Session, want: int, rng: random.Random) -> tuple[list[
 
 
 def catalogue_template(session: Session, folder: Path) -> int:
-    """A handheld data dir whose cache holds today's full catalogue; return its version.
+    """A handheld data dir whose catalogue cache holds today's full catalogue; return its version.
 
     A bump first starts the catalogue clock, so the scheduler's next bump publishes only
     real changes and the handhelds' deltas at trip start stay small. Each handheld starts
-    from a copy of this file, as devices are provisioned from an image, instead of 200
-    full downloads at opening time.
+    from a copy of this folder's files (IMAGE_FILES), as devices are provisioned from an
+    image, instead of 200 full downloads at opening time.
     """
-    from handheld.catalogue import Catalogue
-    from handheld.store import DB_NAME, LocalStore
+    from handheld.catalogue import IMAGE_FILES, Catalogue
+    from handheld.store import LocalStore
     from server.catalogue import bump_version, snapshot
 
     bump_version(session)
@@ -176,14 +176,19 @@ def catalogue_template(session: Session, folder: Path) -> int:
     session.rollback()
     store = LocalStore(folder)
     try:
-        Catalogue(store).apply(answer)
+        catalogue = Catalogue(store)
+        try:
+            catalogue.apply(answer)
+        finally:
+            catalogue.close()
     finally:
         store.close()
-    conn = sqlite3.connect(folder / DB_NAME)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
+    for name in IMAGE_FILES:  # each file whole, without a -wal beside it, so a plain copy carries it
+        conn = sqlite3.connect(folder / name)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
     return int(answer["version"])
 
 

@@ -172,6 +172,7 @@ class Shopper(threading.Thread):
         """Scan one unit (or one weight label) until the screen shows it, and note it in the record."""
         weight = self.rng.randrange(150, 2000) if item.weighed else None
         code = weight_label(item.plu or "0", weight) if weight is not None else item.gtin
+        state: Json = {}
         for attempt in range(3):
             before = self.display.state()
             expect = before["item_count"] + 1
@@ -190,7 +191,9 @@ class Shopper(threading.Thread):
             r.rescans += 1  # no beep: the shopper scans it again
             if not self.hh.scanner.plugged:
                 self.day.sleep(0.5)
-        raise RuntimeError(f"{code} never showed on the screen after 3 scans")
+        message = (state.get("message") or {}).get("text") if isinstance(state.get("message"), dict) else None
+        raise RuntimeError(f"{code} never showed on the screen after 3 scans (the screen says: {message!r}; "
+                           f"scanner: {(state.get('scanner') or {}).get('status')!r}; see {self.hh.log})")
 
     def _note_scan(self, r: TripRecord, item: Item, weight: int | None, before: Json, after: Json) -> None:
         if weight is None:

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from db.models import Trip, TripEvent
 from db.session import make_engine, make_session_factory
-from server.simulate.checks import compare_events, errors_outside, expected_total, local_log, read_access_log
+from server.simulate.checks import (catalogue_downloads, compare_events, errors_outside, expected_total, local_log,
+                                    read_access_log)
 from server.simulate.processes import HandheldProc
 from server.simulate.report import Mispriced, StoreDayReport
 from server.simulate.setup import StoreSetup
@@ -59,6 +60,7 @@ def tally(report: StoreDayReport, setup: StoreSetup, handhelds: Sequence[Handhel
     price_check(report, setup, records)
 
     local = [e for hh in handhelds for e in local_log(hh.folder)]
+    report.catalogue_products_downloaded = [n for hh in handhelds for n in catalogue_downloads(hh.log)]
     eng = make_engine(setup.url)
     try:
         with make_session_factory(eng)() as s:

@@ -16,7 +16,8 @@ from handheld.store import LocalStore
 from server.basket import Event, fold
 from server.pricing import PriceInfo, PromotionRule, price_basket
 
-from .conftest import APPLES, BREAD, CARD, CHEESE, MILK, WINE, gtin, price_label, weight_label, with_check
+from .conftest import (APPLES, BREAD, CARD, CHEESE, MILK, WINE, catalogue_answer, gtin, price_label, weight_label,
+                       with_check)
 
 Scanner = Callable[[str], Scan]
 
@@ -123,6 +124,22 @@ def test_unknown_or_invalid_barcode_is_a_bad_read_and_adds_nothing(device: Handh
     state = device.state()
     assert state["lines"] == [] and why in state["message"]["text"]
     assert device.store.pending_count() == before
+
+
+def test_item_scanned_before_the_first_price_list_asks_to_wait_not_for_staff(tmp_path: Path, barcodes: BarcodeSettings,
+                                                                               scan: Scanner) -> None:
+    store = LocalStore(tmp_path / "fresh")  # a device with no catalogue yet: the first download is under way
+    catalogue = Catalogue(store)
+    try:
+        device = Handheld(store, catalogue, barcodes)
+        start(device, scan, None)
+        assert device.on_scan(scan(gtin(MILK))) is False
+        assert "still loading" in device.state()["message"]["text"] and device.state()["lines"] == []
+        catalogue.apply(catalogue_answer())
+        assert device.on_scan(scan(gtin(MILK))) is True
+    finally:
+        catalogue.close()
+        store.close()
 
 
 def test_item_before_any_trip_is_refused(device: Handheld, scan: Scanner) -> None:
