@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -120,6 +121,7 @@ class LocalStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self.lock = threading.RLock()
+        self.last_write = 0.0  # time.monotonic() of the last commit (the checkpoint waits for a quiet moment)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         # Checkpoints copy the WAL into the main file and fsync it: done by checkpoint() on the
@@ -146,6 +148,13 @@ class LocalStore:
                     if statement.strip():
                         self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def wal_bytes(self) -> int:
+        """Size of the write-ahead log file (0 when there is none)."""
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def checkpoint(self) -> None:
         """Copy committed WAL frames into the database file (PASSIVE: never blocks the scan path)."""
@@ -290,5 +299,6 @@ class _Tx:
         try:
             if self.outer:
                 self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+                self.store.last_write = time.monotonic()
         finally:
             self.store.lock.release()

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+
 from handheld.catalogue import Catalogue
 from handheld.client import ApiClient, Offline, Refused
 from handheld.device import Handheld
@@ -18,6 +19,20 @@ from handheld.store import LocalStore, TripRow
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 5.0
+CHECKPOINT_IDLE_S = 1.0  # no commit for this long: the shopper is not scanning
+CHECKPOINT_WAL_BYTES = 16 << 20  # ... or the log has grown this big (a 300-scan trip writes about 6 MB)
+
+
+def checkpoint_due(now: float, last_checkpoint: float, last_write: float, wal_bytes: int) -> bool:
+    """Whether to checkpoint the event log now.
+
+    A checkpoint writes the log's pages into the database file and fsyncs it; during a burst
+    of scans that disk work would queue in front of each scan's own fsync'ed commit, so it
+    waits for a quiet second unless the log has grown large.
+    """
+    if now - last_checkpoint < CHECKPOINT_EVERY_S:
+        return False
+    return now - last_write >= CHECKPOINT_IDLE_S or wal_bytes >= CHECKPOINT_WAL_BYTES
 
 
 class Worker:
@@ -105,7 +120,7 @@ class EventSync(Worker):
 
     def step(self) -> bool:
         now = time.monotonic()
-        if now - self._checkpointed > CHECKPOINT_EVERY_S:
+        if checkpoint_due(now, self._checkpointed, self.store.last_write, self.store.wal_bytes()):
             self._checkpointed = now
             self.store.checkpoint()
         for trip in self.store.trips_needing_server():
