@@ -256,11 +256,13 @@ def run(quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-handheld-") as tmp:
         data = Path(tmp) / "handheld"
         seed(data)
+        os.sync()
         commits = fsync_commit_ms(Path(tmp) / "fsync", 100 if quick else 300)
         shutil.copytree(data, Path(tmp) / "inproc")
         inproc = in_process_ms(Path(tmp) / "inproc", n)
         shutil.copytree(data, Path(tmp) / "loading")
         loading, one_load = during_full_load_ms(Path(tmp) / "loading", n)
+        os.sync()  # the loads above left tens of MB for writeback; each scan's fsync would queue behind them
         rig = Rig(data)
         try:
             state_ms, rtt_ms = scan_to_state(rig, n)
