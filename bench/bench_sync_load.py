@@ -224,6 +224,41 @@ def _saturate(workers: int, seconds: float, act: Callable[[int], bool], errors: 
     return sum(done) / seconds
 
 
+def _process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes; one that has gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_parts(server: int, url: str) -> dict[str, float]:
+    """CPU seconds so far of the parts on these two cores: gunicorn (master and workers), this
+    database's PostgreSQL backends with the WAL writer, this load generator, and the whole machine."""
+    import psycopg
+
+    from db import localpg
+
+    workers = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+    with psycopg.connect(localpg.admin_url(), autocommit=True) as conn:
+        backends = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE (datname = %s AND pid <> pg_backend_pid())"
+            " OR backend_type = 'walwriter'", (url.rsplit("/", 1)[1],))]
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return {"server": _process_cpu([server, *map(int, workers)]), "postgres": _process_cpu(backends),
+            "client": _process_cpu([os.getpid()]), "machine": busy / os.sysconf("SC_CLK_TCK")}
+
+
+def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU per request of each part between two _cpu_parts readings."""
+    return {k: 1000 * (after[k] - before[k]) / max(requests, 1) for k in before}
+
+
 def _keep(answers: list[tuple[int, bytes]], answer: tuple[int, bytes]) -> bool:
     """Keep an answer for reading after the timed phase; True when it is a 200."""
     answers.append(answer)  # list.append is atomic under the GIL
@@ -351,9 +386,11 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         # reads bytes, the same for both endpoints.
         ping_head = {"Accept": "application/json"}
         ping_answers: list[tuple[int, bytes]] = []
+        cpu_before = _cpu_parts(proc.pid, url)
         ping_rate = _saturate(sat_clients, sat_seconds,
                               lambda i: _keep(ping_answers, _call_raw(port, "GET", "/api/v1/ping", ping_head, None)),
                               ping.errors)
+        ping_cpu = _cpu_per_request(cpu_before, _cpu_parts(proc.pid, url), len(ping_answers))
         ping.errors += [f"ping {st}" for st, _ in ping_answers if st != 200]
         sat_hands = [Handheld(port, tokens[n + i], gtins, seed=10_000 + i, checkout_every=None)
                      for i in range(sat_clients)]
@@ -369,7 +406,9 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
             path, head, data = ready[i].pop()
             return _keep(sync_answers, _call_raw(port, "POST", path, head, data))
 
+        cpu_before = _cpu_parts(proc.pid, url)
         sync_rate = _saturate(sat_clients, sat_seconds, sync_once, sat.errors)
+        sync_cpu = _cpu_per_request(cpu_before, _cpu_parts(proc.pid, url), len(sync_answers))
         sat_answered = sum(1 for status, _ in sync_answers if status == 200)
         for status, raw in sync_answers:
             if status == 200:
@@ -401,6 +440,9 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         row("sync_saturation", "event POST rate, closed loop", sync_rate, "req/s", "ping rate, closed loop",
             ping_rate, ">= 50% of ping", sync_rate >= 0.5 * ping_rate),
     ]
+    # Where each closed-loop request's CPU went (the two endpoints share the same two cores).
+    rows += [row("sync_saturation", f"CPU per event POST: {part}", sync_cpu[part], "ms", f"CPU per ping: {part}",
+                 ping_cpu[part], "-", None) for part in ("server", "postgres", "client", "machine")]
     for message in (sync.errors + sat.errors + ping.errors)[:5]:
         print("error:", message, file=sys.stderr)
     return rows

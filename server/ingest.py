@@ -89,6 +89,21 @@ def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]
     return out
 
 
+def scannable_cached(engine: Engine, gtins: set[str]) -> dict[str, tuple[str, bool]] | None:
+    """Like _scannable from this worker's cache alone, without a session; None when a GTIN is not in it."""
+    cache = _SCANNABLE.get(engine)
+    if cache is None:
+        return None
+    now = time.monotonic()
+    out: dict[str, tuple[str, bool]] = {}
+    for gtin in gtins:
+        known = cache.get(gtin)
+        if known is None or now - known[2] >= SCANNABLE_TTL:
+            return None
+        out[gtin] = (known[0], known[1])
+    return out
+
+
 def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: bool = False) -> None:
     """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product.
 
@@ -100,8 +115,12 @@ def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: 
         validate(ev, EVENT, f"events[{i}]")
         if ev["kind"] in PAYLOADS:
             validate(ev["payload"], PAYLOADS[ev["kind"]], f"events[{i}].payload")
+    check_scans(events, _scannable(session, {ev["payload"]["gtin"] for ev in events if ev["kind"] == "scan"}))
+
+
+def check_scans(events: Sequence[Mapping[str, Any]], products: Mapping[str, tuple[str, bool]]) -> None:
+    """The catalogue's part of check_batch for conforming events, given name and sold-by-weight by GTIN."""
     scans = [(i, ev["payload"]) for i, ev in enumerate(events) if ev["kind"] == "scan"]
-    products = _scannable(session, {p["gtin"] for _, p in scans})
     for i, p in scans:
         known = products.get(p["gtin"])
         if known is None:

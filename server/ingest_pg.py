@@ -13,6 +13,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 import psycopg
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -20,8 +21,8 @@ from db.base import utcnow
 from server.api.schemas import parse_time
 from server.errors import ApiError
 from server.basket import SERVER_SEQ_BASE
-from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, follows_on, gaps, sort_out,
-                           staff_event_json, trip_open)
+from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, check_scans, follows_on, gaps,
+                           scannable_cached, sort_out, staff_event_json, trip_open)
 
 # %(check)s: the device comes from the API's token cache, so refuse it here if revoked and
 # mark it seen. `ok` holds exactly the general path's refusals (trip_open, sort_out);
@@ -71,6 +72,37 @@ FROM (SELECT 1) AS one LEFT JOIN t ON true
 def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
                          check_device: bool) -> IngestResult:
     """Store a checked, well-formed batch with one statement; same answers and errors as the general path."""
+    params = _params(device, trip_id, events, check_device)
+    if session.in_transaction():  # the session has read something (a catalogue miss): join its transaction
+        row = session.connection().exec_driver_sql(INGEST, params).one()
+    else:
+        row = _run(session.get_bind(), params)  # type: ignore[arg-type]
+    return _answer(row, device, trip_id, events, check_device)
+
+
+def ingest_without_session(engine: Engine, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
+                           check_device: bool) -> IngestResult | None:
+    """The usual batch on PostgreSQL with no ORM session at all: conforming events (event_ok), every
+    GTIN in this worker's catalogue cache. None when the batch needs ingest_events instead: another
+    database, a GTIN not cached, a batch check_scans refuses (ingest_events gives the trip's own
+    errors first), or any database error (ingest_events runs it again with its retries)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    products = scannable_cached(engine, {ev["payload"]["gtin"] for ev in events if ev["kind"] == "scan"})
+    if products is None:
+        return None
+    try:
+        check_scans(events, products)
+    except ApiError:
+        return None
+    try:
+        row = _run(engine, _params(device, trip_id, events, check_device))
+    except sa_exc.DBAPIError:
+        return None
+    return _answer(row, device, trip_id, events, check_device)
+
+
+def _params(device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]], check_device: bool) -> dict[str, Any]:
     first: dict[str, Mapping[str, Any]] = {}
     for ev in events:
         first.setdefault(ev["id"], ev)
@@ -78,9 +110,13 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
     batch = json.dumps([[eid, ev["seq"], ev["kind"], ev["payload"], parse_time(ev["occurred_at"]).isoformat()]
                         for eid, ev in first.items()], separators=(",", ":"))
     now = utcnow()
-    params = {"tid": trip_id, "dev": device.id, "check": check_device, "now": now, "stale": now - LAST_SEEN_EVERY,
-              "batch": batch, "server_seq": SERVER_SEQ_BASE}
-    row = _run(session, params)
+    return {"tid": trip_id, "dev": device.id, "check": check_device, "now": now, "stale": now - LAST_SEEN_EVERY,
+            "batch": batch, "server_seq": SERVER_SEQ_BASE}
+
+
+def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
+            check_device: bool) -> IngestResult:
+    """The general path's answer (or error) from what INGEST read and wrote."""
     has_trip, trip_device, status, last_seq, live, found, top, inserted, staff = row
     if check_device and not live:
         raise ApiError(401, REVOKED)
@@ -95,17 +131,14 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
                         max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []])
 
 
-def _run(session: Session, params: dict[str, Any]) -> Any:
-    """Execute INGEST: on its own pooled connection outside a transaction block, or inside the
-    session's transaction when the session has already read something (a catalogue miss).
+def _run(engine: Engine, params: dict[str, Any]) -> Any:
+    """Execute INGEST on its own pooled connection, outside a transaction block.
 
-    Plain psycopg on the usual route, not SQLAlchemy's execution layer (a quarter of the
-    path's CPU); its errors are raised as SQLAlchemy's, so the API's retry on a key clash or
-    a dropped connection works the same.
+    Plain psycopg, not SQLAlchemy's execution layer (a quarter of the path's CPU); its errors
+    are raised as SQLAlchemy's, so the API's retry on a key clash or a dropped connection
+    works the same.
     """
-    if session.in_transaction():
-        return session.connection().exec_driver_sql(INGEST, params).one()
-    raw = session.get_bind().raw_connection()  # type: ignore[union-attr]
+    raw = engine.raw_connection()
     driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
     try:
         driver.autocommit = True  # one statement is atomic and durable on its own: no BEGIN/COMMIT

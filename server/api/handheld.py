@@ -19,11 +19,11 @@ from db.base import utcnow
 from db.models import Device, Member
 from server import audits, catalogue, checkout, trips
 from server.accounts import hash_token
-from server.api.schemas import (AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate,
-                                validate_event_batch)
-from server.database import db_session
+from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
+from server.database import db_session, engine
 from server.errors import ApiError
 from server.ingest import LAST_SEEN_EVERY, REVOKED
+from server.ingest_pg import ingest_without_session
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
@@ -227,11 +227,18 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     limit = int(_cfg()["server"]["max_batch_events"])
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
-    validate_event_batch(body)
+    events = body.get("events") if type(body) is dict and len(body) == 1 else None
+    conform = type(events) is list and all(event_ok(ev) for ev in events)
+    if not conform:
+        validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
     device: DeviceRef = g.device
-    result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
-                                                        check_device=not device.checked))
-    return jsonify(result.as_json())
+    # The usual batch needs no ORM session: one statement on a pooled connection (server/ingest_pg.py).
+    result = ingest_without_session(engine(), device, trip_id, events, not device.checked) if conform else None
+    if result is None:
+        result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
+                                                            check_device=not device.checked))
+    # json.dumps straight into the answer: jsonify's provider machinery was a tenth of this view's CPU.
+    return Response(json.dumps(result.as_json(), separators=(",", ":")), mimetype="application/json")
 
 
 @bp.post("/trips/<trip_id>/finish")
