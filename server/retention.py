@@ -1,4 +1,4 @@
-"""Two-year retention: purchase lines older than `retention.days` are removed, and baskets left empty.
+"""Two-year retention: purchase lines older than `retention.days` are removed, baskets left empty, and old trips.
 
 On PostgreSQL purchase_lines is partitioned by month, so every partition that ends before
 the cutoff is dropped whole (no row-by-row delete, no bloat). Rows older than the cutoff
@@ -8,6 +8,8 @@ or Ctrl-C between or during batches leaves every table consistent, and a rerun c
 
 Nothing is kept per member beyond the window: the offers engine only ever reads the window
 itself, so no aggregate (spend, visits, favourite products) outlives the lines it came from.
+Handheld trips past the window leave with their events, audits and redemptions
+(server/trip_retention.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.models import Purchase, PurchaseLine
 from db.partitions import ensure_month_partitions, existing_partitions, month_start, next_month, partition_name
+from server.trip_retention import count_old_trips, delete_trip_batch, trips_per_batch
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -41,6 +44,8 @@ class PurgeReport:
     purchases_removed: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
     lines_in_dropped_partitions: int = 0
+    trips_removed: int = 0
+    trip_events_removed: int = 0
     batches: int = 0
     interrupted: bool = False
 
@@ -48,7 +53,8 @@ class PurgeReport:
         """One sentence a person can read."""
         verb = "would remove" if self.dry_run else "removed"
         parts = [f"{verb} {self.lines_removed:,} purchase lines and {self.purchases_removed:,} empty purchases "
-                 f"older than {self.cutoff.isoformat(timespec='seconds')}"]
+                 f"older than {self.cutoff.isoformat(timespec='seconds')}",
+                 f"and {self.trips_removed:,} handheld trips with their {self.trip_events_removed:,} events"]
         if self.partitions_dropped:
             parts.append(f"({'would drop' if self.dry_run else 'dropped'} partitions "
                          f"{', '.join(self.partitions_dropped)} holding {self.lines_in_dropped_partitions:,} lines)")
@@ -101,15 +107,18 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
         old_lines = _count_lines(conn, cutoff)
         old_purchases = int(conn.execute(select(func.count()).select_from(_empty_purchases(cutoff).subquery()))
                             .scalar_one())
+        old_trips, old_events = count_old_trips(conn, cutoff)
     report.lines_removed = 0 if not dry_run else old_lines
     report.purchases_removed = 0 if not dry_run else old_purchases
+    report.trips_removed = 0 if not dry_run else old_trips
+    report.trip_events_removed = 0 if not dry_run else old_events
     report.partitions_dropped = list(partitions)
     report.lines_in_dropped_partitions = sum(in_partitions.values())
     if dry_run:
         return report
     report.partitions_dropped = []
     report.lines_in_dropped_partitions = 0
-    total = old_lines + old_purchases
+    total = old_lines + old_purchases + old_trips + old_events
     done = 0
     if progress:
         progress(0, total)
@@ -144,6 +153,20 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
                     report.purchases_removed += removed
                 if progress:
                     progress(min(done, total), total)
+        while True:
+            if _stopped(stop):
+                report.interrupted = True
+                return report
+            with engine.begin() as conn:
+                trips, events = delete_trip_batch(conn, cutoff, trips_per_batch(batch))
+            if trips == 0:
+                break
+            report.batches += 1
+            report.trips_removed += trips
+            report.trip_events_removed += events
+            done += trips + events
+            if progress:
+                progress(min(done, total), total)
     except KeyboardInterrupt:
         # The open batch was rolled back by engine.begin(); what was committed stays removed.
         report.interrupted = True

@@ -1,13 +1,16 @@
 """Two-year retention: exactly the history older than the cutoff goes, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import itertools
+import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import func, select, text
 
-from db.models import Purchase, PurchaseLine
+from db.models import (Audit, Device, Feedback, Offer, OfferRedemption, Purchase, PurchaseLine, StaffAction, Trip,
+                       TripEvent)
 from db.partitions import existing_partitions, month_start, partition_name
 from server.retention import cutoff_for, ensure_future_partitions, purge
 
@@ -169,3 +172,72 @@ def test_purge_keeps_everything_when_history_is_young(own_shop: Shop) -> None:
     assert (report.lines_removed, report.purchases_removed, report.lines_in_dropped_partitions) == (0, 0, 0)
     assert _state(own_shop) == ([5], [5])
     assert report.cutoff.tzinfo == timezone.utc
+
+
+def _trip(shop: Shop, trip_id: str, started: datetime, checked_out: datetime | None, events: int,
+          seqs: Iterator[int]) -> None:
+    """A handheld trip with its events, a staff action, an audit, a redemption and a feedback."""
+    shop.session.add(Trip(id=trip_id, store_id="S001", device_id=1, member_id=1, status="checked_out",
+                          started_at=started, checked_out_at=checked_out))
+    shop.session.flush()
+    for _ in range(events):
+        shop.session.add(TripEvent(id=str(uuid.uuid4()), trip_id=trip_id, device_id=1, seq=next(seqs),
+                                   kind="scan", payload={"gtin": "0"}, occurred_at=started))
+    shop.session.add_all([
+        StaffAction(trip_id=trip_id, store_id="S001", kind="age_ok", at=started),
+        Audit(trip_id=trip_id, member_id=1, store_id="S001", reason="first trip", probability=1.0),
+        OfferRedemption(offer_id=1, trip_id=trip_id, member_id=1, redeemed_at=started),
+        Feedback(id=str(uuid.uuid4()), store_id="S001", trip_id=trip_id, kind="other", created_at=started),
+    ])
+    shop.session.flush()
+
+
+def _trips(shop: Shop) -> None:
+    shop.member(1)
+    shop.session.add(Device(id=1, store_id="S001", name="hh-1", token_hash="x" * 64))
+    shop.session.add(Offer(id=1, member_id=1, product_id=1, kind="replenish", reward_type="percent", reward_value=10,
+                           valid_from=NOW - timedelta(days=900), valid_to=NOW))
+    seqs = itertools.count(1)
+    _trip(shop, "old-checked-out", CUTOFF - timedelta(days=30), CUTOFF - timedelta(days=30), 4, seqs)
+    _trip(shop, "old-never-finished", CUTOFF - timedelta(days=1), None, 2, seqs)
+    _trip(shop, "checked-out-after-cutoff", CUTOFF - timedelta(hours=1), CUTOFF + timedelta(hours=1), 3, seqs)
+    _trip(shop, "recent", NOW - timedelta(days=2), NOW - timedelta(days=2), 5, seqs)
+    shop.session.commit()
+
+
+def _trip_rows(shop: Shop) -> dict[str, list[Any]]:
+    shop.session.expire_all()
+    out = {name: sorted(shop.session.scalars(select(model.trip_id)).all(), key=str)
+           for name, model in (("events", TripEvent), ("actions", StaffAction), ("audits", Audit),
+                               ("redemptions", OfferRedemption), ("feedback", Feedback))}
+    out["trips"] = sorted(shop.session.scalars(select(Trip.id)).all())
+    shop.session.rollback()
+    return out
+
+
+def test_purge_takes_old_trips_with_their_events_audits_and_redemptions(own_shop: Shop) -> None:
+    _trips(own_shop)
+    dry = purge(own_shop.engine, CFG, NOW, dry_run=True)
+    assert (dry.trips_removed, dry.trip_events_removed) == (2, 6)
+    report = purge(own_shop.engine, CFG, NOW)
+    assert (report.trips_removed, report.trip_events_removed) == (2, 6) and not report.interrupted
+    kept = ["checked-out-after-cutoff", "recent"]
+    rows = _trip_rows(own_shop)
+    assert rows["trips"] == kept
+    assert rows["events"] == ["checked-out-after-cutoff"] * 3 + ["recent"] * 5
+    assert rows["actions"] == rows["audits"] == rows["redemptions"] == kept
+    assert rows["feedback"] == [None, None, *kept]  # the shopper's report stays, unlinked from the purged trip
+    assert "2 handheld trips with their 6 events" in report.summary()
+
+
+def test_trip_purge_stopped_between_batches_leaves_whole_trips_and_a_rerun_finishes(own_shop: Shop) -> None:
+    _trips(own_shop)
+    cfg = {"retention": {"days": 730, "batch_size": 50}}  # one trip per batch
+    calls: list[int] = []
+    first = purge(own_shop.engine, cfg, NOW, progress=lambda done, total: calls.append(done),
+                  stop=lambda: bool(calls) and calls[-1] > 0)  # no purchase history: the first trip is the first row
+    assert first.interrupted and first.trips_removed == 1
+    rows = _trip_rows(own_shop)
+    assert len(rows["trips"]) == 3 and set(rows["events"]) == set(rows["trips"])  # no orphan events
+    second = purge(own_shop.engine, cfg, NOW)
+    assert second.trips_removed == 1 and _trip_rows(own_shop)["trips"] == ["checked-out-after-cutoff", "recent"]
