@@ -57,3 +57,23 @@ def print_table(rows: Iterable[Row], title: str = "") -> None:
 def median(values: list[float]) -> float:
     """The median, nan for none."""
     return statistics.median(values) if values else float("nan")
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(stolen, total) CPU ticks of the whole machine so far, from /proc/stat ((0, 0) where there is none).
+
+    Steal is time the hypervisor gave this VM's CPUs to someone else: a latency tail measured
+    while it is high says more about the host than about the code.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return fields[7], sum(fields)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Percent of CPU time stolen by the hypervisor between two `cpu_ticks()` readings."""
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0
