@@ -299,6 +299,7 @@ class _Tx:
         try:
             if self.outer:
                 self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-                self.store.last_write = time.monotonic()
+                if exc_type is None:
+                    self.store.last_write = time.monotonic()
         finally:
             self.store.lock.release()
