@@ -5,9 +5,7 @@ inserts the fresh events and bumps the trip only when every check the general pa
 (server/ingest.py) passes; it returns what it read, so Python gives the same answers and
 errors from the same helpers. Nothing is written unless the whole batch is accepted, so
 the statement can run outside a transaction block: one round trip per batch where the
-general path needs six (BEGIN, trip, held events, INSERT, UPDATE, COMMIT). The API sends
-the usual batch here with no ORM session at all (ingest_without_session), on connections
-kept for this statement alone.
+general path needs six (BEGIN, trip, held events, INSERT, UPDATE, COMMIT).
 """
 from __future__ import annotations
 

@@ -231,13 +231,12 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     limit = int(_cfg()["server"]["max_batch_events"])
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
-    # validate_event_batch, spelled out to keep its answer: did every event pass the fast check?
     events = body.get("events") if type(body) is dict and len(body) == 1 else None
     conform = type(events) is list and all(event_ok(ev) for ev in events)
     if not conform:
         validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
     device: DeviceRef = g.device
-    # The usual batch needs no ORM session: one statement on a connection of its own (server/ingest_pg.py).
+    # The usual batch needs no ORM session: one statement on a pooled connection (server/ingest_pg.py).
     result = ingest_without_session(engine(), device, trip_id, events, not device.checked) if conform else None
     if result is None:
         result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
