@@ -10,7 +10,6 @@ general path needs six (BEGIN, trip, held events, INSERT, UPDATE, COMMIT).
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any, Mapping, Sequence
 
 import psycopg
@@ -19,7 +18,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.session import connection_closed_by_server
 from server.api.schemas import parse_time
 from server.errors import ApiError
 from server.basket import SERVER_SEQ_BASE
@@ -133,55 +131,24 @@ def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[
                         max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []])
 
 
-# INGEST's own connections per engine, idle ones with their cursor: autocommit for good, so a
-# batch costs no SQLAlchemy pool checkout and return, no autocommit switch either way and no
-# new cursor (together about a sixth of the path's CPU). A stack, not a thread-local: the
-# threaded development server runs each request on a new thread.
-_IDLE: weakref.WeakKeyDictionary[Engine, list[psycopg.Cursor[Any]]] = weakref.WeakKeyDictionary()
-IDLE_MAX = 8  # a worker serves one request at a time; threaded servers keep up to this many
-
-
-def _close_all(idle: list[psycopg.Cursor[Any]]) -> None:
-    while idle:
-        idle.pop().connection.close()
-
-
-def _cursor(engine: Engine) -> psycopg.Cursor[Any]:
-    """An idle INGEST cursor of `engine` whose connection the server has not closed, or a new one."""
-    idle = _IDLE.get(engine)
-    if idle is None:
-        idle = _IDLE.setdefault(engine, [])
-        weakref.finalize(engine, _close_all, idle)  # close them explicitly: never left to the GC
-    while idle:
-        cursor = idle.pop()  # atomic under the GIL: threads never share one
-        if not connection_closed_by_server(cursor.connection):
-            return cursor
-        cursor.connection.close()
-    raw = engine.raw_connection()  # the engine's connect arguments and set-up, then out of its pool
-    driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-    raw.detach()  # the pool forgets it (closing `raw` now would close the connection itself)
-    driver.autocommit = True  # one statement is atomic and durable on its own: no BEGIN/COMMIT
-    return driver.cursor()
-
-
 def _run(engine: Engine, params: dict[str, Any]) -> Any:
-    """Execute INGEST outside a transaction block on one of the engine's INGEST connections.
+    """Execute INGEST on its own pooled connection, outside a transaction block.
 
     Plain psycopg, not SQLAlchemy's execution layer (a quarter of the path's CPU); its errors
     are raised as SQLAlchemy's, so the API's retry on a key clash or a dropped connection
     works the same.
     """
-    cursor = _cursor(engine)
+    raw = engine.raw_connection()
+    driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
     try:
-        row = cursor.execute(INGEST, params).fetchone()
+        driver.autocommit = True  # one statement is atomic and durable on its own: no BEGIN/COMMIT
+        cursor = driver.execute(INGEST, params)
+        driver.autocommit = False
+        return cursor.fetchone()
     except psycopg.Error as err:
-        cursor.connection.close()  # its state after a failed statement is not worth trusting
+        raw.invalidate()  # its state after a failed statement is not worth trusting: reconnect
         if isinstance(err, psycopg.IntegrityError):
             raise sa_exc.IntegrityError(INGEST, None, err) from err
         raise sa_exc.DBAPIError(INGEST, None, err, connection_invalidated=True) from err
-    idle = _IDLE.get(engine)
-    if idle is not None and len(idle) < IDLE_MAX:
-        idle.append(cursor)
-    else:
-        cursor.connection.close()
-    return row
+    finally:
+        raw.close()

@@ -52,30 +52,26 @@ _TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindpara
 TOKEN_CACHE_SIZE = 10_000
 
 
-def _bearer_token() -> str:
-    """The request's bearer token; 401 when there is none."""
+def _token_hash() -> str:
+    """The hash of the request's bearer token; 401 when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
-    return token.strip()
+    return hash_token(token.strip())
 
 
 def _token_cache() -> dict[str, tuple[int, str]]:
-    """This worker's bearer token -> (device id, store) of devices it has authenticated.
-
-    Keyed by the token itself, which the request holds in memory anyway (only its hash is
-    stored at rest), so a cached device costs no SHA-256 per request.
-    """
+    """This worker's token hash -> (device id, store) of devices it has authenticated."""
     return current_app.extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
 
 
-def _authenticate(token: str) -> DeviceRef:
+def _authenticate(token_hash: str) -> DeviceRef:
     """The live device holding the token (401 otherwise); note it was seen, at most once a minute."""
     session = db_session()
-    row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
-        _token_cache().pop(token, None)
+        _token_cache().pop(token_hash, None)
         raise ApiError(401, REVOKED)
     device_id, store_id, last_seen_at = row
     now = utcnow()
@@ -86,7 +82,7 @@ def _authenticate(token: str) -> DeviceRef:
     cache = _token_cache()
     if len(cache) >= TOKEN_CACHE_SIZE:
         cache.clear()
-    cache[token] = (device_id, store_id)
+    cache[token_hash] = (device_id, store_id)
     return DeviceRef(device_id, store_id)
 
 
@@ -95,7 +91,7 @@ def device_required(view: View) -> View:
 
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        g.device = _authenticate(_bearer_token())
+        g.device = _authenticate(_token_hash())
         return view(*args, **kwargs)
 
     return checked  # type: ignore[return-value]
@@ -108,16 +104,16 @@ def device_cached(view: View) -> View:
 
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        token = _bearer_token()
-        known = _token_cache().get(token)
-        g.device = DeviceRef(known[0], known[1], checked=False) if known else _authenticate(token)
+        token_hash = _token_hash()
+        known = _token_cache().get(token_hash)
+        g.device = DeviceRef(known[0], known[1], checked=False) if known else _authenticate(token_hash)
         try:
             return view(*args, **kwargs)
         except ApiError as exc:
             if exc.status == 401:  # revoked since it was cached: look it up again next time
-                _token_cache().pop(token, None)
+                _token_cache().pop(token_hash, None)
             elif known:  # refused before its statement ran: a revoked device still hears 401 first
-                _authenticate(token)
+                _authenticate(token_hash)
             raise
 
     return checked  # type: ignore[return-value]
