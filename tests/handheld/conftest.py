@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -14,6 +13,7 @@ from handheld.catalogue import Catalogue
 from handheld.device import Handheld
 from handheld.store import LocalStore
 from server.numbering import card_number, product_gtin
+from tests.loopback import LoopbackServer, dispose_when_idle
 
 MILK, BREAD, WINE, APPLES, CHEESE = 1, 2, 3, 4, 5
 ALWAYS = {"starts_at": "2020-01-01T00:00:00+00:00", "ends_at": "2099-01-01T00:00:00+00:00", "active": True}
@@ -114,34 +114,8 @@ def device(seeded_dir: Path, barcodes: BarcodeSettings) -> Iterator[Handheld]:
     store.close()
 
 
-class StoreServer:
-    """The real store server (create_app) on loopback in a thread; stop() and start() keep the port."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.app, self.port = app, port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        from werkzeug.serving import make_server
-
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
 @pytest.fixture
-def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[StoreServer, str, str]]:
+def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[LoopbackServer, str, str]]:
     """The store server on the imported database, a registered device token, and the database URL."""
     from db.session import make_engine, make_session_factory
     from server.accounts import add_device, ensure_store
@@ -155,13 +129,12 @@ def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[StoreServe
     eng.dispose()
     app = create_app({"database": {"url": imported_url}, "server": {"secret_key": "test-secret"},
                       "site": {"store_id": "S001", "store_name": "Test Store"}})
-    server = StoreServer(app, free_port())
-    server.start()
+    server = LoopbackServer(app, free_port()).start()  # stop() and start() keep the port
     yield server, token, imported_url
     server.stop()
     from server.database import engine as app_engine
 
-    app_engine(app).dispose()
+    dispose_when_idle(app_engine(app))
 
 
 def pick_products(url: str) -> dict[str, Any]:

@@ -10,13 +10,15 @@ from firmware_bridge import VirtualScanner
 from handheld.store import LocalStore
 from server.basket import fold
 
-from .conftest import StoreServer, pick_products, server_trip, wait_until, weight_label
+from tests.loopback import LoopbackServer
+
+from .conftest import pick_products, server_trip, wait_until, weight_label
 from .procs import HandheldProcess
 
 
 @pytest.mark.slow
 def test_trip_survives_outage_and_kill_and_server_copy_equals_handheld(
-        store_server: tuple[StoreServer, str, str], tmp_path: Path) -> None:
+        store_server: tuple[LoopbackServer, str, str], tmp_path: Path) -> None:
     server, token, url = store_server
     picks = pick_products(url)
     a, b, c, d = picks["plain"][:4]

@@ -9,7 +9,9 @@ from firmware_bridge import default_settings, interpret
 from handheld.runtime import HandheldConfig, HandheldRuntime
 from server.basket import fold
 
-from .conftest import StoreServer, pick_products, server_trip, wait_until
+from tests.loopback import LoopbackServer
+
+from .conftest import pick_products, server_trip, wait_until
 
 
 def _void_on_the_server(url: str, trip_id: str, key: str) -> None:
@@ -32,7 +34,7 @@ def _void_on_the_server(url: str, trip_id: str, key: str) -> None:
 
 
 @pytest.mark.slow
-def test_staff_void_reaches_the_screen_and_checkout_agrees(store_server: tuple[StoreServer, str, str],
+def test_staff_void_reaches_the_screen_and_checkout_agrees(store_server: tuple[LoopbackServer, str, str],
                                                            tmp_path: Path) -> None:
     server, token, url = store_server
     picks = pick_products(url)

@@ -11,7 +11,9 @@ from handheld.client import ApiClient, Offline
 from handheld.runtime import HandheldConfig, HandheldRuntime
 from server.basket import fold
 
-from .conftest import StoreServer, pick_products, server_trip, wait_until, weight_label
+from tests.loopback import LoopbackServer
+
+from .conftest import pick_products, server_trip, wait_until, weight_label
 
 
 class LosesAnswers(ApiClient):
@@ -29,7 +31,7 @@ class LosesAnswers(ApiClient):
         return answer
 
 
-def _runtime(folder: Path, server: StoreServer, token: str) -> HandheldRuntime:
+def _runtime(folder: Path, server: LoopbackServer, token: str) -> HandheldRuntime:
     config = HandheldConfig(data_dir=folder, server_url=server.url, token=token, scanner_port=None, http_port=0,
                             sync_interval=0.05, backoff_max=0.2)
     return HandheldRuntime(config)
@@ -37,7 +39,7 @@ def _runtime(folder: Path, server: StoreServer, token: str) -> HandheldRuntime:
 
 @pytest.mark.slow
 def test_events_reach_the_server_exactly_once_through_outage_and_lost_answers(
-        store_server: tuple[StoreServer, str, str], tmp_path: Path) -> None:
+        store_server: tuple[LoopbackServer, str, str], tmp_path: Path) -> None:
     server, token, url = store_server
     picks = pick_products(url)
     barcodes = default_settings().barcodes

@@ -1,14 +1,12 @@
 """The head-office console in real Chromium: sign in, create, preview, publish, stores, results chart, withdraw."""
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from db.models import CampaignAudience, PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
@@ -17,7 +15,7 @@ from server.head_office.compiler import add_store
 from server.head_office.results import ingest_results
 from server.head_office.signing import KEY_ENV, generate_key
 from tests.conftest import app_config
-from tests.head_office.sites import free_port
+from tests.loopback import LoopbackServer, dispose_when_idle
 
 pytestmark = [pytest.mark.browser]
 import playwright.sync_api as pw_api  # noqa: E402
@@ -42,16 +40,12 @@ def console(imported_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                                      .order_by(PurchaseLine.product_id).limit(2)))
         sess.commit()
     app = create_app(app_config(imported_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{port}", "engine": eng, "products": products}
-    server.shutdown()
-    thread.join()
+    server = LoopbackServer(app).start()
+    yield {"url": server.url, "engine": eng, "products": products}
+    server.stop()
     from server.database import engine as app_engine
 
-    app_engine(app).dispose()
+    dispose_when_idle(app_engine(app))
     eng.dispose()
 
 

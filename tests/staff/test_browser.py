@@ -4,7 +4,6 @@ One seeded database and server per backend for the module; each test changes dif
 """
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -14,10 +13,10 @@ from flask import Flask
 from playwright import sync_api as playwright_api
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from db.base import utcnow
 from db.models import Audit, Purchase, StaffAction, Trip
+from tests.loopback import LoopbackServer
 from tests.staff.conftest import OTHER_MEMBER, PASSWORD, Seed
 
 pytestmark = pytest.mark.browser
@@ -34,12 +33,9 @@ def staff_app(shared_app: Flask) -> Flask:
 @pytest.fixture(scope="module")
 def base_url(staff_app: Flask) -> Iterator[str]:
     """The app served on a free loopback port in a thread."""
-    server = make_server("127.0.0.1", 0, staff_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    server = LoopbackServer(staff_app).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
