@@ -13,16 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from sqlalchemy import Engine, Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Device, Trip, TripEvent
+from db.models import Device, Product, Trip, TripEvent
 from server.api.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
 from server.basket import SERVER_SEQ_BASE
-from server.catalogue import products_by_gtin
 from server.errors import ApiError
 
 REVOKED = "unknown or revoked device token"
@@ -74,34 +73,44 @@ _SCANNABLE: dict[Engine, dict[str, tuple[str, bool, float]]] = {}
 SCANNABLE_TTL = 300.0
 
 
-def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
-    """Name and sold-by-weight of the active products among `gtins`."""
-    cache = _SCANNABLE.setdefault(session.get_bind(), {})  # type: ignore[arg-type]
+# The two facts of the active products among some GTINs, as plain rows (no ORM objects).
+_SCANNABLE_ROWS = select(Product.gtin, Product.name, Product.sold_by_weight).where(
+    Product.gtin.in_(bindparam("gtins", expanding=True)), Product.active.is_(True))
+
+
+def _scannable_from(engine: Engine, gtins: set[str],
+                    read: Callable[[list[str]], Iterable[Any]]) -> dict[str, tuple[str, bool]]:
+    """Name and sold-by-weight of the active products among `gtins`: this worker's cache, and
+    `read` (gtin, name, sold_by_weight rows) for the GTINs it lacks, 500 at a time."""
+    cache = _SCANNABLE.setdefault(engine, {})
     now = time.monotonic()
     out = {g: (c[0], c[1]) for g in gtins if (c := cache.get(g)) is not None and now - c[2] < SCANNABLE_TTL}
-    missing = gtins - out.keys()
+    missing = sorted(gtins - out.keys())
     if missing:
         if len(cache) > 200_000:
             cache.clear()
-        for gtin, product in products_by_gtin(session, missing).items():
-            cache[gtin] = (product.name, product.sold_by_weight, now)
-            out[gtin] = (product.name, product.sold_by_weight)
+        for i in range(0, len(missing), 500):
+            for gtin, name, by_weight in read(missing[i:i + 500]):
+                cache[gtin] = (name, by_weight, now)
+                out[gtin] = (name, by_weight)
     return out
 
 
-def scannable_cached(engine: Engine, gtins: set[str]) -> dict[str, tuple[str, bool]] | None:
-    """Like _scannable from this worker's cache alone, without a session; None when a GTIN is not in it."""
-    cache = _SCANNABLE.get(engine)
-    if cache is None:
-        return None
-    now = time.monotonic()
-    out: dict[str, tuple[str, bool]] = {}
-    for gtin in gtins:
-        known = cache.get(gtin)
-        if known is None or now - known[2] >= SCANNABLE_TTL:
-            return None
-        out[gtin] = (known[0], known[1])
-    return out
+def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
+    """Name and sold-by-weight of the active products among `gtins`, read in the session's transaction."""
+    return _scannable_from(session.get_bind(), gtins,  # type: ignore[arg-type]
+                           lambda some: session.execute(_SCANNABLE_ROWS, {"gtins": some}))
+
+
+def scannable(engine: Engine, gtins: set[str]) -> dict[str, tuple[str, bool]]:
+    """Like _scannable without a session: a GTIN this worker has not seen costs one light query
+    on a pooled connection, not the general path."""
+
+    def read(some: list[str]) -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(_SCANNABLE_ROWS, {"gtins": some}))
+
+    return _scannable_from(engine, gtins, read)
 
 
 def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: bool = False) -> None:

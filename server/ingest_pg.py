@@ -22,7 +22,7 @@ from server.api.schemas import parse_time
 from server.errors import ApiError
 from server.basket import SERVER_SEQ_BASE
 from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, check_scans, follows_on, gaps,
-                           scannable_cached, sort_out, staff_event_json, trip_open)
+                           scannable, sort_out, staff_event_json, trip_open)
 
 # %(check)s: the device comes from the API's token cache, so refuse it here if revoked and
 # mark it seen. `ok` holds exactly the general path's refusals (trip_open, sort_out);
@@ -83,17 +83,14 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
 def ingest_without_session(engine: Engine, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
                            check_device: bool) -> IngestResult | None:
     """The usual batch on PostgreSQL with no ORM session at all: conforming events (event_ok), every
-    GTIN in this worker's catalogue cache. None when the batch needs ingest_events instead: another
-    database, a GTIN not cached, a batch check_scans refuses (ingest_events gives the trip's own
-    errors first), or any database error (ingest_events runs it again with its retries)."""
+    GTIN known from this worker's catalogue cache (or one light query). None when the batch needs
+    ingest_events instead: another database, a batch check_scans refuses (ingest_events gives the
+    trip's own errors first), or any database error (ingest_events runs it again with its retries)."""
     if engine.dialect.name != "postgresql":
         return None
-    products = scannable_cached(engine, {ev["payload"]["gtin"] for ev in events if ev["kind"] == "scan"})
-    if products is None:
-        return None
     try:
-        check_scans(events, products)
-    except ApiError:
+        check_scans(events, scannable(engine, {ev["payload"]["gtin"] for ev in events if ev["kind"] == "scan"}))
+    except (ApiError, sa_exc.DBAPIError):
         return None
     try:
         row = _run(engine, _params(device, trip_id, events, check_device))

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from db import localpg
 from db.models import Device, TripEvent
+from server import ingest
 from server.accounts import revoke_device
 from tests.store_api.conftest import BREAD, MILK, Events, Shop
 
@@ -62,23 +63,50 @@ def test_batches_from_a_cached_token_still_mark_the_device_seen(shop: Shop, even
         assert s.get(Device, shop.device_id).last_seen_at > long_ago  # type: ignore[union-attr,operator]
 
 
+def _statements(shop: Shop, monkeypatch: pytest.MonkeyPatch, path: str, body: Any) -> tuple[Any, list[str]]:
+    """The answer to one POST and the statements it sent to PostgreSQL."""
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(" ".join(str(query).split())[:60])
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    try:
+        return shop.post(path, body), statements
+    finally:
+        monkeypatch.undo()
+
+
 @POSTGRES_ONLY
 def test_a_batch_from_a_known_handheld_is_one_statement(shop: Shop, events: Events,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     trip_id = shop.start()
     shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]})  # token and GTIN now cached
-    statements: list[str] = []
-    execute = psycopg.Cursor.execute
-
-    def counted(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        statements.append(str(query)[:60])
-        return execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
-    resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK), events.scan(MILK)]})
-    monkeypatch.undo()
+    resp, statements = _statements(shop, monkeypatch, f"/api/v1/trips/{trip_id}/events",
+                                   {"events": [events.scan(MILK), events.scan(MILK)]})
     assert resp.status_code == 200 and len(resp.get_json()["stored"]) == 2
     assert len(statements) == 1, statements
+    assert _stored(shop) == 3
+
+
+@POSTGRES_ONLY
+def test_a_product_new_to_the_worker_costs_one_light_read_not_the_general_path(
+        shop: Shop, events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
+    trip_id = shop.start()
+    shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]})  # the token is cached
+    ingest._SCANNABLE.clear()  # as in a worker that has not seen these products yet
+    resp, statements = _statements(shop, monkeypatch, f"/api/v1/trips/{trip_id}/events",
+                                   {"events": [events.scan(BREAD)]})
+    assert resp.status_code == 200 and len(resp.get_json()["stored"]) == 1
+    assert len(statements) == 2 and statements[0].startswith("SELECT products.gtin"), statements
+    resp, statements = _statements(shop, monkeypatch, f"/api/v1/trips/{trip_id}/events",
+                                   {"events": [events.scan(BREAD)]})
+    assert resp.status_code == 200 and len(statements) == 1, statements  # now cached
+    unknown, _ = _statements(shop, monkeypatch, f"/api/v1/trips/{trip_id}/events",
+                             {"events": [events.scan(99_999_999)]})
+    assert unknown.status_code == 422 and "is not in the catalogue" in unknown.get_json()["message"]
     assert _stored(shop) == 3
 
 
