@@ -129,7 +129,7 @@ def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[LoopbackSe
     eng.dispose()
     app = create_app({"database": {"url": imported_url}, "server": {"secret_key": "test-secret"},
                       "site": {"store_id": "S001", "store_name": "Test Store"}})
-    server = LoopbackServer(app, free_port()).start()  # stop() and start() keep the port
+    server = LoopbackServer(app).start()  # stop() and start() keep the port it was given
     yield server, token, imported_url
     server.stop()
     from server.database import engine as app_engine
