@@ -81,11 +81,19 @@ def check_login(session: Session, username: str, password: str, now: datetime | 
     return LoginResult(user)
 
 
+def new_token() -> str:
+    """A fresh secret for a device or a store link: URL-safe and never starting with '-', which
+    a command line (`shopgo head-office link TOKEN`) would take for an option."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
+
+
 def add_device(session: Session, store_id: str, name: str) -> tuple[Device, str]:
     """Register a handheld; returns the device and its token, which is never shown again."""
     if session.get(Store, store_id) is None:
         raise AccountError(f"store {store_id!r} does not exist; import or create it first")
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     device = Device(store_id=store_id, name=name, token_hash=hash_token(token))
     session.add(device)
     session.flush()

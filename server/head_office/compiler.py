@@ -7,7 +7,6 @@ after n and nothing else, which is how it refuses replays and skipped packs.
 """
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Pack, StoreLink
-from server.accounts import hash_token
+from server.accounts import hash_token, new_token
 from server.head_office.definition import CampaignError
 from server.head_office.signing import canonical, sign
 
@@ -29,7 +28,7 @@ def add_store(session: Session, store_id: str, name: str, url: str = "") -> tupl
     """Link a store to head office; returns the link and its token (shown once, stored hashed)."""
     if session.get(StoreLink, store_id) is not None:
         raise CampaignError(f"store {store_id} is already linked; use --rotate to give it a new token")
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     link = StoreLink(store_id=store_id, name=name, url=url.rstrip("/"), token_hash=hash_token(token), acked_seq=0,
                      last_ack_status="", last_ack_reason="", notify_error="", created_at=utcnow())
     session.add(link)
@@ -42,7 +41,7 @@ def rotate_token(session: Session, store_id: str) -> str:
     link = session.get(StoreLink, store_id)
     if link is None:
         raise CampaignError(f"store {store_id} is not linked")
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     link.token_hash = hash_token(token)
     return token
 
