@@ -71,7 +71,13 @@ class LoopbackServer:
 
 
 def dispose_when_idle(engine: Engine, timeout: float = 30.0) -> None:
-    """Dispose `engine` once none of its pooled connections is checked out (fail if one stays out)."""
+    """Dispose `engine` once none of its pooled connections is checked out (fail if one stays out).
+
+    Head office's store notifications run in threads of their own after the request that
+    started them has answered, so they are waited for first."""
+    from server.head_office.notify import wait_for_notifications
+
+    wait_for_notifications()
     checked_out = getattr(engine.pool, "checkedout", lambda: 0)
     deadline = time.monotonic() + timeout
     while checked_out() and time.monotonic() < deadline:

@@ -20,6 +20,8 @@ from server.head_office.signing import key_path, load_private_key
 from server.head_office.wire import LinkError, call
 
 log = logging.getLogger(__name__)
+_running: set[threading.Thread] = set()  # notifications under way in this process
+_lock = threading.Lock()
 
 
 def signing_key(cfg: Mapping[str, Any]) -> Ed25519PrivateKey:
@@ -49,16 +51,38 @@ def notify_store(eng: Engine, store_id: str) -> str:
     return error
 
 
+def _notify_in_background(eng: Engine, store_id: str) -> None:
+    """notify_store in its own thread: a failure (even the database's) is logged, never raised."""
+    try:
+        notify_store(eng, store_id)
+    except Exception:  # a hint only: the store still fetches the packs on its next pull
+        log.exception("notify store %s failed; it will fetch its packs on its schedule", store_id)
+    finally:
+        with _lock:
+            _running.discard(threading.current_thread())
+
+
 def notify_stores(eng: Engine, store_ids: Iterable[str], wait: bool = False) -> list[threading.Thread]:
     """Notify each store in its own thread, so a slow or dead store delays no one."""
-    threads = [threading.Thread(target=notify_store, args=(eng, s), name=f"notify-{s}", daemon=True)
+    threads = [threading.Thread(target=_notify_in_background, args=(eng, s), name=f"notify-{s}", daemon=True)
                for s in sorted(set(store_ids))]
+    with _lock:
+        _running.update(threads)
     for t in threads:
         t.start()
     if wait:
-        for t in threads:
-            t.join(timeout=10)
+        wait_for_notifications(threads)
     return threads
+
+
+def wait_for_notifications(threads: Iterable[threading.Thread] | None = None, timeout: float = 10.0) -> None:
+    """Wait for these notifications (all under way in this process by default), e.g. before
+    the engine they use is disposed."""
+    if threads is None:
+        with _lock:
+            threads = list(_running)
+    for t in threads:
+        t.join(timeout=timeout)
 
 
 def enforce_budgets(app: Flask, session: Session, campaign_ids: set[int]) -> list[int]:

@@ -150,10 +150,11 @@ def site(request: pytest.FixtureRequest, templates: dict[str, str],
     adds its own device, user and store link, and the fuzzer shops its own trip.
     """
     from server.database import engine
+    from tests.loopback import dispose_when_idle
 
     folder = tmp_path_factory.mktemp("hardening")
     for url in _database(request.param, "imported", templates, folder):
         made = make_site(url, folder)
         yield made
         for application in (made.store, made.office):
-            engine(application).dispose()
+            dispose_when_idle(engine(application))

@@ -17,6 +17,7 @@ from server.cli import main
 from server.head_office.compiler import add_store
 from server.head_office.signing import KEY_ENV
 from tests.conftest import app_config
+from tests.loopback import dispose_when_idle
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def ho_client(db_url: str, tmp_path: Path) -> Any:
     yield app.test_client(), token, eng
     from server.database import engine as app_engine
 
-    app_engine(app).dispose()
+    dispose_when_idle(app_engine(app))
     eng.dispose()
 
 
@@ -91,6 +92,26 @@ def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str) -> None:
     eng.dispose()
 
 
+def test_a_new_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server import accounts
+
+    drawn = iter(["-looks-like-an-option", "Ab3-fine"])
+    monkeypatch.setattr(accounts.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert accounts.new_token() == "Ab3-fine"  # `shopgo head-office link -x...` would read an option
+
+
+def test_a_notification_that_fails_on_the_database_is_logged_not_raised(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from server.head_office.notify import notify_stores
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no store_links table: the read fails
+    with caplog.at_level("ERROR", logger="server.head_office.notify"):
+        threads = notify_stores(eng, ["S001"], wait=True)
+    eng.dispose()
+    assert not any(t.is_alive() for t in threads)
+    assert "notify store S001 failed" in caplog.text and "no such table" in caplog.text
+
+
 def test_pull_without_head_office_url_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPGO_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("SHOPGO_SERVER_HEAD_OFFICE_URL", "")
@@ -128,7 +149,7 @@ def test_spent_budget_withdraws_the_campaign(db_url: str, tmp_path: Path, monkey
     assert [p["seq"] for p in packs] == [2] and '"action":"withdraw"' in packs[0]["body"]
     from server.database import engine as app_engine
 
-    app_engine(app).dispose()
+    dispose_when_idle(app_engine(app))
     eng.dispose()
 
 
