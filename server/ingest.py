@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -68,8 +69,9 @@ def staff_events(session: Session, trip_id: str) -> list[dict[str, Any]]:
 # Per process: GTIN -> (name, sold by weight, when read), per engine. Checking a scan
 # needs only these two facts, and reading them for every batch was a third of the sync
 # path's queries. Only known products are kept, so a new product is accepted at once; a
-# withdrawn one is still accepted for up to SCANNABLE_TTL (checkout re-prices anyway).
-_SCANNABLE: dict[Engine, dict[str, tuple[str, bool, float]]] = {}
+# withdrawn one is still accepted for up to SCANNABLE_TTL (checkout re-prices anyway). Weak
+# keys: a disposed engine's cache goes with it.
+_SCANNABLE: WeakKeyDictionary[Engine, dict[str, tuple[str, bool, float]]] = WeakKeyDictionary()
 SCANNABLE_TTL = 300.0
 
 

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from db import localpg
 from db.models import Device, TripEvent
 from server import ingest
+from server.database import engine as app_engine
+from server.ingest_pg import sync_engine
 from server.accounts import revoke_device
 from tests.store_api.conftest import BREAD, MILK, Events, Shop
 
@@ -108,6 +110,25 @@ def test_a_product_new_to_the_worker_costs_one_light_read_not_the_general_path(
                              {"events": [events.scan(99_999_999)]})
     assert unknown.status_code == 422 and "is not in the catalogue" in unknown.get_json()["message"]
     assert _stored(shop) == 3
+
+
+@POSTGRES_ONLY
+def test_the_sync_statement_is_planned_once_not_for_every_batch(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    for _ in range(8):
+        assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
+    with shop.app.app_context():
+        main = app_engine()
+    twin = sync_engine(main)
+    assert twin is sync_engine(main) and twin.pool.checkedin() == 1  # one connection did all eight
+    with twin.connect() as conn:
+        plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                     "WHERE statement LIKE '%%INSERT INTO trip_events%%'").all()
+    assert len(plans) == 1 and plans[0].custom_plans == 0 and plans[0].generic_plans >= 3, plans
+    with main.connect() as conn:  # the rest of the server keeps PostgreSQL's own choice
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    main.dispose()
+    assert twin.pool.checkedin() == 0  # disposed with the app's engine
 
 
 def _drop_connections(url: str) -> None:
