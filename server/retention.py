@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from sqlalchemy import Connection, Engine, delete, exists, func, select, text
 from sqlalchemy.exc import OperationalError
@@ -122,56 +122,63 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
     done = 0
     if progress:
         progress(0, total)
+
+    def advance(removed: int) -> None:
+        nonlocal done
+        done += removed
+        if progress:
+            progress(min(done, total), total)
+
     try:
         for name in partitions:
             if _stopped(stop):
-                report.interrupted = True
-                return report
+                raise _Stopped
             if not _drop_partition(engine, name):
                 continue  # its rows are older than the cutoff, so the batched delete below takes them
             report.partitions_dropped.append(name)
             report.lines_in_dropped_partitions += in_partitions[name]
             report.lines_removed += in_partitions[name]
-            done += in_partitions[name]
             log.info("retention: dropped partition %s (%d lines)", name, in_partitions[name])
-            if progress:
-                progress(done, total)
-        for what in ("lines", "purchases"):
-            while True:
-                if _stopped(stop):
-                    report.interrupted = True
-                    return report
-                with engine.begin() as conn:
-                    removed = _delete_batch(conn, what, cutoff, batch)
-                if removed == 0:
-                    break
-                report.batches += 1
-                done += removed
-                if what == "lines":
-                    report.lines_removed += removed
-                else:
-                    report.purchases_removed += removed
-                if progress:
-                    progress(min(done, total), total)
-        while True:
-            if _stopped(stop):
-                report.interrupted = True
-                return report
-            with engine.begin() as conn:
-                trips, events = delete_trip_batch(conn, cutoff, trips_per_batch(batch))
-            if trips == 0:
-                break
+            advance(in_partitions[name])
+        for (lines,) in _batches(engine, stop, lambda conn: (_delete_batch(conn, "lines", cutoff, batch),)):
+            report.batches += 1
+            report.lines_removed += lines
+            advance(lines)
+        for (purchases,) in _batches(engine, stop, lambda conn: (_delete_batch(conn, "purchases", cutoff, batch),)):
+            report.batches += 1
+            report.purchases_removed += purchases
+            advance(purchases)
+        trip_step = trips_per_batch(batch)
+        for trips, events in _batches(engine, stop, lambda conn: delete_trip_batch(conn, cutoff, trip_step)):
             report.batches += 1
             report.trips_removed += trips
             report.trip_events_removed += events
-            done += trips + events
-            if progress:
-                progress(min(done, total), total)
+            advance(trips + events)
+    except _Stopped:
+        report.interrupted = True
     except KeyboardInterrupt:
         # The open batch was rolled back by engine.begin(); what was committed stays removed.
         report.interrupted = True
         log.warning("retention: interrupted; %s", report.summary())
     return report
+
+
+class _Stopped(Exception):
+    """The stop flag was set between two batches."""
+
+
+def _batches(engine: Engine, stop: StopFlag | None,
+             step: Callable[[Connection], tuple[int, ...]]) -> Iterator[tuple[int, ...]]:
+    """Run `step` in a transaction of its own until its first count is 0; yield each batch's counts.
+    Raises _Stopped when `stop` is set before a batch."""
+    while True:
+        if _stopped(stop):
+            raise _Stopped
+        with engine.begin() as conn:
+            removed = step(conn)
+        if not removed[0]:
+            return
+        yield removed
 
 
 def _drop_partition(engine: Engine, name: str) -> bool:
