@@ -165,6 +165,9 @@ def _transaction(work: Callable[[Session], T]) -> T:
     raise AssertionError("unreachable")
 
 
+CATALOGUE_ANSWERS_KEPT = 32  # distinct `since` versions kept per worker, beside the full answer
+
+
 @bp.get("/catalogue")
 @device_required
 def get_catalogue() -> ResponseReturnValue:
@@ -180,13 +183,15 @@ def get_catalogue() -> ResponseReturnValue:
     etag = f'"cat-{version}-{"full" if since is None else min(since, version)}"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return Response(status=304, headers={"ETag": etag})
-    cache: dict[Any, bytes] = current_app.extensions.setdefault("shopgo.catalogue_cache", {})
+    # This version's answers, full and deltas: a store's handhelds all ask the same few
+    # questions (the full catalogue, or since yesterday's version) when the version changes.
+    cache: dict[str, bytes] = current_app.extensions.setdefault("shopgo.catalogue_cache", {})
     body = cache.get(etag)
     if body is None:
         body = json.dumps(catalogue.snapshot(session, since), separators=(",", ":")).encode()
-        if since is None:  # full snapshots are big and asked for often: keep the newest one
+        if not all(key.startswith(f'"cat-{version}-') for key in cache) or len(cache) >= CATALOGUE_ANSWERS_KEPT:
             cache.clear()
-            cache[etag] = body
+        cache[etag] = body
     session.rollback()
     return Response(body, mimetype="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
 

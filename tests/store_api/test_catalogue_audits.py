@@ -55,6 +55,29 @@ def test_delta_carries_only_what_changed_after_a_bump(shop: Shop) -> None:
         s.commit()
 
 
+def test_the_same_delta_asked_again_is_answered_from_the_worker_cache_until_the_next_bump(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    with shop.session() as s:
+        before = catalogue.bump_version(s)
+        s.get(Product, BREAD).price_minor = 115  # type: ignore[union-attr]
+        s.commit()
+        catalogue.bump_version(s)
+        s.commit()
+    built: list[int | None] = []
+    snapshot = catalogue.snapshot
+    monkeypatch.setattr(catalogue, "snapshot", lambda session, since: built.append(since) or snapshot(session, since))
+    first, second = (shop.get(f"/api/v1/catalogue?since={before}") for _ in range(2))
+    assert first.data == second.data and built == [before]
+    assert [p["price_minor"] for p in second.get_json()["products"]] == [115]
+    with shop.session() as s:
+        s.get(Product, BREAD).price_minor = 125  # type: ignore[union-attr]
+        s.commit()
+        catalogue.bump_version(s)
+        s.commit()
+    third = shop.get(f"/api/v1/catalogue?since={before}")
+    assert built == [before, before] and [p["price_minor"] for p in third.get_json()["products"]] == [125]
+
+
 def test_new_promotion_is_published_by_the_next_bump(shop: Shop) -> None:
     with shop.session() as s:
         v = catalogue.bump_version(s)
