@@ -189,7 +189,8 @@ def get_catalogue() -> ResponseReturnValue:
     body = cache.get(etag)
     if body is None:
         body = json.dumps(catalogue.snapshot(session, since), separators=(",", ":")).encode()
-        if not all(key.startswith(f'"cat-{version}-') for key in cache) or len(cache) >= CATALOGUE_ANSWERS_KEPT:
+        kept = tuple(cache)  # one step under the GIL: a threaded server may add beside this request
+        if len(kept) >= CATALOGUE_ANSWERS_KEPT or not all(key.startswith(f'"cat-{version}-') for key in kept):
             cache.clear()
         cache[etag] = body
     session.rollback()
