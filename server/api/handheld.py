@@ -22,7 +22,7 @@ from server.accounts import hash_token
 from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
 from server.database import db_session, engine
 from server.errors import ApiError
-from server.ingest import LAST_SEEN_EVERY, REVOKED
+from server.ingest import LAST_SEEN_EVERY, REVOKED, IngestResult
 from server.ingest_pg import ingest_without_session
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
@@ -52,18 +52,25 @@ _TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindpara
 TOKEN_CACHE_SIZE = 10_000
 
 
-def _token_hash() -> str:
-    """The hash of the request's bearer token; 401 when there is none."""
-    header = request.headers.get("Authorization", "")
+def bearer_hash(header: str) -> str | None:
+    """The hash of the token in an `Authorization: Bearer <token>` header; None when there is none."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
+        return None
     return hash_token(token.strip())
 
 
-def _token_cache() -> dict[str, tuple[int, str]]:
+def _token_hash() -> str:
+    """The hash of the request's bearer token; 401 when there is none."""
+    token_hash = bearer_hash(request.headers.get("Authorization", ""))
+    if token_hash is None:
+        raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
+    return token_hash
+
+
+def token_cache(app: Flask | None = None) -> dict[str, tuple[int, str]]:
     """This worker's token hash -> (device id, store) of devices it has authenticated."""
-    return current_app.extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
+    return (app or current_app).extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
 
 
 def _authenticate(token_hash: str) -> DeviceRef:
@@ -71,7 +78,7 @@ def _authenticate(token_hash: str) -> DeviceRef:
     session = db_session()
     row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
-        _token_cache().pop(token_hash, None)
+        token_cache().pop(token_hash, None)
         raise ApiError(401, REVOKED)
     device_id, store_id, last_seen_at = row
     now = utcnow()
@@ -79,7 +86,7 @@ def _authenticate(token_hash: str) -> DeviceRef:
         # at most once a minute: a write per request would cost the sync path
         session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})
         session.commit()
-    cache = _token_cache()
+    cache = token_cache()
     if len(cache) >= TOKEN_CACHE_SIZE:
         cache.clear()
     cache[token_hash] = (device_id, store_id)
@@ -105,13 +112,13 @@ def device_cached(view: View) -> View:
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         token_hash = _token_hash()
-        known = _token_cache().get(token_hash)
+        known = token_cache().get(token_hash)
         g.device = DeviceRef(known[0], known[1], checked=False) if known else _authenticate(token_hash)
         try:
             return view(*args, **kwargs)
         except ApiError as exc:
             if exc.status == 401:  # revoked since it was cached: look it up again next time
-                _token_cache().pop(token_hash, None)
+                token_cache().pop(token_hash, None)
             elif known:  # refused before its statement ran: a revoked device still hears 401 first
                 _authenticate(token_hash)
             raise
@@ -233,18 +240,30 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     limit = int(_cfg()["server"]["max_batch_events"])
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
-    events = body.get("events") if type(body) is dict and len(body) == 1 else None
-    conform = type(events) is list and all(event_ok(ev) for ev in events)
-    if not conform:
+    events = usual_events(body)
+    if events is None:
         validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
     device: DeviceRef = g.device
     # The usual batch needs no ORM session: one statement on a pooled connection (server/ingest_pg.py).
-    result = ingest_without_session(engine(), device, trip_id, events, not device.checked) if conform else None
+    result = ingest_without_session(engine(), device, trip_id, events, not device.checked) if events is not None \
+        else None
     if result is None:
         result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
                                                             check_device=not device.checked))
-    # json.dumps straight into the answer: jsonify's provider machinery was a tenth of this view's CPU.
-    return Response(json.dumps(result.as_json(), separators=(",", ":")), mimetype="application/json")
+    return Response(events_answer(result), mimetype="application/json")
+
+
+def usual_events(body: Any) -> list[Any] | None:
+    """The events of a body that is exactly {"events": [...]} with every event conforming
+    (schemas.event_ok); None for anything else, which the schema then judges."""
+    events = body.get("events") if type(body) is dict and len(body) == 1 else None
+    return events if type(events) is list and all(event_ok(ev) for ev in events) else None
+
+
+def events_answer(result: IngestResult) -> bytes:
+    """The body of a batch's 200 answer. json.dumps straight into it: jsonify's provider
+    machinery was a tenth of the view's CPU."""
+    return json.dumps(result.as_json(), separators=(",", ":")).encode()
 
 
 @bp.post("/trips/<trip_id>/finish")
@@ -293,7 +312,8 @@ def audit_outcome(audit_id: int) -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     """Register the handheld API and its OpenAPI document."""
-    from server.api import openapi
+    from server.api import openapi, sync_lane
 
     app.register_blueprint(bp)
     openapi.init_app(app)
+    sync_lane.init_app(app)
