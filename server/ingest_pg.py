@@ -10,9 +10,10 @@ general path needs six (BEGIN, trip, held events, INSERT, UPDATE, COMMIT).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any, Mapping, Sequence
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 import psycopg
 from sqlalchemy import Engine, event
@@ -20,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.session import make_engine
+from db.session import connection_closed_by_server
 from server.api.schemas import parse_time
 from server.errors import ApiError
 from server.basket import SERVER_SEQ_BASE
@@ -134,47 +135,74 @@ def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[
 # PostgreSQL plans a prepared statement afresh for its first five runs, then keeps a generic
 # plan only if that looks no dearer than the fresh ones. For INGEST on a store with few trips
 # it never does: every batch was planned again, 0.7 ms of PostgreSQL's CPU on top of the
-# statement's 0.5 ms. Its connections therefore always use the generic plan. They come from a
-# twin pool of their own, so the rest of the server keeps PostgreSQL's choice, which is the
-# right one for a query on a skewed column such as the live trips' `status = 'active'`.
-GENERIC_PLANS = {"options": "-c plan_cache_mode=force_generic_plan"}
-_TWINS: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
-_TWINS_LOCK = threading.Lock()
+# statement's 0.5 ms. Its connections therefore always use the generic plan. They are its
+# own, so the rest of the server keeps PostgreSQL's choice, which is the right one for a
+# query on a skewed column such as the live trips' `status = 'active'`.
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
-def sync_engine(engine: Engine) -> Engine:
-    """The pool INGEST runs on: same database as `engine`, disposed with it, generic plans only."""
-    twin = _TWINS.get(engine)
-    if twin is not None:
-        return twin
-    with _TWINS_LOCK:
-        twin = _TWINS.get(engine)
-        if twin is None:
-            twin = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=8,
-                               connect_args=GENERIC_PLANS)
-            event.listen(engine, "engine_disposed", lambda _engine, twin=twin: twin.dispose())
-            _TWINS[engine] = twin
-    return twin
+class SyncConnections:
+    """The connections INGEST runs on: one per thread, held (a sync worker has one thread), in
+    autocommit, generic plans only, with its cursor kept. Taking a pooled connection, switching
+    autocommit on and off and making a cursor for every batch was a fifth of the lane's CPU.
+    A connection the server has closed is replaced before use; all are closed with the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.local = threading.local()
+        self.opened: WeakSet[psycopg.Connection[Any]] = WeakSet()
+
+    def cursor(self) -> psycopg.Cursor[Any]:
+        """This thread's cursor, on a live connection made in this process."""
+        cursor: psycopg.Cursor[Any] | None = getattr(self.local, "cursor", None)
+        if cursor is None or self.local.pid != os.getpid() or connection_closed_by_server(cursor.connection):
+            self.discard()
+            conn = psycopg.connect(self.url, autocommit=True, options=GENERIC_PLANS)
+            self.opened.add(conn)
+            cursor = self.local.cursor = conn.cursor()
+            self.local.pid = os.getpid()
+        return cursor
+
+    def discard(self) -> None:
+        """Close this thread's connection (after an error its state is not worth trusting)."""
+        cursor = self.local.__dict__.pop("cursor", None)
+        if cursor is not None and self.local.pid == os.getpid():
+            cursor.connection.close()
+
+    def close_all(self) -> None:
+        for conn in list(self.opened):
+            conn.close()
+
+
+_CONNECTIONS: WeakKeyDictionary[Engine, SyncConnections] = WeakKeyDictionary()
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def sync_connections(engine: Engine) -> SyncConnections:
+    """INGEST's connections to the database of `engine`, closed when it is disposed."""
+    held = _CONNECTIONS.get(engine)
+    if held is not None:
+        return held
+    with _CONNECTIONS_LOCK:
+        held = _CONNECTIONS.get(engine)
+        if held is None:
+            held = _CONNECTIONS[engine] = SyncConnections(engine)
+            event.listen(engine, "engine_disposed", lambda _engine, held=held: held.close_all())
+    return held
 
 
 def _run(engine: Engine, params: dict[str, Any]) -> Any:
-    """Execute INGEST on a pooled connection of the engine's twin (sync_engine), outside a transaction block.
+    """Execute INGEST on this thread's held connection (sync_connections), outside a transaction block.
 
     Plain psycopg, not SQLAlchemy's execution layer (a quarter of the path's CPU); its errors
     are raised as SQLAlchemy's, so the API's retry on a key clash or a dropped connection
     works the same.
     """
-    raw = sync_engine(engine).raw_connection()
-    driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+    held = sync_connections(engine)
     try:
-        driver.autocommit = True  # one statement is atomic and durable on its own: no BEGIN/COMMIT
-        cursor = driver.execute(INGEST, params)
-        driver.autocommit = False
-        return cursor.fetchone()
+        return held.cursor().execute(INGEST, params).fetchone()
     except psycopg.Error as err:
-        raw.invalidate()  # its state after a failed statement is not worth trusting: reconnect
+        held.discard()  # reconnect next time
         if isinstance(err, psycopg.IntegrityError):
             raise sa_exc.IntegrityError(INGEST, None, err) from err
         raise sa_exc.DBAPIError(INGEST, None, err, connection_invalidated=True) from err
-    finally:
-        raw.close()

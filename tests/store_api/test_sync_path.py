@@ -13,7 +13,7 @@ from db import localpg
 from db.models import Device, TripEvent
 from server import ingest
 from server.database import engine as app_engine
-from server.ingest_pg import sync_engine
+from server.ingest_pg import sync_connections
 from server.accounts import revoke_device
 from tests.store_api.conftest import BREAD, MILK, Events, Shop
 
@@ -119,16 +119,18 @@ def test_the_sync_statement_is_planned_once_not_for_every_batch(shop: Shop, even
         assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
     with shop.app.app_context():
         main = app_engine()
-    twin = sync_engine(main)
-    assert twin is sync_engine(main) and twin.pool.checkedin() == 1  # one connection did all eight
-    with twin.connect() as conn:
-        plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                                     "WHERE statement LIKE '%%INSERT INTO trip_events%%'").all()
-    assert len(plans) == 1 and plans[0].custom_plans == 0 and plans[0].generic_plans >= 3, plans
-    with main.connect() as conn:  # the rest of the server keeps PostgreSQL's own choice
-        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    held = sync_connections(main)
+    assert held is sync_connections(main) and len(held.opened) == 1  # one connection did all eight
+    conn = held.cursor().connection
+    plans = conn.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                         "WHERE statement LIKE '%%INSERT INTO trip_events%%'").fetchall()
+    assert len(plans) == 1 and plans[0][1] == 0 and plans[0][0] >= 3, plans
+    with main.connect() as other:  # the rest of the server keeps PostgreSQL's own choice
+        assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
     main.dispose()
-    assert twin.pool.checkedin() == 0  # disposed with the app's engine
+    assert conn.closed  # closed with the app's engine
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}).status_code == 200
+    assert not held.cursor().connection.closed  # and made again when needed
 
 
 def _drop_connections(url: str) -> None:
