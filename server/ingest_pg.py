@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from typing import Any, Mapping, Sequence
 from weakref import WeakKeyDictionary, WeakSet
 
@@ -142,36 +143,51 @@ GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 class SyncConnections:
-    """The connections INGEST runs on: one per thread, held (a sync worker has one thread), in
-    autocommit, generic plans only, with its cursor kept. Taking a pooled connection, switching
-    autocommit on and off and making a cursor for every batch was a fifth of the lane's CPU.
-    A connection the server has closed is replaced before use; all are closed with the engine."""
+    """The connections INGEST runs on, kept open between batches: in autocommit, generic plans
+    only, each with its cursor. A sync worker uses one; a threaded server one per request
+    running, keeping up to KEEP_IDLE. Checking a connection out of SQLAlchemy's pool,
+    switching autocommit on and off and making a cursor for every batch was a fifth of the
+    lane's CPU. A connection the server has closed is replaced before use; all are closed
+    with the engine; a forked process makes its own."""
+
+    KEEP_IDLE = 8
 
     def __init__(self, engine: Engine) -> None:
         self.url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.local = threading.local()
+        self.pid = os.getpid()
+        self.idle: list[psycopg.Cursor[Any]] = []
+        self.inherited: list[psycopg.Cursor[Any]] = []
         self.opened: WeakSet[psycopg.Connection[Any]] = WeakSet()
 
-    def cursor(self) -> psycopg.Cursor[Any]:
-        """This thread's cursor, on a live connection made in this process."""
-        cursor: psycopg.Cursor[Any] | None = getattr(self.local, "cursor", None)
-        if cursor is None or self.local.pid != os.getpid() or connection_closed_by_server(cursor.connection):
-            self.discard()
-            conn = psycopg.connect(self.url, autocommit=True, options=GENERIC_PLANS)
-            self.opened.add(conn)
-            cursor = self.local.cursor = conn.cursor()
-            self.local.pid = os.getpid()
-        return cursor
+    def take(self) -> psycopg.Cursor[Any]:
+        """An idle cursor on a live connection, or one on a new connection."""
+        if self.pid != os.getpid():  # forked: the parent's connections are the parent's to close
+            self.inherited = self.idle  # kept, not closed (that would end the parent's sessions)
+            self.pid, self.idle, self.opened = os.getpid(), [], WeakSet()
+        while self.idle:
+            try:
+                cursor = self.idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if not connection_closed_by_server(cursor.connection):
+                return cursor
+            cursor.connection.close()
+        conn = psycopg.connect(self.url, autocommit=True, options=GENERIC_PLANS)
+        self.opened.add(conn)
+        return conn.cursor()
 
-    def discard(self) -> None:
-        """Close this thread's connection (after an error its state is not worth trusting)."""
-        cursor = self.local.__dict__.pop("cursor", None)
-        if cursor is not None and self.local.pid == os.getpid():
+    def give(self, cursor: psycopg.Cursor[Any]) -> None:
+        """Keep a cursor taken for the next batch (close it when enough are kept)."""
+        if len(self.idle) < self.KEEP_IDLE:
+            self.idle.append(cursor)
+        else:
             cursor.connection.close()
 
     def close_all(self) -> None:
+        idle, self.idle = self.idle, []  # `idle` holds them until closed: a dropped open one warns
         for conn in list(self.opened):
             conn.close()
+        del idle
 
 
 _CONNECTIONS: WeakKeyDictionary[Engine, SyncConnections] = WeakKeyDictionary()
@@ -179,7 +195,7 @@ _CONNECTIONS_LOCK = threading.Lock()
 
 
 def sync_connections(engine: Engine) -> SyncConnections:
-    """INGEST's connections to the database of `engine`, closed when it is disposed."""
+    """INGEST's connections to the database of `engine`, closed when it is disposed or dropped."""
     held = _CONNECTIONS.get(engine)
     if held is not None:
         return held
@@ -188,21 +204,27 @@ def sync_connections(engine: Engine) -> SyncConnections:
         if held is None:
             held = _CONNECTIONS[engine] = SyncConnections(engine)
             event.listen(engine, "engine_disposed", lambda _engine, held=held: held.close_all())
+            weakref.finalize(engine, held.close_all)  # an engine dropped without dispose()
     return held
 
 
 def _run(engine: Engine, params: dict[str, Any]) -> Any:
-    """Execute INGEST on this thread's held connection (sync_connections), outside a transaction block.
+    """Execute INGEST on a kept connection (sync_connections), outside a transaction block.
 
     Plain psycopg, not SQLAlchemy's execution layer (a quarter of the path's CPU); its errors
     are raised as SQLAlchemy's, so the API's retry on a key clash or a dropped connection
     works the same.
     """
     held = sync_connections(engine)
+    cursor = held.take()
     try:
-        return held.cursor().execute(INGEST, params).fetchone()
-    except psycopg.Error as err:
-        held.discard()  # reconnect next time
+        row = cursor.execute(INGEST, params).fetchone()
+    except BaseException as err:
+        cursor.connection.close()  # its state after a failed statement is not worth trusting
         if isinstance(err, psycopg.IntegrityError):
             raise sa_exc.IntegrityError(INGEST, None, err) from err
-        raise sa_exc.DBAPIError(INGEST, None, err, connection_invalidated=True) from err
+        if isinstance(err, psycopg.Error):
+            raise sa_exc.DBAPIError(INGEST, None, err, connection_invalidated=True) from err
+        raise
+    held.give(cursor)
+    return row
