@@ -216,11 +216,13 @@ def _run(engine: Engine, params: dict[str, Any]) -> Any:
     works the same.
     """
     held = sync_connections(engine)
-    cursor = held.take()
+    cursor = None
     try:
+        cursor = held.take()
         row = cursor.execute(INGEST, params).fetchone()
     except BaseException as err:
-        cursor.connection.close()  # its state after a failed statement is not worth trusting
+        if cursor is not None:
+            cursor.connection.close()  # its state after a failed statement is not worth trusting
         if isinstance(err, psycopg.IntegrityError):
             raise sa_exc.IntegrityError(INGEST, None, err) from err
         if isinstance(err, psycopg.Error):

@@ -133,6 +133,26 @@ def test_the_sync_statement_is_planned_once_not_for_every_batch(shop: Shop, even
     assert held.idle and not held.idle[-1].connection.closed  # and made again when needed
 
 
+@POSTGRES_ONLY
+def test_a_batch_refused_for_want_of_a_connection_is_stored_once_when_sent_again(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    with shop.app.app_context():
+        held = sync_connections(app_engine())
+    held.close_all()
+    batch = {"events": [events.scan(MILK)]}
+    real_url, held.url = held.url, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    try:
+        refused = shop.post(f"/api/v1/trips/{trip_id}/events", batch)
+    finally:
+        held.url = real_url
+    assert refused.status_code == 500 and "Try again" in refused.get_json()["message"]
+    assert _stored(shop) == 0 and not held.idle
+    again = shop.post(f"/api/v1/trips/{trip_id}/events", batch)  # the handheld keeps it and sends it again
+    assert again.status_code == 200 and len(again.get_json()["stored"]) == 1
+    assert shop.post(f"/api/v1/trips/{trip_id}/events", batch).get_json()["duplicates"] == [batch["events"][0]["id"]]
+    assert _stored(shop) == 1
+
+
 def _drop_connections(url: str) -> None:
     """What a PostgreSQL restart does to the app's pooled connections: the server ends them all."""
     name = url.rsplit("/", 1)[1]
