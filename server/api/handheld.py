@@ -244,9 +244,8 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     if events is None:
         validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
     device: DeviceRef = g.device
-    # The usual batch needs no ORM session: one statement on a pooled connection (server/ingest_pg.py).
-    result = ingest_without_session(engine(), device, trip_id, events, not device.checked) if events is not None \
-        else None
+    # The usual batch needs no ORM session: one statement on a kept connection (server/ingest_pg.py).
+    result = None if events is None else ingest_without_session(engine(), device, trip_id, events, not device.checked)
     if result is None:
         result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
                                                             check_device=not device.checked))
