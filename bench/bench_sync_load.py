@@ -278,9 +278,9 @@ def _add_cpu(total: dict[str, float], before: dict[str, float], after: dict[str,
         total[part] = total.get(part, 0.0) + after[part] - before[part]
 
 
-def _cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """Milliseconds of CPU per request of each part between two _cpu_parts readings."""
-    return {k: 1000 * (after[k] - before[k]) / max(requests, 1) for k in before}
+def _cpu_per_request(spent: dict[str, float], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU per request of each part, from the CPU seconds it spent (_add_cpu)."""
+    return {k: 1000 * v / max(requests, 1) for k, v in spent.items()}
 
 
 def _keep(answers: list[tuple[int, bytes]], answer: tuple[int, bytes]) -> bool:
@@ -445,8 +445,8 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
             sync_rates.append(_saturate(sat_clients, turn, sync_once, sat.errors))
             _add_cpu(sync_cpu_s, before, _cpu_parts(proc.pid, url))
         ping_rate, sync_rate = sum(ping_rates) / sat_rounds, sum(sync_rates) / sat_rounds
-        ping_cpu = _cpu_per_request({k: 0.0 for k in ping_cpu_s}, ping_cpu_s, len(ping_answers))
-        sync_cpu = _cpu_per_request({k: 0.0 for k in sync_cpu_s}, sync_cpu_s, len(sync_answers))
+        ping_cpu = _cpu_per_request(ping_cpu_s, len(ping_answers))
+        sync_cpu = _cpu_per_request(sync_cpu_s, len(sync_answers))
         ping.errors += [f"ping {st}" for st, _ in ping_answers if st != 200]
         sat_answered = sum(1 for status, _ in sync_answers if status == 200)
         for status, raw in sync_answers:
