@@ -9,7 +9,10 @@ server but not in trip_events; must be 0). Baselines from the same run and the s
 gunicorn: the trivial `GET /api/v1/ping` at the same pacing, and both endpoints at
 saturation (closed loop). Targets: p99 under 100 ms for 300 handhelds every 3 s, and the
 sync endpoint at saturation at least 50% of the ping rate. Beside the p99, the longest time a
-sleeping probe process was kept waiting in the paced phase: the machine's own stalls.
+sleeping probe process was kept waiting in the paced phase: the machine's own stalls; and
+the longest flush to disk of a probe that flushes as PostgreSQL does at every commit, in the
+paced phase and across the closed loop: the disk's own stalls, which every batch waits out;
+and how many of the event POSTs slower than the p99 target were in flight during such a stall.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Row, percentile, print_table, row  # noqa: E402
 
 INTERVAL = 3.0
+SLOW = 0.1  # the p99 target, in seconds
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Stats:
     """What the simulated handhelds saw, merged under a lock."""
 
     latencies: list[float] = field(default_factory=list)
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (start, end), monotonic, of event POSTs over SLOW
     checkout_latencies: list[float] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)
     stored: int = 0
@@ -155,6 +160,9 @@ class Handheld:
             stats.sent += len(batch)
             if status == 200:
                 stats.latencies.append(elapsed)
+                if elapsed > SLOW:
+                    end = time.monotonic()
+                    stats.slow.append((end - elapsed, end))
                 stats.acked += body["stored"] + body["duplicates"]
                 stats.stored += len(body["stored"])
             else:
@@ -223,6 +231,63 @@ print(worst)
 
 def _stall_probe(seconds: float) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", _STALL_PROBE, str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+# A process of its own that writes the disk as PostgreSQL writes its WAL at every commit (the
+# next 8 kB of a file made ahead, then fdatasync), every 50 ms in a file beside the database's
+# own, until its input closes; it prints its longest and its median flush, then the start and
+# end (time.monotonic, the same clock in every process) of each flush over 50 ms. An event
+# batch is acknowledged only after its commit's flush, so a flush that stalls holds every
+# batch committing meanwhile.
+_FLUSH_PROBE = """import os, select, statistics, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+flushes = []
+try:
+    os.write(fd, bytes(4 << 20))
+    os.fsync(fd)
+    while not select.select([sys.stdin], [], [], 0.05)[0]:
+        os.pwrite(fd, os.urandom(8192), len(flushes) % 512 * 8192)
+        t = time.monotonic()
+        os.fdatasync(fd)
+        flushes.append((t, time.monotonic()))
+finally:
+    os.close(fd)
+    os.unlink(sys.argv[1])
+print(max(end - start for start, end in flushes), statistics.median(end - start for start, end in flushes),
+      *[t for start, end in flushes if end - start > 0.05 for t in (start, end)])
+"""
+
+
+def _flush_probe(folder: str) -> subprocess.Popen[str]:
+    """Start the flush probe; _probe_ms stops it and reads what it found."""
+    path = os.path.join(folder, f"shopgo-flush-probe-{os.getpid()}")
+    return subprocess.Popen([sys.executable, "-c", _FLUSH_PROBE, path], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _flush_folder() -> str:
+    """The database server's data directory when this process may write there (same disk as its
+    WAL), else the temporary folder."""
+    import tempfile
+
+    import psycopg
+
+    from db import localpg
+
+    with psycopg.connect(localpg.admin_url(), autocommit=True) as conn:
+        folder = str(conn.execute("SHOW data_directory").fetchone()[0])
+    return folder if os.access(folder, os.W_OK) else tempfile.gettempdir()
+
+
+def _probe(probe: subprocess.Popen[str]) -> list[float]:
+    """The numbers a probe printed (the flush probe ends when its input closes)."""
+    return [float(v) for v in probe.communicate("" if probe.stdin else None, timeout=60)[0].split()]
+
+
+def _during(requests: list[tuple[float, float]], stalls: list[float]) -> int:
+    """How many of the (start, end) requests were in flight during one of the stalls (start, end, start, end...)."""
+    spans = list(zip(stalls[::2], stalls[1::2]))
+    return sum(1 for start, end in requests if any(start < s_end and s_start < end for s_start, s_end in spans))
 
 
 def _saturate(workers: int, seconds: float, act: Callable[[int], bool], errors: list[str]) -> float:
@@ -402,9 +467,10 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         sync = Stats()
         hands = [Handheld(port, tokens[i], gtins, seed=i) for i in range(n)]
         _start_all(hands, sync.errors)
-        probe = _stall_probe(paced)
+        folder = _flush_folder()
+        probe, flush_probe = _stall_probe(paced), _flush_probe(folder)
         wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
-        stall_ms = float(probe.communicate(timeout=60)[0]) * 1000
+        stall_ms, (flush_s, flush_median_s, *stalls) = _probe(probe)[0] * 1000, _probe(flush_probe)
         _drain(port)
         # Closed loop. The load generator shares the server's two cores, so every request is
         # made ready before the clock starts (a real handheld builds its batch on its own CPU)
@@ -434,6 +500,7 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         sync_cpu_s: dict[str, float] = {}
         ping_rates: list[float] = []
         sync_rates: list[float] = []
+        sat_flush_probe = _flush_probe(folder)
         for _ in range(sat_rounds):
             before = _cpu_parts(proc.pid, url)
             ping_rates.append(_saturate(sat_clients, turn, ping_once, ping.errors))
@@ -445,6 +512,7 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
             sync_rates.append(_saturate(sat_clients, turn, sync_once, sat.errors))
             _add_cpu(sync_cpu_s, before, _cpu_parts(proc.pid, url))
         ping_rate, sync_rate = sum(ping_rates) / sat_rounds, sum(sync_rates) / sat_rounds
+        sat_flush_s, sat_flush_median_s, *_ = _probe(sat_flush_probe)
         ping_cpu = _cpu_per_request(ping_cpu_s, len(ping_answers))
         sync_cpu = _cpu_per_request(sync_cpu_s, len(sync_answers))
         ping.errors += [f"ping {st}" for st, _ in ping_answers if st != 200]
@@ -471,6 +539,10 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         row(name, "event POST p50 latency", p50, "ms", "ping p50, same pacing", b50, "-", None),
         row(name, "event POST p99 latency", p99, "ms", "ping p99, same pacing", b99, "< 100 ms", p99 < 100),
         row(name, "longest machine stall (sleeping probe)", stall_ms, "ms", "its sleep", 5.0, "-", None),
+        row(name, "longest disk flush (fdatasync probe)", flush_s * 1000, "ms", "its median flush",
+            flush_median_s * 1000, "-", None),
+        row(name, f"of those over {SLOW * 1000:.0f} ms, in flight in a flush over 50 ms", float(_during(sync.slow, stalls)),
+            "requests", f"event POSTs over {SLOW * 1000:.0f} ms", float(len(sync.slow)), "-", None),
         row(name, "events lost", float(lost), "events", "events acknowledged", float(len(sync.acked) + len(sat.acked)),
             "0", lost == 0),
         row(name, "checkout p99 latency", percentile(sync.checkout_latencies, 99) * 1000, "ms", "checkouts done",
@@ -479,6 +551,8 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
             float(len(sync.latencies) + sat_answered), "0", errors == 0),
         row("sync_saturation", "event POST rate, closed loop", sync_rate, "req/s", "ping rate, closed loop",
             ping_rate, ">= 50% of ping", sync_rate >= 0.5 * ping_rate),
+        row("sync_saturation", "longest disk flush (fdatasync probe)", sat_flush_s * 1000, "ms", "its median flush",
+            sat_flush_median_s * 1000, "-", None),
     ]
     # Where each closed-loop request's CPU went (the two endpoints share the same two cores).
     rows += [row("sync_saturation", f"CPU per event POST: {part}", sync_cpu[part], "ms", f"CPU per ping: {part}",
