@@ -46,7 +46,7 @@ class Stats:
     """What the simulated handhelds saw, merged under a lock."""
 
     latencies: list[float] = field(default_factory=list)
-    slow: list[tuple[float, float]] = field(default_factory=list)  # (start, end), monotonic, of event POSTs over SLOW
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of event POSTs over SLOW
     checkout_latencies: list[float] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)
     stored: int = 0
@@ -259,7 +259,7 @@ print(max(end - start for start, end in flushes), statistics.median(end - start 
 
 
 def _flush_probe(folder: str) -> subprocess.Popen[str]:
-    """Start the flush probe; _probe_ms stops it and reads what it found."""
+    """Start the flush probe; _probe stops it and reads what it found."""
     path = os.path.join(folder, f"shopgo-flush-probe-{os.getpid()}")
     return subprocess.Popen([sys.executable, "-c", _FLUSH_PROBE, path], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
@@ -541,8 +541,9 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         row(name, "longest machine stall (sleeping probe)", stall_ms, "ms", "its sleep", 5.0, "-", None),
         row(name, "longest disk flush (fdatasync probe)", flush_s * 1000, "ms", "its median flush",
             flush_median_s * 1000, "-", None),
-        row(name, f"of those over {SLOW * 1000:.0f} ms, in flight in a flush over 50 ms", float(_during(sync.slow, stalls)),
-            "requests", f"event POSTs over {SLOW * 1000:.0f} ms", float(len(sync.slow)), "-", None),
+        row(name, f"event POSTs over {SLOW * 1000:.0f} ms in flight in a flush over 50 ms",
+            float(_during(sync.slow, stalls)), "requests", f"event POSTs over {SLOW * 1000:.0f} ms",
+            float(len(sync.slow)), "-", None),
         row(name, "events lost", float(lost), "events", "events acknowledged", float(len(sync.acked) + len(sat.acked)),
             "0", lost == 0),
         row(name, "checkout p99 latency", percentile(sync.checkout_latencies, 99) * 1000, "ms", "checkouts done",
