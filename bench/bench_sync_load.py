@@ -253,8 +253,8 @@ try:
 finally:
     os.close(fd)
     os.unlink(sys.argv[1])
-print(max(end - start for start, end in flushes), statistics.median(end - start for start, end in flushes),
-      *[t for start, end in flushes if end - start > 0.05 for t in (start, end)])
+took = [end - start for start, end in flushes] or [0.0]
+print(max(took), statistics.median(took), *[t for start, end in flushes if end - start > 0.05 for t in (start, end)])
 """
 
 
