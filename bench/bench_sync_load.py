@@ -128,10 +128,14 @@ class Handheld:
         return {"id": str(uuid.uuid4()), "seq": self.seq, "kind": kind,
                 "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
 
+    def _scans(self, size: int) -> list[dict[str, Any]]:
+        """The next `size` scan events, of products drawn at random."""
+        return [self._event("scan", {"gtin": g, "barcode": g}) for g in self.rng.choices(self.gtins, k=size)]
+
     def prepared(self, size: int) -> tuple[str, dict[str, str], bytes]:
         """A ready-to-send scan batch of the current trip: path, headers, body (nothing sent)."""
         assert self.trip is not None
-        batch = [self._event("scan", {"gtin": g, "barcode": g}) for g in self.rng.choices(self.gtins, k=size)]
+        batch = self._scans(size)
         head = {"Accept": "application/json", "Authorization": f"Bearer {self.token}",
                 "Content-Type": "application/json"}
         return (f"/api/v1/trips/{self.trip}/events", head,
@@ -153,7 +157,7 @@ class Handheld:
         """One batch of scans; after the trip's last batch (`checkout_every` on average) also finish and check out."""
         if self.trip is None:
             self.start()
-        batch = [self._event("scan", {"gtin": g, "barcode": g}) for g in self.rng.choices(self.gtins, k=size)]
+        batch = self._scans(size)
         status, body, elapsed = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/events", self.token,
                                       {"events": batch})
         with stats.lock:
