@@ -48,11 +48,15 @@ class IngestResult:
     gaps: list[list[int]] = field(default_factory=list)
     last_seq: int = 0
     staff_events: list[dict[str, Any]] = field(default_factory=list)
+    durability: dict[str, Any] | None = None  # server/durability.py; None on SQLite
 
     def as_json(self) -> dict[str, Any]:
         """The answer body of POST /trips/<id>/events."""
-        return {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq,
-                "staff_events": self.staff_events}
+        out = {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq,
+               "staff_events": self.staff_events}
+        if self.durability is not None:
+            out["durability"] = self.durability
+        return out
 
 
 def staff_event_json(eid: str, seq: int, kind: str, payload: Any, occurred_at: Any) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.session import connection_closed_by_server
 from server.api.schemas import parse_time
-from server.errors import ApiError
+from server import durability
 from server.basket import SERVER_SEQ_BASE
+from server.errors import ApiError
 from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, check_scans, follows_on, gaps,
                            scannable, sort_out, staff_event_json, trip_open)
 
@@ -69,19 +70,18 @@ SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, EXISTS (SELE
        (SELECT max(seq) FROM trip_events WHERE device_id = %(dev)s),
        ARRAY(SELECT id FROM ins),
        (SELECT json_agg(json_build_array(id, seq, kind, payload, occurred_at) ORDER BY seq) FROM trip_events
-        WHERE trip_id = %(tid)s AND seq >= %(server_seq)s)
+        WHERE trip_id = %(tid)s AND seq >= %(server_seq)s),
+       (SELECT epoch FROM sync_epoch WHERE id = 1),
+       pg_current_wal_insert_lsn() - '0/0'::pg_lsn, pg_current_wal_flush_lsn() - '0/0'::pg_lsn
 FROM (SELECT 1) AS one LEFT JOIN t ON true
 """
 
 
 def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
                          check_device: bool) -> IngestResult:
-    """Store a checked, well-formed batch with one statement; same answers and errors as the general path."""
-    params = _params(device, trip_id, events, check_device)
-    if session.in_transaction():  # the session has read something (a catalogue miss): join its transaction
-        row = session.connection().exec_driver_sql(INGEST, params).one()
-    else:
-        row = _run(session.get_bind(), params)  # type: ignore[arg-type]
+    """Store a checked, well-formed batch with one statement in the session's transaction; same
+    answers and errors as the general path. The caller commits (synchronously) and reports."""
+    row = session.connection().exec_driver_sql(INGEST, _params(device, trip_id, events, check_device)).one()
     return _answer(row, device, trip_id, events, check_device)
 
 
@@ -119,7 +119,7 @@ def _params(device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]]
 def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
             check_device: bool) -> IngestResult:
     """The general path's answer (or error) from what INGEST read and wrote."""
-    has_trip, trip_device, status, last_seq, live, found, top, inserted, staff = row
+    has_trip, trip_device, status, last_seq, live, found, top, inserted, staff, epoch, written, flushed = row
     if check_device and not live:
         raise ApiError(401, REVOKED)
     last_seq = trip_open(trip_id, device.id, (trip_device, status, last_seq) if has_trip else None)
@@ -130,7 +130,8 @@ def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[
     # An id not inserted although fresh was stored by a concurrent copy of this batch.
     late = [eid for eid in fresh if eid not in stored]
     return IngestResult([eid for eid in fresh if eid in stored], duplicates + late, gaps(prev, new_seqs),
-                        max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []])
+                        max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []],
+                        durability.report(epoch, written, flushed))
 
 
 # PostgreSQL plans a prepared statement afresh for its first five runs, then keeps a generic
@@ -147,11 +148,15 @@ def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[
 # ANALYZE came round. Every lookup INGEST makes is by key, so its connections never plan a
 # sequential scan.
 GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+# A batch answered here is not yet on disk; the handheld keeps it until the answers report it
+# flushed (server/durability.py). Waiting for the flush bounded the answer by the disk's worst
+# flush (100-800 ms stalls on the benchmark machine) and cost a quarter of PostgreSQL's CPU per batch.
+ASYNC_COMMIT = "-c synchronous_commit=off"
 
 
 class SyncConnections:
     """The connections INGEST runs on, kept open between batches: in autocommit, generic plans
-    only, each with its cursor. A sync worker uses one; a threaded server one per request
+    only, commits not waiting for the flush, each with its cursor. A sync worker uses one; a threaded server one per request
     running, keeping up to KEEP_IDLE. Checking a connection out of SQLAlchemy's pool,
     switching autocommit on and off and making a cursor for every batch was a fifth of the
     lane's CPU. A connection the server has closed is replaced before use; all are closed
@@ -179,9 +184,11 @@ class SyncConnections:
             if not connection_closed_by_server(cursor.connection):
                 return cursor
             cursor.connection.close()
-        conn = psycopg.connect(self.url, autocommit=True, options=GENERIC_PLANS)
+        conn = psycopg.connect(self.url, autocommit=True, options=f"{GENERIC_PLANS} {ASYNC_COMMIT}")
         self.opened.add(conn)
-        return conn.cursor()
+        cursor = conn.cursor()
+        cursor.execute(durability.ENSURE_EPOCH)  # a new connection may be the first since a crash
+        return cursor
 
     def give(self, cursor: psycopg.Cursor[Any]) -> None:
         """Keep a cursor taken for the next batch (close it when enough are kept)."""

@@ -4,6 +4,7 @@ runs one service call in one transaction, and answers JSON; a refused request wr
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import wraps
@@ -21,6 +22,7 @@ from server import audits, catalogue, checkout, trips
 from server.accounts import hash_token
 from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
 from server.database import db_session, engine
+from server.durability import session_report
 from server.errors import ApiError
 from server.ingest import LAST_SEEN_EVERY, REVOKED, IngestResult
 from server.ingest_pg import ingest_without_session
@@ -247,9 +249,14 @@ def post_events(trip_id: str) -> ResponseReturnValue:
     # The usual batch needs no ORM session: one statement on a kept connection (server/ingest_pg.py).
     result = None if events is None else ingest_without_session(engine(), device, trip_id, events, not device.checked)
     if result is None:
-        result = _transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"],
-                                                            check_device=not device.checked))
+        result = _transaction(lambda s: _reported(trips.ingest_events(s, device, trip_id, body["events"],
+                                                                      check_device=not device.checked), s))
     return Response(events_answer(result), mimetype="application/json")
+
+
+def _reported(result: IngestResult, session: Session) -> IngestResult:
+    """`result` with the durability report of the session's transaction (server/durability.py)."""
+    return dataclasses.replace(result, durability=session_report(session))
 
 
 def usual_events(body: Any) -> list[Any] | None:
@@ -270,8 +277,14 @@ def events_answer(result: IngestResult) -> bytes:
 def finish(trip_id: str) -> ResponseReturnValue:
     """Finish the trip and decide its rescan audit (idempotent)."""
     body = validate(_body(required=False), FINISH)
-    return jsonify(_transaction(lambda s: trips.finish_trip(
-        s, g.device, trip_id, _cfg(), body.get("handheld_total_minor"), body.get("event_count"))))
+
+    def work(s: Session) -> dict[str, Any]:
+        answer = trips.finish_trip(s, g.device, trip_id, _cfg(), body.get("handheld_total_minor"),
+                                   body.get("event_count"))
+        report = session_report(s)
+        return answer if report is None else {**answer, "durability": report}
+
+    return jsonify(_transaction(work))
 
 
 @bp.post("/trips/<trip_id>/checkout")

@@ -27,7 +27,20 @@ EVENTS_ANSWER: Schema = {"type": "object", "properties": {
              "description": "missing sequence ranges [first, last], inclusive"},
     "last_seq": {"type": "integer"},
     "staff_events": {"type": "array", "items": {"type": "object"},
-                     "description": "events the store made for this trip (a staff void), to fold after the device's"}}}
+                     "description": "events the store made for this trip (a staff void), to fold after the device's"},
+    "durability": {"$ref": "#/components/schemas/Durability"}}}
+DURABILITY: Schema = {
+    "type": "object", "required": ["epoch", "synchronous"],
+    "description": "PostgreSQL only. Keep every acknowledged event until this reports it flushed; on a new "
+                   "epoch send again every event not yet reported flushed (see server/durability.py)",
+    "properties": {
+        "epoch": {"type": "string", "description": "changes when the database recovered from a crash"},
+        "synchronous": {"type": "boolean",
+                        "description": "this answer's commit was flushed: every event answered before, and "
+                                       "this request's own, are safe"},
+        "written": {"type": "integer", "description": "WAL position when this request was read; bounds every "
+                                                      "commit answered before it"},
+        "flushed": {"type": "integer", "description": "WAL position on disk at the same moment"}}}
 DEVICE = [{"deviceToken": []}]
 CONSOLE = [{"consoleSession": []}]
 
@@ -123,7 +136,7 @@ def document(app: Flask | None = None) -> dict[str, Any]:
             "info": {"title": "ShopGo store API", "version": "1",
                      "description": "Handheld, till and member-data API of a ShopGo store server; see HANDHELD_API.md."},
             "servers": [{"url": "/"}], "paths": paths,
-            "components": {"schemas": {**REQUESTS, "Error": ERROR},
+            "components": {"schemas": {**REQUESTS, "Error": ERROR, "Durability": DURABILITY},
                            "securitySchemes": {"deviceToken": {"type": "http", "scheme": "bearer"},
                                                "consoleSession": {"type": "apiKey", "in": "cookie",
                                                                   "name": "session"}}}}
