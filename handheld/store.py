@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-SCHEMA_VERSION = 2  # 2: the catalogue cache moved to its own file (handheld/catalogue.py)
+SCHEMA_VERSION = 3  # 2: the catalogue cache moved to its own file (handheld/catalogue.py); 3: events.wal_bound
 DB_NAME = "handheld.db"
 
 _SCHEMA = """
@@ -29,7 +29,10 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     payload TEXT NOT NULL,
     occurred_at TEXT NOT NULL,
-    sent INTEGER NOT NULL DEFAULT 0       -- 1 once the server acknowledged it (stored or duplicate)
+    sent INTEGER NOT NULL DEFAULT 0,      -- 0 to send, 1 stored on the server's disk, 2 refused, 3 stored but
+                                          -- not yet reported on the server's disk (sent again on a new epoch)
+    -- for sent = 3: a WAL position past its commit, once an answer gave one
+    wal_bound INTEGER
 );
 CREATE INDEX ix_events_unsent ON events (sent, seq);
 CREATE INDEX ix_events_trip ON events (trip_id, seq);
@@ -140,6 +143,8 @@ class LocalStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+            if version in (1, 2):  # durability reports (server/durability.py): events wait for the server's flush
+                self._db.execute("ALTER TABLE events ADD COLUMN wal_bound INTEGER")
             if version == 1:  # the catalogue cache lived here; it is downloaded again into catalogue.db
                 for table in ("products", "promotions", "barcode_rules"):
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -225,10 +230,33 @@ class LocalStore:
         rows = self.execute("SELECT * FROM events WHERE sent = 0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [_event(r) for r in rows]
 
-    def mark_sent(self, ids: list[str]) -> None:
-        """Mark events the server acknowledged."""
+    def acknowledge(self, ids: list[str], report: Mapping[str, Any] | None) -> int:
+        """Record a server answer: events `ids` stored (or already held) and the answer's
+        durability report (server/durability.py; None when the server's commits are on disk
+        before it answers). Returns how many events must be sent again because the server
+        recovered from a crash since it acknowledged them."""
         with self.transaction():
-            self._db.executemany("UPDATE events SET sent = 1 WHERE id = ?", [(i,) for i in ids])
+            again = 0
+            if report is not None:
+                epoch = str(report.get("epoch", ""))
+                if self.meta("server_epoch", epoch) != epoch:  # a crash may have lost what was not flushed
+                    again = self._db.execute("UPDATE events SET sent = 0, wal_bound = NULL WHERE sent = 3").rowcount
+                self.set_meta("server_epoch", epoch)
+                if report.get("synchronous"):
+                    self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3")
+                else:  # `written` is past the commit of every batch answered before this request
+                    self._db.execute("UPDATE events SET wal_bound = ? WHERE sent = 3 AND wal_bound IS NULL",
+                                     (int(report["written"]),))
+                    self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3 AND wal_bound <= ?",
+                                     (int(report["flushed"]),))
+            state = 3 if report is not None and not report.get("synchronous") else 1
+            self._db.executemany("UPDATE events SET sent = ?, wal_bound = NULL WHERE id = ? AND sent <> 1",
+                                 [(state, i) for i in ids])
+        return again
+
+    def awaiting_flush(self) -> int:
+        """How many acknowledged events the server has not yet reported on its disk."""
+        return int(self.execute("SELECT COUNT(*) FROM events WHERE sent = 3").fetchone()[0])
 
     def pending_count(self) -> int:
         """How many events wait for the server."""

@@ -2,7 +2,10 @@
 
 Events are marked sent only when the server lists them as stored or duplicate, so a
 lost answer means a resend that the server deduplicates by event id: every event
-reaches the server exactly once in effect. Failures back off exponentially (capped);
+reaches the server exactly once in effect. A PostgreSQL store server answers before its
+commit is on disk; the device keeps such events until a later answer reports them
+flushed, and sends them again if the server has recovered from a crash meanwhile
+(server/durability.py, LocalStore.acknowledge). Failures back off exponentially (capped);
 the screen shows "offline" while the server cannot be reached.
 """
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from typing import Any
 
 from handheld.catalogue import Catalogue
 from handheld.client import ApiClient, Offline, Refused
@@ -181,12 +185,20 @@ class EventSync(Worker):
             return True
         acked = set(answer.get("stored", [])) | set(answer.get("duplicates", []))
         ids = [e.id for e in batch if e.id in acked]
-        self.store.mark_sent(ids)
+        again = self._acknowledge(ids, answer)
         self._changed = True
         if answer.get("staff_events"):
             self.handheld.server_events_arrived(trip_id, answer["staff_events"])
         # Go again at once while whole batches are acknowledged and more are waiting.
-        return len(ids) == len(batch) and (len(unsent) == self.batch_size or trip_id != unsent[-1].trip_id)
+        return again > 0 or (len(ids) == len(batch) and (len(unsent) == self.batch_size
+                                                         or trip_id != unsent[-1].trip_id))
+
+    def _acknowledge(self, ids: list[str], answer: dict[str, Any]) -> int:
+        """Record an answer's acknowledged events and durability report; how many go again."""
+        again = self.store.acknowledge(ids, answer.get("durability"))
+        if again:
+            log.warning("the server recovered from a crash: sending %d acknowledged events again", again)
+        return again
 
     def _finish(self, trip: TripRow) -> None:
         request = trip.finish_request or {}
@@ -197,6 +209,8 @@ class EventSync(Worker):
         except Refused as exc:
             log.error("server refused the finish of trip %s: %s", trip.id, exc)
             answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}
+        if self._acknowledge([], answer):
+            return  # events go again first, then the finish (whose answer counts them)
         if answer.get("staff_events"):
             self.handheld.server_events_arrived(trip.id, answer["staff_events"])
         self.store.update_trip(trip.id, finish_answer=answer)

@@ -67,6 +67,15 @@ def test_a_full_load_cut_short_keeps_the_old_catalogue_and_the_next_load_succeed
     assert _products(device) == count
 
 
+def _events_without_wal_bound(store: Any) -> None:
+    """The events table as schema versions 1 and 2 made it."""
+    store.execute("ALTER TABLE events RENAME TO events_v3")
+    store.execute("CREATE TABLE events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, trip_id TEXT NOT NULL, "
+                  "kind TEXT NOT NULL, payload TEXT NOT NULL, occurred_at TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0)")
+    store.execute("INSERT INTO events SELECT id, seq, trip_id, kind, payload, occurred_at, sent FROM events_v3")
+    store.execute("DROP TABLE events_v3")
+
+
 def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_catalogue_again(tmp_path: Path) -> None:
     from handheld.catalogue import Catalogue
     from handheld.store import LocalStore
@@ -74,8 +83,9 @@ def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_ca
     store = LocalStore(tmp_path)
     trip = store.start_trip(None)
     store.append(trip.id, "scan", {"gtin": gtin(MILK)})
-    # schema version 1: the catalogue in the same file, no server events yet
+    # schema version 1: the catalogue in the same file, no server events yet, no WAL bounds
     store.execute("DROP TABLE server_events")
+    _events_without_wal_bound(store)
     store.execute("CREATE TABLE products (gtin TEXT PRIMARY KEY, product_id INTEGER NOT NULL)")
     store.execute("CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
     store.execute("CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
@@ -87,7 +97,7 @@ def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_ca
     assert [e.payload["gtin"] for e in again.trip_events(trip.id)] == [gtin(MILK)]
     tables = {r[0] for r in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     assert not tables & {"products", "promotions", "barcode_rules"} and "server_events" in tables
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 2 and again.meta("catalogue_version") is None
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 3 and again.meta("catalogue_version") is None
     catalogue = Catalogue(again)
     assert catalogue.version is None  # the catalogue worker downloads it in full
     catalogue.close()

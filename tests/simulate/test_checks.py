@@ -91,7 +91,7 @@ def test_local_log_reads_a_handheld_file(tmp_path: Path) -> None:
     trip = store.start_trip(None)
     first = store.append(trip.id, "scan", {"gtin": MILK.gtin})
     store.append(trip.id, "finish", {})
-    store.mark_sent([first.id])
+    store.acknowledge([first.id], None)
     store.close()
     got = local_log(tmp_path)
     assert [(e.id == first.id, e.kind, e.sent, e.trip_id) for e in got] == [(True, "scan", 1, trip.id),
