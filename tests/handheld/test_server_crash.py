@@ -1,0 +1,157 @@
+"""A PostgreSQL crash loses the sync path's unflushed commits; the handheld sends those events again.
+
+The store server answers an event batch before its commit is on disk (server/durability.py).
+This test makes that window real on a throw-away PostgreSQL cluster of its own: the WAL
+writer is paused, a batch is answered, the server crashes (immediate shutdown) and comes
+back without the batch. The handheld sees the new epoch in its next answer, sends the lost
+events again, and the server ends with every event exactly once.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from handheld.client import ApiClient
+from handheld.device import Handheld
+from handheld.sync import EventSync
+
+from tests.loopback import LoopbackServer, dispose_when_idle
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class Cluster:
+    """A PostgreSQL 15 cluster in a temporary folder, owned by `postgres` when run as root."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.data = folder, folder / "data"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"postgresql+psycopg://shopgo@127.0.0.1:{self.port}/shopgo"
+
+    def _pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {out.stdout}{out.stderr}")
+        return out
+
+    def init(self) -> None:
+        self._pg("initdb", "-D", str(self.data), "-U", "shopgo", "--auth=trust", "-E", "UTF8")
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                       f"unix_socket_directories = '{self.folder}'\nautovacuum = off\n")
+
+    def start(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "-t", "60", "start")
+
+    def crash(self, walwriter: int) -> None:
+        """Immediate shutdown (no flush), letting the paused WAL writer go only once it is under way."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "-W", "stop")
+        os.kill(walwriter, signal.SIGCONT)  # it handles the shutdown's SIGQUIT before anything else
+        deadline = time.monotonic() + 30
+        while (self.data / "postmaster.pid").exists():
+            assert time.monotonic() < deadline, "PostgreSQL did not stop"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(f"host=127.0.0.1 port={self.port} user=shopgo dbname=shopgo", autocommit=True)
+
+
+@contextmanager
+def cluster() -> Iterator[Cluster]:
+    folder = Path(tempfile.mkdtemp(prefix="shopgo-crash-"))
+    os.chmod(folder, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    pg = Cluster(folder)
+    try:
+        pg.init()
+        pg.start()
+        with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=shopgo dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE shopgo")
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _server_events(pg: Cluster, trip_id: str) -> tuple[list[str], int]:
+    with pg.connect() as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM trip_events WHERE trip_id = %s ORDER BY seq", (trip_id,))]
+        count = conn.execute("SELECT event_count FROM trips WHERE id = %s", (trip_id,)).fetchone()
+    return ids, count[0] if count else -1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="needs the PostgreSQL 15 server binaries")
+def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(device: Handheld) -> None:
+    from db.migrate import upgrade
+    from db.session import make_engine, make_session_factory
+    from server.accounts import add_device, ensure_store
+    from server.app import create_app
+    from server.database import engine as app_engine
+
+    with cluster() as pg:
+        upgrade(pg.url)
+        eng = make_engine(pg.url)
+        with make_session_factory(eng)() as sess:
+            ensure_store(sess, "S001", "Test Store")
+            _, token = add_device(sess, "S001", "handheld-crash")
+            sess.commit()
+        eng.dispose()
+        app = create_app({"database": {"url": pg.url}, "server": {"secret_key": "test-secret"},
+                          "site": {"store_id": "S001", "store_name": "Test Store"}})
+        server = LoopbackServer(app).start()
+        try:
+            sync = EventSync(device, ApiClient(server.url, token, timeout=10))
+            store = device.store
+            trip = store.start_trip(None)
+            kept = [store.append(trip.id, "help", {"n": i}).id for i in range(3)]
+            sync.step()  # the trip (a synchronous commit) and a batch answered before its flush
+            assert _server_events(pg, trip.id) == (kept, 3)
+            assert store.awaiting_flush() == 3
+            epoch = store.meta("server_epoch")
+
+            with pg.connect() as conn:
+                walwriter = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()[0]
+            os.kill(walwriter, signal.SIGSTOP)  # nothing flushes the next batch's commit
+            lost = [store.append(trip.id, "help", {"n": i}).id for i in range(3, 5)]
+            sync.step()
+            assert store.awaiting_flush() == 5 and store.pending_count() == 0
+            pg.crash(walwriter)
+            pg.start()
+            ids, count = _server_events(pg, trip.id)
+            assert set(lost).isdisjoint(ids) and count < 5  # the crash really took the unflushed batch
+
+            later = store.append(trip.id, "help", {"n": 5}).id
+            while sync.step():  # the answer's new epoch sends every event not reported on disk again
+                pass
+            assert store.meta("server_epoch") != epoch
+            assert _server_events(pg, trip.id) == ([*kept, *lost, later], 6)
+            store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 6})
+            sync.step()  # the finish commits synchronously: everything before it is on disk
+            finished = store.trip(trip.id)
+            assert finished is not None and finished.finish_answer is not None
+            assert finished.finish_answer["events_missing"] == 0 and finished.finish_answer["durability"]["synchronous"]
+            assert store.awaiting_flush() == 0 and store.pending_count() == 0
+        finally:
+            server.stop()
+            dispose_when_idle(app_engine(app))
