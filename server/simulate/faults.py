@@ -1,4 +1,4 @@
-"""Faults on a schedule: server restart, a network cut, handheld kills, unplugged scanners, a database restart.
+"""Faults on a schedule: server restart, a network cut, handheld kills, unplugged scanners, a database crash.
 
 The first fifth of the day and the last fifth stay quiet (the first is the same run's
 no-fault baseline, the last lets the store drain). Each fault records when it really
@@ -49,17 +49,21 @@ def plan(day_seconds: float, handhelds: int, rng: random.Random) -> list[Fault]:
            Fault("network_cut", f"{max(1, handhelds // 10)} handhelds", at["network_cut"])]
     out += [Fault("handheld_kill", f"handheld {i}", at["handheld_kill"]) for i in rng.sample(range(handhelds), few)]
     out += [Fault("scanner_unplug", f"handheld {i}", at["scanner_unplug"]) for i in rng.sample(range(handhelds), few)]
-    out.append(Fault("postgres_restart", "pg_ctlcluster 15 main", at["postgres_restart"]))
+    out.append(Fault("postgres_restart", "pg_ctlcluster 15 main, immediate", at["postgres_restart"]))
     return out
 
 
 def restart_postgres() -> str:
-    """Restart the machine's PostgreSQL 15 cluster; '' when done, else why it was skipped."""
+    """Crash and restart the machine's PostgreSQL 15 cluster; '' when done, else why it was skipped.
+
+    Immediate mode flushes nothing, as a power cut or a killed server would: event batches
+    answered before their WAL flush are lost, and the handhelds must send them again on the
+    new epoch their next answer reports (server/durability.py)."""
     if os.geteuid() != 0:
         return "skipped: not root (pg_ctlcluster needs root)"
     if shutil.which("pg_ctlcluster") is None:
         return "skipped: pg_ctlcluster is not installed"
-    out = subprocess.run(["pg_ctlcluster", "15", "main", "restart"], capture_output=True,
+    out = subprocess.run(["pg_ctlcluster", "--mode", "immediate", "15", "main", "restart"], capture_output=True,
                          text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"pg_ctlcluster restart failed: {out.stderr.strip()}")
