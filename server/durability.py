@@ -19,9 +19,9 @@ if the server may have lost it. Each answer carries a report:
 - `flushed` is how far the WAL was on disk at the same moment. An event is safe once some
   answer in the same epoch has `flushed` at or beyond the `written` of a later answer.
 - `synchronous: true` means this answer's own transaction wrote (took a transaction id: a row
-  lock counts) and its commit was flushed
-  before the answer was sent (the general path, a finish): everything the handheld had an
-  answer for before, and this request's own events, are safe. A transaction that wrote
+  lock counts) and its commit was flushed before the answer was sent (the general path, a
+  finish): everything the handheld had an answer for before, and this request's own events,
+  are safe. A transaction that wrote
   nothing flushes nothing, so its answer carries WAL positions instead.
 
 SQLite answers carry no report: each commit there is on disk before the answer.
