@@ -15,10 +15,13 @@ sleeping probe process was kept waiting in the paced phase: the machine's own st
 the longest flush to disk of a probe that flushes as PostgreSQL does at every commit, in the
 paced phase and across the closed loop: the disk's own stalls, which every batch waits out;
 and how many of the event POSTs slower than the p99 target were in flight during such a stall.
+With --disk-stalls HOLD/PERIOD the paced phase holds PostgreSQL's writes on purpose
+(bench/disk_stalls.py), to see what a slow disk does without waiting for one.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -38,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Row, percentile, print_table, row  # noqa: E402
+from bench.disk_stalls import DiskStalls, disk_of  # noqa: E402
+from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable  # noqa: E402
 
 INTERVAL = 3.0
 SLOW = 0.1  # the p99 target, in seconds
@@ -448,7 +453,7 @@ def _lost(url: str, acked: list[str]) -> int:
 
 
 def run(quick: bool = False, handhelds: int | None = None, seconds: float | None = None,
-        workers: int = 4, threads: int = 8) -> list[Row]:
+        workers: int = 4, threads: int = 8, disk_stalls: tuple[float, float] | None = None) -> list[Row]:
     """Measure the sync endpoint against the ping baseline; return the table rows."""
     from db import localpg
 
@@ -477,7 +482,9 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         _start_all(hands, sync.errors)
         folder = _flush_folder()
         probe, flush_probe = _stall_probe(paced), _flush_probe(folder)
-        wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
+        injected = DiskStalls(disk_of(folder), *disk_stalls) if disk_stalls else None
+        with injected or contextlib.nullcontext():
+            wall = _paced(n, paced, lambda i: hands[i].send(sync, hands[i].rng.randint(1, 3)), sync.errors)
         stall_ms, (flush_s, flush_median_s, *stalls) = _probe(probe)[0] * 1000, _probe(flush_probe)
         _drain(port)
         # Closed loop. The load generator shares the server's two cores, so every request is
@@ -540,6 +547,8 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
     b50, b99 = percentile(ping.latencies, 50) * 1000, percentile(ping.latencies, 99) * 1000
     offered = sync.sent / wall
     name = f"sync_load ({n} handhelds/{INTERVAL:.0f}s, {workers}x{threads} threads)"
+    if disk_stalls:
+        name = f"{name[:-1]}, disk held {disk_stalls[0]:g} s every {disk_stalls[1]:g} s)"
     errors = len(sync.errors) + len(sat.errors) + len(ping.errors)
     rows = [
         row(name, "events stored per second", sync.stored / wall, "events/s", "events sent per second", offered,
@@ -549,6 +558,8 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         row(name, "longest machine stall (sleeping probe)", stall_ms, "ms", "its sleep", 5.0, "-", None),
         row(name, "longest disk flush (fdatasync probe)", flush_s * 1000, "ms", "its median flush",
             flush_median_s * 1000, "-", None),
+        *([row(name, "disk stalls injected (PostgreSQL's writes held)", float(injected.count), "stalls",
+               "seconds held each", disk_stalls[0], "-", None)] if injected and disk_stalls else []),
         row(name, f"event POSTs over {SLOW * 1000:.0f} ms in flight in a flush over 50 ms",
             float(_during(sync.slow, stalls)), "requests", f"event POSTs over {SLOW * 1000:.0f} ms",
             float(len(sync.slow)), "-", None),
@@ -578,8 +589,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help="length of the paced sync phase")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (1: gunicorn's sync workers)")
+    parser.add_argument("--disk-stalls", metavar="HOLD/PERIOD",
+                        help="in the paced phase, hold PostgreSQL's disk writes HOLD s every PERIOD s "
+                             "(e.g. 0.6/5; root, cgroup v1 blkio; see bench/disk_stalls.py)")
     args = parser.parse_args()
-    rows = run(args.quick, args.handhelds, args.seconds, args.workers, args.threads)
+    stalls = None
+    if args.disk_stalls:
+        try:
+            stalls = parse_stalls(args.disk_stalls)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if (why := stalls_unusable()) is not None:
+            parser.error(why)
+    rows = run(args.quick, args.handhelds, args.seconds, args.workers, args.threads, stalls)
     print_table(rows, "sync load: handheld events against gunicorn + PostgreSQL")
     return 0 if all(r["ok"] is not False for r in rows) else 1
 

@@ -1,10 +1,17 @@
-"""The sync load bench's disk probe: what it measures and how slow batches are laid against it."""
+"""The sync load bench's disk probe and stall injector: what they do and how slow batches are laid against stalls."""
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from bench.bench_sync_load import _during, _flush_probe, _probe
+from bench.disk_stalls import GROUP, DiskStalls, disk_of
+from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable
+from db import localpg
 
 
 def test_a_slow_batch_counts_against_the_disk_only_when_in_flight_during_a_stall() -> None:
@@ -29,3 +36,35 @@ def test_the_flush_probe_flushes_until_told_to_stop_and_leaves_nothing_behind(tm
     assert longest >= median > 0
     assert len(stalls) % 2 == 0 and all(end > start for start, end in zip(stalls[::2], stalls[1::2]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_stalls_are_asked_for_as_hold_over_period_and_bad_values_say_why() -> None:
+    assert parse_stalls("0.6/5") == (0.6, 5.0)
+    for bad, says in (("x", "HOLD/PERIOD"), ("1/0.5", "below the period"), ("0/5", "above 0"), ("1/2/3", "e.g.")):
+        with pytest.raises(ValueError, match=says):
+            parse_stalls(bad)
+
+
+def test_stalls_are_held_on_the_whole_disk_under_the_database() -> None:
+    disk = disk_of("/")
+    major, minor = (int(x) for x in disk.split(":"))
+    assert Path(f"/sys/dev/block/{major}:{minor}").exists()
+    assert not Path(f"/sys/dev/block/{major}:{minor}/partition").exists()  # a whole disk, not a partition
+
+
+@pytest.mark.postgres
+def test_the_stall_injector_holds_the_database_server_and_lets_it_go(pg_server: None) -> None:
+    if (why := stalls_unusable()) is not None:
+        pytest.fail(f"this machine runs the suite as root with cgroup v1 blkio; {why}")
+    with DiskStalls(disk_of("/var/lib/postgresql"), hold=0.05, period=0.1) as stalls:
+        deadline = time.monotonic() + 30
+        while stalls.count < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held = set((GROUP / "cgroup.procs").read_text().split())
+        postmaster = subprocess.run(["pgrep", "-u", "postgres", "-o", "postgres"], capture_output=True,
+                                    text=True).stdout.split()
+    assert stalls.count >= 2 and postmaster and postmaster[0] in held
+    assert not GROUP.exists()  # the group removed, the server's processes back in the root group:
+    assert any(line.endswith(":blkio:/") for line in Path(f"/proc/{postmaster[0]}/cgroup").read_text().splitlines())
+    with psycopg.connect(localpg.admin_url(), autocommit=True) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
