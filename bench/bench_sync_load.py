@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Row, percentile, print_table, row  # noqa: E402
 from bench.disk_stalls import DiskStalls, disk_of  # noqa: E402
+from handheld.client import DURABILITY_HEADER  # noqa: E402
 from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable  # noqa: E402
 
 INTERVAL = 3.0
@@ -91,8 +92,8 @@ def _call(port: int, method: str, path: str, token: str | None = None, body: Any
     """One request on a new connection, closed after the answer."""
     headers = {"Accept": "application/json"}
     data = None
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    if token:  # a handheld's request, which keeps its events until they are reported on disk
+        headers.update({"Authorization": f"Bearer {token}", DURABILITY_HEADER: "1"})
     if body is not None:
         data = json.dumps(body, separators=(",", ":")).encode()
         headers["Content-Type"] = "application/json"
@@ -144,7 +145,7 @@ class Handheld:
         assert self.trip is not None
         batch = self._scans(size)
         head = {"Accept": "application/json", "Authorization": f"Bearer {self.token}",
-                "Content-Type": "application/json"}
+                "Content-Type": "application/json", DURABILITY_HEADER: "1"}
         return (f"/api/v1/trips/{self.trip}/events", head,
                 json.dumps({"events": batch}, separators=(",", ":")).encode())
 

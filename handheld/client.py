@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+# Tells the store server this device keeps each answered event until an answer reports it on
+# disk (server/durability.py): only then may the server answer before its commit is flushed.
+DURABILITY_HEADER = "X-ShopGo-Durability"
+
 
 class Offline(Exception):
     """The server could not be reached or answered 5xx: try again later."""
@@ -20,10 +24,11 @@ class Offline(Exception):
 class Refused(Exception):
     """The server answered 4xx: retrying the same request will not help."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, body: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+        self.body = dict(body or {})  # the whole error answer (fields beside the message)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ class ApiClient:
 
     def request(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
         """One call; JSON in and out."""
-        hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", **(headers or {})}
+        hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
+                DURABILITY_HEADER: "1", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
@@ -92,7 +98,7 @@ class ApiClient:
             raise Offline(f"{method} {path}: server error {resp.status}")
         if resp.status >= 400:
             message = parsed.get("message", "") if isinstance(parsed, dict) else str(parsed)[:200]
-            raise Refused(resp.status, message)
+            raise Refused(resp.status, message, parsed if isinstance(parsed, dict) else None)
         return Answer(resp.status, parsed, {k.lower(): v for k, v in resp.getheaders()})
 
     # --- the calls the handheld makes -------------------------------------------------------
@@ -110,7 +116,11 @@ class ApiClient:
         """POST /trips/<id>/events: which were stored and which were duplicates."""
         return self.request("POST", f"/api/v1/trips/{trip_id}/events", {"events": events}).body
 
-    def finish(self, trip_id: str, handheld_total_minor: int, event_count: int) -> dict[str, Any]:
-        """POST /trips/<id>/finish: whether a rescan audit is needed."""
-        return self.request("POST", f"/api/v1/trips/{trip_id}/finish",
-                            {"handheld_total_minor": handheld_total_minor, "event_count": event_count}).body
+    def finish(self, trip_id: str, handheld_total_minor: int, event_count: int,
+               epoch: str | None = None) -> dict[str, Any]:
+        """POST /trips/<id>/finish: whether a rescan audit is needed. With `epoch` (the last one
+        an answer reported) the server refuses with 409 if its database has recovered since."""
+        body: dict[str, Any] = {"handheld_total_minor": handheld_total_minor, "event_count": event_count}
+        if epoch:
+            body["epoch"] = epoch
+        return self.request("POST", f"/api/v1/trips/{trip_id}/finish", body).body

@@ -240,7 +240,7 @@ class LocalStore:
             if report is not None:
                 epoch = str(report.get("epoch", ""))
                 if self.meta("server_epoch", epoch) != epoch:  # a crash may have lost what was not flushed
-                    again = self._db.execute("UPDATE events SET sent = 0, wal_bound = NULL WHERE sent = 3").rowcount
+                    again = self.new_epoch(epoch)
                 self.set_meta("server_epoch", epoch)
                 if report.get("synchronous"):
                     self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3")
@@ -253,6 +253,14 @@ class LocalStore:
             self._db.executemany("UPDATE events SET sent = ?, wal_bound = NULL WHERE id = ? AND sent <> 1",
                                  [(state, i) for i in ids])
         return again
+
+    def new_epoch(self, epoch: str) -> int:
+        """The server's database recovered from a crash (its epoch is now `epoch`): every event
+        not yet reported on disk is to be sent again. Returns how many."""
+        with self.transaction():
+            again = self._db.execute("UPDATE events SET sent = 0, wal_bound = NULL WHERE sent = 3").rowcount
+            self.set_meta("server_epoch", epoch)
+        return int(again)
 
     def awaiting_flush(self) -> int:
         """How many acknowledged events the server has not yet reported on its disk."""

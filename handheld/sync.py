@@ -205,8 +205,12 @@ class EventSync(Worker):
         self._contacted = True
         try:
             answer = self.client.finish(trip.id, int(request.get("handheld_total_minor", 0)),
-                                        int(request.get("event_count", 0)))
+                                        int(request.get("event_count", 0)), self.store.meta("server_epoch"))
         except Refused as exc:
+            if exc.status == 409 and exc.body.get("epoch"):  # the database crashed since our last answer
+                again = self.store.new_epoch(str(exc.body["epoch"]))
+                log.warning("the server recovered from a crash: sending %d acknowledged events again", again)
+                return  # they go first; the finish (not yet made) follows
             log.error("server refused the finish of trip %s: %s", trip.id, exc)
             answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}
         if self._acknowledge([], answer):

@@ -87,7 +87,9 @@ def ingest_one_statement(session: Session, device: DeviceRef, trip_id: str, even
 
 def ingest_without_session(engine: Engine, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
                            check_device: bool) -> IngestResult | None:
-    """The usual batch on PostgreSQL with no ORM session at all: conforming events (event_ok), every
+    """The usual batch on PostgreSQL with no ORM session at all, answered before its commit is
+    flushed, so only for a client that keeps events until told they are on disk (durability.aware):
+    conforming events (event_ok), every
     GTIN known from this worker's catalogue cache (or one light query). None when the batch needs
     ingest_events instead: another database, a batch check_scans refuses (ingest_events gives the
     trip's own errors first), or any database error (ingest_events runs it again with its retries)."""
@@ -101,7 +103,10 @@ def ingest_without_session(engine: Engine, device: DeviceRef, trip_id: str, even
         row = _run(engine, _params(device, trip_id, events, check_device))
     except sa_exc.DBAPIError:
         return None
-    return _answer(row, device, trip_id, events, check_device)
+    result = _answer(row, device, trip_id, events, check_device)
+    # No epoch (its table emptied under a live connection): the general path answers, finding this
+    # batch stored, and reports with a fresh epoch.
+    return result if result.durability is not None else None
 
 
 def _params(device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]], check_device: bool) -> dict[str, Any]:
@@ -131,7 +136,7 @@ def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[
     late = [eid for eid in fresh if eid not in stored]
     return IngestResult([eid for eid in fresh if eid in stored], duplicates + late, gaps(prev, new_seqs),
                         max([prev, *new_seqs]), [staff_event_json(*e) for e in staff or []],
-                        durability.report(epoch, written, flushed))
+                        None if epoch is None else durability.report(epoch, written, flushed))
 
 
 # PostgreSQL plans a prepared statement afresh for its first five runs, then keeps a generic
@@ -187,7 +192,11 @@ class SyncConnections:
         conn = psycopg.connect(self.url, autocommit=True, options=f"{GENERIC_PLANS} {ASYNC_COMMIT}")
         self.opened.add(conn)
         cursor = conn.cursor()
-        cursor.execute(durability.ENSURE_EPOCH)  # a new connection may be the first since a crash
+        try:
+            cursor.execute(durability.ENSURE_EPOCH)  # a new connection may be the first since a crash
+        except BaseException:
+            conn.close()
+            raise
         return cursor
 
     def give(self, cursor: psycopg.Cursor[Any]) -> None:

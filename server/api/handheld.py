@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Device, Member
-from server import audits, catalogue, checkout, trips
+from server import audits, catalogue, checkout, durability, trips
 from server.accounts import hash_token
 from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
 from server.database import db_session, engine
-from server.durability import session_report
 from server.errors import ApiError
 from server.ingest import LAST_SEEN_EVERY, REVOKED, IngestResult
 from server.ingest_pg import ingest_without_session
@@ -247,7 +246,9 @@ def post_events(trip_id: str) -> ResponseReturnValue:
         validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
     device: DeviceRef = g.device
     # The usual batch needs no ORM session: one statement on a kept connection (server/ingest_pg.py).
-    result = None if events is None else ingest_without_session(engine(), device, trip_id, events, not device.checked)
+    # ... answered before its commit is flushed, for a client that keeps events until told (durability.aware).
+    result = None if events is None or not durability.aware(request.environ) else ingest_without_session(
+        engine(), device, trip_id, events, not device.checked)
     if result is None:
         result = _transaction(lambda s: _reported(trips.ingest_events(s, device, trip_id, body["events"],
                                                                       check_device=not device.checked), s))
@@ -256,7 +257,7 @@ def post_events(trip_id: str) -> ResponseReturnValue:
 
 def _reported(result: IngestResult, session: Session) -> IngestResult:
     """`result` with the durability report of the session's transaction (server/durability.py)."""
-    return dataclasses.replace(result, durability=session_report(session))
+    return dataclasses.replace(result, durability=durability.session_report(session))
 
 
 def usual_events(body: Any) -> list[Any] | None:
@@ -279,9 +280,13 @@ def finish(trip_id: str) -> ResponseReturnValue:
     body = validate(_body(required=False), FINISH)
 
     def work(s: Session) -> dict[str, Any]:
+        told = body.get("epoch")
+        if told is not None and (now := durability.current_epoch(s)) is not None and now != told:
+            raise ApiError(409, "the store's database recovered from a crash since this device's last answer: "
+                                "send again every event not yet reported on disk, then finish", epoch=now)
         answer = trips.finish_trip(s, g.device, trip_id, _cfg(), body.get("handheld_total_minor"),
                                    body.get("event_count"))
-        report = session_report(s)
+        report = durability.session_report(s)
         return answer if report is None else {**answer, "durability": report}
 
     return jsonify(_transaction(work))

@@ -59,7 +59,9 @@ EVENT = _obj({"id": UUID, "seq": {"type": "integer", "minimum": 1, "maximum": 2*
 EVENT_BATCH = _obj({"events": {"type": "array", "items": EVENT, "minItems": 0,
                                "description": "at most server.max_batch_events (413 above)"}}, ("events",))
 FINISH = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-               "event_count": {"type": "integer", "minimum": 0}}, ())
+               "event_count": {"type": "integer", "minimum": 0},
+               "epoch": {"type": "string", "maxLength": 64,
+                         "description": "the last durability epoch the device was told (server/durability.py)"}}, ())
 CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}}, ())
 FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},

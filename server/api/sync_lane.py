@@ -4,7 +4,8 @@ A store server's requests are nearly all handhelds' event batches, and Flask's r
 machinery (request context, routing, hooks, the Response object) cost that request about as
 much CPU as its own work. This WSGI middleware answers the usual batch itself: a token this
 worker has already authenticated (handheld.token_cache), a body within the size limits that
-is exactly {"events": [conforming events]}, on PostgreSQL. It makes the same service call as
+is exactly {"events": [conforming events]}, on PostgreSQL, from a client that keeps its
+events until they are reported on disk (server/durability.py). It makes the same service call as
 the view (ingest_pg.ingest_without_session) and sends the same answer bytes.
 
 Every other request goes to Flask untouched (with the body it read put back), and so does a
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask
 
 from server.api.handheld import DeviceRef, bearer_hash, events_answer, token_cache, usual_events
+from server import durability
 from server.database import engine
 from server.errors import ApiError
 from server.ingest_pg import ingest_without_session
@@ -52,7 +54,8 @@ class SyncLane:
             self._postgres = engine(self.app).dialect.name == "postgresql"
         known = token_cache(self.app).get(bearer_hash(environ.get("HTTP_AUTHORIZATION", "")) or "")
         length = environ.get("CONTENT_LENGTH") or ""
-        if not (self._postgres and known and length.isdigit() and int(length) <= self.app.config["MAX_CONTENT_LENGTH"]):
+        if not (self._postgres and known and durability.aware(environ) and length.isdigit()
+                and int(length) <= self.app.config["MAX_CONTENT_LENGTH"]):
             return None
         body = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(body)  # Flask reads it again if the lane hands the request on

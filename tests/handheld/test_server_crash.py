@@ -100,58 +100,103 @@ def _server_events(pg: Cluster, trip_id: str) -> tuple[list[str], int]:
     return ids, count[0] if count else -1
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="needs the PostgreSQL 15 server binaries")
-def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(device: Handheld) -> None:
+@contextmanager
+def store_on(pg: Cluster) -> Iterator[tuple[LoopbackServer, str]]:
+    """The store server on the cluster (migrated, one store, one device): the server and the device's token."""
     from db.migrate import upgrade
     from db.session import make_engine, make_session_factory
     from server.accounts import add_device, ensure_store
     from server.app import create_app
     from server.database import engine as app_engine
 
-    with cluster() as pg:
-        upgrade(pg.url)
-        eng = make_engine(pg.url)
-        with make_session_factory(eng)() as sess:
-            ensure_store(sess, "S001", "Test Store")
-            _, token = add_device(sess, "S001", "handheld-crash")
-            sess.commit()
-        eng.dispose()
-        app = create_app({"database": {"url": pg.url}, "server": {"secret_key": "test-secret"},
-                          "site": {"store_id": "S001", "store_name": "Test Store"}})
-        server = LoopbackServer(app).start()
-        try:
-            sync = EventSync(device, ApiClient(server.url, token, timeout=10))
-            store = device.store
-            trip = store.start_trip(None)
-            kept = [store.append(trip.id, "help", {"n": i}).id for i in range(3)]
-            sync.step()  # the trip (a synchronous commit) and a batch answered before its flush
-            assert _server_events(pg, trip.id) == (kept, 3)
-            assert store.awaiting_flush() == 3
-            epoch = store.meta("server_epoch")
+    upgrade(pg.url)
+    eng = make_engine(pg.url)
+    with make_session_factory(eng)() as sess:
+        ensure_store(sess, "S001", "Test Store")
+        _, token = add_device(sess, "S001", "handheld-crash")
+        sess.commit()
+    eng.dispose()
+    app = create_app({"database": {"url": pg.url}, "server": {"secret_key": "test-secret"},
+                      "site": {"store_id": "S001", "store_name": "Test Store"}})
+    server = LoopbackServer(app).start()
+    try:
+        yield server, token
+    finally:
+        server.stop()
+        dispose_when_idle(app_engine(app))
 
-            with pg.connect() as conn:
-                walwriter = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()[0]
-            os.kill(walwriter, signal.SIGSTOP)  # nothing flushes the next batch's commit
-            lost = [store.append(trip.id, "help", {"n": i}).id for i in range(3, 5)]
+
+def _walwriter(pg: Cluster) -> int:
+    with pg.connect() as conn:
+        return int(conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()[0])
+
+
+NEEDS_PG_BINARIES = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="needs the PostgreSQL 15 server binaries")
+
+
+@pytest.mark.slow
+@NEEDS_PG_BINARIES
+def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(device: Handheld) -> None:
+    with cluster() as pg, store_on(pg) as (server, token):
+        sync = EventSync(device, ApiClient(server.url, token, timeout=10))
+        store = device.store
+        trip = store.start_trip(None)
+        kept = [store.append(trip.id, "help", {"n": i}).id for i in range(3)]
+        sync.step()  # the trip (a synchronous commit) and a batch answered before its flush
+        assert _server_events(pg, trip.id) == (kept, 3)
+        assert store.awaiting_flush() == 3
+        epoch = store.meta("server_epoch")
+
+        walwriter = _walwriter(pg)
+        os.kill(walwriter, signal.SIGSTOP)  # nothing flushes the next batch's commit
+        lost = [store.append(trip.id, "help", {"n": i}).id for i in range(3, 5)]
+        sync.step()
+        assert store.awaiting_flush() == 5 and store.pending_count() == 0
+        pg.crash(walwriter)
+        pg.start()
+        ids, count = _server_events(pg, trip.id)
+        assert set(lost).isdisjoint(ids) and count < 5  # the crash really took the unflushed batch
+
+        later = store.append(trip.id, "help", {"n": 5}).id
+        while sync.step():  # the answer's new epoch sends every event not reported on disk again
+            pass
+        assert store.meta("server_epoch") != epoch
+        assert _server_events(pg, trip.id) == ([*kept, *lost, later], 6)
+        store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 6})
+        sync.step()  # the finish commits synchronously: everything before it is on disk
+        finished = store.trip(trip.id)
+        assert finished is not None and finished.finish_answer is not None
+        assert finished.finish_answer["events_missing"] == 0 and finished.finish_answer["durability"]["synchronous"]
+        assert store.awaiting_flush() == 0 and store.pending_count() == 0
+
+
+@pytest.mark.slow
+@NEEDS_PG_BINARIES
+def test_a_finish_after_a_crash_waits_for_the_lost_events_to_be_sent_again(device: Handheld) -> None:
+    with cluster() as pg, store_on(pg) as (server, token):
+        sync = EventSync(device, ApiClient(server.url, token, timeout=10))
+        store = device.store
+        trip = store.start_trip(None)
+        sync.step()  # the trip, committed synchronously
+        walwriter = _walwriter(pg)
+        os.kill(walwriter, signal.SIGSTOP)
+        sent = [store.append(trip.id, "help", {"n": i}).id for i in range(4)]
+        sync.step()
+        assert store.awaiting_flush() == 4
+        pg.crash(walwriter)
+        pg.start()
+        assert _server_events(pg, trip.id) == ([], 0)  # the trip survived, its unflushed batch did not
+
+        store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 4})
+        sync.step()  # refused (a new epoch) before the trip is finished: the events go again first
+        assert store.trip(trip.id).finish_answer is None  # type: ignore[union-attr]
+        assert store.pending_count() == 4
+        with pg.connect() as conn:
+            assert conn.execute("SELECT status FROM trips WHERE id = %s", (trip.id,)).fetchone()[0] == "active"
+        for _ in range(3):
             sync.step()
-            assert store.awaiting_flush() == 5 and store.pending_count() == 0
-            pg.crash(walwriter)
-            pg.start()
-            ids, count = _server_events(pg, trip.id)
-            assert set(lost).isdisjoint(ids) and count < 5  # the crash really took the unflushed batch
-
-            later = store.append(trip.id, "help", {"n": 5}).id
-            while sync.step():  # the answer's new epoch sends every event not reported on disk again
-                pass
-            assert store.meta("server_epoch") != epoch
-            assert _server_events(pg, trip.id) == ([*kept, *lost, later], 6)
-            store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 6})
-            sync.step()  # the finish commits synchronously: everything before it is on disk
-            finished = store.trip(trip.id)
-            assert finished is not None and finished.finish_answer is not None
-            assert finished.finish_answer["events_missing"] == 0 and finished.finish_answer["durability"]["synchronous"]
-            assert store.awaiting_flush() == 0 and store.pending_count() == 0
-        finally:
-            server.stop()
-            dispose_when_idle(app_engine(app))
+        finished = store.trip(trip.id)
+        assert finished is not None and finished.finish_answer is not None
+        assert finished.finish_answer["status"] == "finished" and finished.finish_answer["events_missing"] == 0
+        assert _server_events(pg, trip.id) == (sent, 4)
+        assert store.awaiting_flush() == 0 and store.pending_count() == 0

@@ -71,3 +71,24 @@ def test_sqlite_answers_carry_no_report(shop: Shop, events: Events) -> None:
     assert resp.status_code == 200 and "durability" not in resp.get_json()
     finish = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
     assert "durability" not in finish
+
+
+@POSTGRES_ONLY
+def test_a_client_that_does_not_keep_events_is_answered_only_after_the_flush(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(MILK)]}, aware=False)
+    assert resp.status_code == 200 and len(resp.get_json()["stored"]) == 1
+    assert resp.get_json()["durability"]["synchronous"] is True  # a handheld from before the protocol loses nothing
+
+
+@POSTGRES_ONLY
+def test_a_finish_told_an_old_epoch_is_refused_and_changes_nothing(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    epoch = _batch(shop, trip_id, events)["epoch"]
+    refused = shop.post(f"/api/v1/trips/{trip_id}/finish", {"event_count": 1, "epoch": "before-the-crash"})
+    assert refused.status_code == 409 and refused.get_json()["epoch"] == epoch
+    assert "send again" in refused.get_json()["message"]
+    with shop.session() as s:
+        assert s.get(Trip, trip_id).status == "active"  # type: ignore[union-attr]
+    finished = shop.post(f"/api/v1/trips/{trip_id}/finish", {"event_count": 1, "epoch": epoch})
+    assert finished.status_code == 200 and finished.get_json()["status"] == "finished"
