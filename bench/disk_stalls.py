@@ -47,6 +47,14 @@ def usable() -> str | None:
     return None
 
 
+def disk_usable(disk: str) -> str | None:
+    """None when `disk` ('major:minor') is a block device the blkio controller can limit, else why not."""
+    if not Path(f"/sys/dev/block/{disk}").exists():
+        return (f"--disk-stalls: the database's folder is on device {disk}, which is not a block device "
+                "(tmpfs, overlay?): put the PostgreSQL data directory on a disk")
+    return None
+
+
 class DiskStalls:
     """A thread that stalls the PostgreSQL server's writes to `disk` for `hold` s every `period` s."""
 
@@ -57,6 +65,8 @@ class DiskStalls:
         self._thread = threading.Thread(target=self._run, name="disk-stalls", daemon=True)
 
     def __enter__(self) -> "DiskStalls":
+        if (why := disk_usable(self.disk)) is not None:
+            raise RuntimeError(why)
         GROUP.mkdir(exist_ok=True)
         self._thread.start()
         return self
@@ -65,7 +75,7 @@ class DiskStalls:
         self._stop.set()
         self._thread.join()
         self._limit(0)
-        for pid in (GROUP / "cgroup.procs").read_text().split():  # back where they were
+        for pid in (GROUP / "cgroup.procs").read_text().split():  # back to the root group
             try:
                 (BLKIO / "cgroup.procs").write_text(pid)
             except OSError:

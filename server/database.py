@@ -1,6 +1,7 @@
 """The database wired into Flask: one engine per app, one session per request."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -10,6 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.migrate import current_revision, head_revision
 from db.session import make_engine, make_session_factory
 from server.config import database_url
+
+
+_MAKING = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
@@ -23,9 +27,12 @@ def engine(app: Flask | None = None) -> Engine:
     app = app or current_app
     state: dict[str, Any] = app.extensions["shopgo.db"]
     if "engine" not in state:
-        cfg = app.config["SHOPGO"]
-        state["engine"] = make_engine(database_url(cfg), echo=cfg["database"]["echo"])
-        state["factory"] = make_session_factory(state["engine"])
+        with _MAKING:  # a threaded worker's first requests arrive together: one engine, not several
+            if "engine" not in state:
+                cfg = app.config["SHOPGO"]
+                made = make_engine(database_url(cfg), echo=cfg["database"]["echo"])
+                state["factory"] = make_session_factory(made)
+                state["engine"] = made
     return state["engine"]
 
 
