@@ -24,6 +24,7 @@ import pytest
 
 from handheld.client import ApiClient
 from handheld.device import Handheld
+from handheld.store import TripRow
 from handheld.sync import EventSync
 
 from tests.loopback import LoopbackServer, dispose_when_idle
@@ -134,69 +135,74 @@ def _walwriter(pg: Cluster) -> int:
 NEEDS_PG_BINARIES = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="needs the PostgreSQL 15 server binaries")
 
 
-@pytest.mark.slow
-@NEEDS_PG_BINARIES
-def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(device: Handheld) -> None:
+@pytest.fixture
+def crashable(device: Handheld) -> Iterator[tuple[Cluster, EventSync, TripRow]]:
+    """A store server on a cluster of its own, the device's sync worker against it, and a new trip."""
     with cluster() as pg, store_on(pg) as (server, token):
-        sync = EventSync(device, ApiClient(server.url, token, timeout=10))
-        store = device.store
-        trip = store.start_trip(None)
-        kept = [store.append(trip.id, "help", {"n": i}).id for i in range(3)]
-        sync.step()  # the trip (a synchronous commit) and a batch answered before its flush
-        assert _server_events(pg, trip.id) == (kept, 3)
-        assert store.awaiting_flush() == 3
-        epoch = store.meta("server_epoch")
-
-        walwriter = _walwriter(pg)
-        os.kill(walwriter, signal.SIGSTOP)  # nothing flushes the next batch's commit
-        lost = [store.append(trip.id, "help", {"n": i}).id for i in range(3, 5)]
-        sync.step()
-        assert store.awaiting_flush() == 5 and store.pending_count() == 0
-        pg.crash(walwriter)
-        pg.start()
-        ids, count = _server_events(pg, trip.id)
-        assert set(lost).isdisjoint(ids) and count < 5  # the crash really took the unflushed batch
-
-        later = store.append(trip.id, "help", {"n": 5}).id
-        while sync.step():  # the answer's new epoch sends every event not reported on disk again
-            pass
-        assert store.meta("server_epoch") != epoch
-        assert _server_events(pg, trip.id) == ([*kept, *lost, later], 6)
-        store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 6})
-        sync.step()  # the finish commits synchronously: everything before it is on disk
-        finished = store.trip(trip.id)
-        assert finished is not None and finished.finish_answer is not None
-        assert finished.finish_answer["events_missing"] == 0 and finished.finish_answer["durability"]["synchronous"]
-        assert store.awaiting_flush() == 0 and store.pending_count() == 0
+        yield pg, EventSync(device, ApiClient(server.url, token, timeout=10)), device.store.start_trip(None)
 
 
 @pytest.mark.slow
 @NEEDS_PG_BINARIES
-def test_a_finish_after_a_crash_waits_for_the_lost_events_to_be_sent_again(device: Handheld) -> None:
-    with cluster() as pg, store_on(pg) as (server, token):
-        sync = EventSync(device, ApiClient(server.url, token, timeout=10))
-        store = device.store
-        trip = store.start_trip(None)
-        sync.step()  # the trip, committed synchronously
-        walwriter = _walwriter(pg)
-        os.kill(walwriter, signal.SIGSTOP)
-        sent = [store.append(trip.id, "help", {"n": i}).id for i in range(4)]
-        sync.step()
-        assert store.awaiting_flush() == 4
-        pg.crash(walwriter)
-        pg.start()
-        assert _server_events(pg, trip.id) == ([], 0)  # the trip survived, its unflushed batch did not
+def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(
+        crashable: tuple[Cluster, EventSync, TripRow]) -> None:
+    pg, sync, trip = crashable
+    store = sync.store
+    kept = [store.append(trip.id, "help", {"n": i}).id for i in range(3)]
+    sync.step()  # the trip (a synchronous commit) and a batch answered before its flush
+    assert _server_events(pg, trip.id) == (kept, 3)
+    assert store.awaiting_flush() == 3
+    epoch = store.meta("server_epoch")
 
-        store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 4})
-        sync.step()  # refused (a new epoch) before the trip is finished: the events go again first
-        assert store.trip(trip.id).finish_answer is None  # type: ignore[union-attr]
-        assert store.pending_count() == 4
-        with pg.connect() as conn:
-            assert conn.execute("SELECT status FROM trips WHERE id = %s", (trip.id,)).fetchone()[0] == "active"
-        for _ in range(3):
-            sync.step()
-        finished = store.trip(trip.id)
-        assert finished is not None and finished.finish_answer is not None
-        assert finished.finish_answer["status"] == "finished" and finished.finish_answer["events_missing"] == 0
-        assert _server_events(pg, trip.id) == (sent, 4)
-        assert store.awaiting_flush() == 0 and store.pending_count() == 0
+    walwriter = _walwriter(pg)
+    os.kill(walwriter, signal.SIGSTOP)  # nothing flushes the next batch's commit
+    lost = [store.append(trip.id, "help", {"n": i}).id for i in range(3, 5)]
+    sync.step()
+    assert store.awaiting_flush() == 5 and store.pending_count() == 0
+    pg.crash(walwriter)
+    pg.start()
+    ids, count = _server_events(pg, trip.id)
+    assert set(lost).isdisjoint(ids) and count < 5  # the crash really took the unflushed batch
+
+    later = store.append(trip.id, "help", {"n": 5}).id
+    while sync.step():  # the answer's new epoch sends every event not reported on disk again
+        pass
+    assert store.meta("server_epoch") != epoch
+    assert _server_events(pg, trip.id) == ([*kept, *lost, later], 6)
+    store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 6})
+    sync.step()  # the finish commits synchronously: everything before it is on disk
+    finished = store.trip(trip.id)
+    assert finished is not None and finished.finish_answer is not None
+    assert finished.finish_answer["events_missing"] == 0 and finished.finish_answer["durability"]["synchronous"]
+    assert store.awaiting_flush() == 0 and store.pending_count() == 0
+
+
+@pytest.mark.slow
+@NEEDS_PG_BINARIES
+def test_a_finish_after_a_crash_waits_for_the_lost_events_to_be_sent_again(
+        crashable: tuple[Cluster, EventSync, TripRow]) -> None:
+    pg, sync, trip = crashable
+    store = sync.store
+    sync.step()  # the trip, committed synchronously
+    walwriter = _walwriter(pg)
+    os.kill(walwriter, signal.SIGSTOP)
+    sent = [store.append(trip.id, "help", {"n": i}).id for i in range(4)]
+    sync.step()
+    assert store.awaiting_flush() == 4
+    pg.crash(walwriter)
+    pg.start()
+    assert _server_events(pg, trip.id) == ([], 0)  # the trip survived, its unflushed batch did not
+
+    store.update_trip(trip.id, finish_request={"handheld_total_minor": 0, "event_count": 4})
+    sync.step()  # refused (a new epoch) before the trip is finished: the events go again first
+    assert store.trip(trip.id).finish_answer is None  # type: ignore[union-attr]
+    assert store.pending_count() == 4
+    with pg.connect() as conn:
+        assert conn.execute("SELECT status FROM trips WHERE id = %s", (trip.id,)).fetchone()[0] == "active"
+    for _ in range(3):
+        sync.step()
+    finished = store.trip(trip.id)
+    assert finished is not None and finished.finish_answer is not None
+    assert finished.finish_answer["status"] == "finished" and finished.finish_answer["events_missing"] == 0
+    assert _server_events(pg, trip.id) == (sent, 4)
+    assert store.awaiting_flush() == 0 and store.pending_count() == 0
