@@ -239,9 +239,8 @@ class LocalStore:
             again = 0
             if report is not None:
                 epoch = str(report.get("epoch", ""))
-                if self.meta("server_epoch", epoch) != epoch:  # a crash may have lost what was not flushed
+                if self.meta("server_epoch") != epoch:  # the first answer, or a crash lost what was not flushed
                     again = self.new_epoch(epoch)
-                self.set_meta("server_epoch", epoch)
                 if report.get("synchronous"):
                     self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3")
                 else:  # `written` is past the commit of every batch answered before this request

@@ -39,6 +39,13 @@ def checkpoint_due(now: float, last_checkpoint: float, last_write: float, wal_by
     return now - last_write >= CHECKPOINT_IDLE_S or wal_bytes >= CHECKPOINT_WAL_BYTES
 
 
+def _sending_again(count: int) -> int:
+    """Log how many acknowledged events go again because the server's database crashed; `count`."""
+    if count:
+        log.warning("the server recovered from a crash: sending %d acknowledged events again", count)
+    return count
+
+
 class Worker:
     """A daemon thread that runs `step()` when woken or every `interval`, backing off on Offline."""
 
@@ -195,10 +202,7 @@ class EventSync(Worker):
 
     def _acknowledge(self, ids: list[str], answer: dict[str, Any]) -> int:
         """Record an answer's acknowledged events and durability report; how many go again."""
-        again = self.store.acknowledge(ids, answer.get("durability"))
-        if again:
-            log.warning("the server recovered from a crash: sending %d acknowledged events again", again)
-        return again
+        return _sending_again(self.store.acknowledge(ids, answer.get("durability")))
 
     def _finish(self, trip: TripRow) -> None:
         request = trip.finish_request or {}
@@ -208,8 +212,7 @@ class EventSync(Worker):
                                         int(request.get("event_count", 0)), self.store.meta("server_epoch"))
         except Refused as exc:
             if exc.status == 409 and exc.body.get("epoch"):  # the database crashed since our last answer
-                again = self.store.new_epoch(str(exc.body["epoch"]))
-                log.warning("the server recovered from a crash: sending %d acknowledged events again", again)
+                _sending_again(self.store.new_epoch(str(exc.body["epoch"])))
                 return  # they go first; the finish (not yet made) follows
             log.error("server refused the finish of trip %s: %s", trip.id, exc)
             answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}

@@ -52,6 +52,9 @@ class Cluster:
         return out
 
     def init(self) -> None:
+        if not (PG_BIN / "initdb").exists():  # the suite needs PostgreSQL 15 anyway (tests/conftest.py)
+            pytest.fail(f"{PG_BIN / 'initdb'} is missing: run `apt-get install postgresql-15` (make system-deps)",
+                        pytrace=False)
         self._pg("initdb", "-D", str(self.data), "-U", "shopgo", "--auth=trust", "-E", "UTF8")
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
@@ -132,9 +135,6 @@ def _walwriter(pg: Cluster) -> int:
         return int(conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'").fetchone()[0])
 
 
-NEEDS_PG_BINARIES = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="needs the PostgreSQL 15 server binaries")
-
-
 @pytest.fixture
 def crashable(device: Handheld) -> Iterator[tuple[Cluster, EventSync, TripRow]]:
     """A store server on a cluster of its own, the device's sync worker against it, and a new trip."""
@@ -143,7 +143,6 @@ def crashable(device: Handheld) -> Iterator[tuple[Cluster, EventSync, TripRow]]:
 
 
 @pytest.mark.slow
-@NEEDS_PG_BINARIES
 def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(
         crashable: tuple[Cluster, EventSync, TripRow]) -> None:
     pg, sync, trip = crashable
@@ -178,7 +177,6 @@ def test_events_a_crash_took_from_the_server_are_sent_again_and_stored_once(
 
 
 @pytest.mark.slow
-@NEEDS_PG_BINARIES
 def test_a_finish_after_a_crash_waits_for_the_lost_events_to_be_sent_again(
         crashable: tuple[Cluster, EventSync, TripRow]) -> None:
     pg, sync, trip = crashable
