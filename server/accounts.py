@@ -89,15 +89,37 @@ def new_token() -> str:
     return token
 
 
-def add_device(session: Session, store_id: str, name: str) -> tuple[Device, str]:
-    """Register a handheld; returns the device and its token, which is never shown again."""
+DEVICE_ROLES = ("handheld", "till")
+
+
+def add_device(session: Session, store_id: str, name: str, role: str = "handheld") -> tuple[Device, str]:
+    """Register a handheld or a till; returns the device and its token, which is never shown again."""
+    if role not in DEVICE_ROLES:
+        raise AccountError(f"a device's role is one of {', '.join(DEVICE_ROLES)}, not {role!r}")
     if session.get(Store, store_id) is None:
         raise AccountError(f"store {store_id!r} does not exist; import or create it first")
+    if not name.strip() or len(name) > 64:
+        raise AccountError("a device needs a name of 1 to 64 characters")
+    if find_devices(session, store_id, name, live_only=True):
+        raise AccountError(f"store {store_id} already has a live device named {name!r}; revoke it or pick another name")
     token = new_token()
-    device = Device(store_id=store_id, name=name, token_hash=hash_token(token))
+    device = Device(store_id=store_id, name=name, token_hash=hash_token(token), role=role)
     session.add(device)
     session.flush()
     return device, token
+
+
+def find_devices(session: Session, store_id: str | None, name: str | None = None,
+                 live_only: bool = False) -> list[Device]:
+    """The store's devices (every store's for None), by id; only those named `name` when given."""
+    query = select(Device).order_by(Device.id)
+    if store_id is not None:
+        query = query.where(Device.store_id == store_id)
+    if name is not None:
+        query = query.where(Device.name == name)
+    if live_only:
+        query = query.where(Device.revoked_at.is_(None))
+    return list(session.scalars(query))
 
 
 def device_for_token(session: Session, token: str) -> Device | None:
@@ -109,9 +131,21 @@ def device_for_token(session: Session, token: str) -> Device | None:
 
 
 def revoke_device(session: Session, device_id: int) -> Device:
-    """Revoke a handheld's token."""
+    """Revoke a device's token: it is refused (401) from its next request on."""
     device = session.get(Device, device_id)
     if device is None:
         raise AccountError(f"no device {device_id}")
-    device.revoked_at = datetime.now(timezone.utc)
+    if device.revoked_at is None:
+        device.revoked_at = datetime.now(timezone.utc)
     return device
+
+
+def revoke_named_device(session: Session, store_id: str, name: str) -> Device:
+    """Revoke the store's live device called `name` (or with that id)."""
+    found = find_devices(session, store_id, name, live_only=True)
+    if not found and name.isascii() and name.isdigit():
+        device = session.get(Device, int(name)) if len(name) <= 9 else None
+        found = [device] if device is not None and device.store_id == store_id and device.revoked_at is None else []
+    if not found:
+        raise AccountError(f"store {store_id} has no live device called {name!r}; `shopgo device list` shows them")
+    return revoke_device(session, found[0].id)

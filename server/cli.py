@@ -163,27 +163,64 @@ def user_add(ctx: Ctx, username: str, role: str, store_id: str | None, password:
 
 @main.group("device")
 def device_group() -> None:
-    """Handheld devices."""
+    """Handheld scanners and tills."""
 
 
 @device_group.command("add")
 @click.argument("name")
-@click.option("--store", "store_id", help="Store the handheld belongs to (default: site.store_id).")
+@click.option("--role", type=click.Choice(["handheld", "till"]), default="handheld", show_default=True,
+              help="A handheld acts on its own trips; a till checks out and audits its store's trips.")
+@click.option("--store", "store_id", help="Store the device belongs to (default: site.store_id).")
 @click.option("--database")
 @pass_ctx
-def device_add(ctx: Ctx, name: str, store_id: str | None, database: str | None) -> None:
-    """Register a handheld and print its token once (it is stored hashed)."""
+def device_add(ctx: Ctx, name: str, role: str, store_id: str | None, database: str | None) -> None:
+    """Register a device and print its token once (it is stored hashed)."""
     from server.accounts import AccountError, add_device, ensure_store
 
     with _session(ctx, database) as sess:
         try:
             ensure_store(sess, store_id or ctx.cfg["site"]["store_id"], ctx.cfg["site"]["store_name"])
-            device, token = add_device(sess, store_id or ctx.cfg["site"]["store_id"], name)
+            device, token = add_device(sess, store_id or ctx.cfg["site"]["store_id"], name, role)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         sess.commit()
-        click.echo(f"device {device.id} ({device.name}) registered; token (shown once, keep it safe):")
+        click.echo(f"{device.role} {device.id} ({device.name}) registered; token (shown once, keep it safe):")
         click.echo(token)
+
+
+@device_group.command("list")
+@click.option("--store", "store_id", help="Store whose devices to list (default: site.store_id).")
+@click.option("--database")
+@pass_ctx
+def device_list(ctx: Ctx, store_id: str | None, database: str | None) -> None:
+    """List the store's devices: id, name, role, last seen, revoked."""
+    from server.accounts import find_devices
+
+    with _session(ctx, database) as sess:
+        devices = find_devices(sess, store_id or ctx.cfg["site"]["store_id"])
+        click.echo(f"{'id':>5}  {'name':<24} {'role':<8} {'last seen (UTC)':<17} revoked")
+        for d in devices:
+            seen = d.last_seen_at.strftime("%Y-%m-%d %H:%M") if d.last_seen_at else "never"
+            gone = d.revoked_at.strftime("%Y-%m-%d %H:%M") if d.revoked_at else "-"
+            click.echo(f"{d.id:>5}  {d.name:<24} {d.role:<8} {seen:<17} {gone}")
+
+
+@device_group.command("revoke")
+@click.argument("name")
+@click.option("--store", "store_id", help="Store the device belongs to (default: site.store_id).")
+@click.option("--database")
+@pass_ctx
+def device_revoke(ctx: Ctx, name: str, store_id: str | None, database: str | None) -> None:
+    """Revoke a device (by name or id): its token is refused from its next request on."""
+    from server.accounts import AccountError, revoke_named_device
+
+    with _session(ctx, database) as sess:
+        try:
+            device = revoke_named_device(sess, store_id or ctx.cfg["site"]["store_id"], name)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        sess.commit()
+        click.echo(f"{device.role} {device.id} ({device.name}) revoked; its token is refused from now on")
 
 
 @main.group("card")

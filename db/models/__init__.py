@@ -6,12 +6,12 @@ from db.models.catalogue import BarcodeRule, Product, Promotion, SiteState, Stor
 from db.models.head_office import CampaignAudience, CampaignResult, CampaignVersion, Pack, ResultBatch, StorePack, StoreLink  # noqa: F401
 from db.models.history import ImportChunk, Purchase, PurchaseLine
 from db.models.marketing import Campaign, DataRequest, Offer, OfferRedemption, PointsEntry
-from db.models.people import Device, Member, User
+from db.models.people import ConsoleSession, Device, Member, User
 from db.models.staff import StaffAction
 from db.models.trips import Audit, Feedback, Trip, TripEvent
 
 __all__ = [
-    "Audit", "BarcodeRule", "Base", "Campaign", "DataRequest", "Device", "Feedback", "ImportChunk",
+    "Audit", "BarcodeRule", "Base", "Campaign", "ConsoleSession", "DataRequest", "Device", "Feedback", "ImportChunk",
     "Member", "Offer", "OfferRedemption", "PointsEntry", "Product", "Promotion", "Purchase",
     "PurchaseLine", "SiteState", "Store", "Trip", "TripEvent", "User",
 ]

@@ -52,6 +52,19 @@ class Device(Base):
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "handheld" (a shopper's scanner: its own trips) or "till" (checks out and audits its store's trips)
+    role: Mapped[str] = mapped_column(String(16), default="handheld", server_default="handheld")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[Optional[datetime]]
     last_seen_at: Mapped[Optional[datetime]]
+
+
+class ConsoleSession(Base):
+    """One console sign-in: the session cookie names it, and signing out ends it for good."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's secret
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[Optional[datetime]]
