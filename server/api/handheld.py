@@ -314,7 +314,7 @@ def feedback() -> ResponseReturnValue:
     return jsonify(answer), 201 if created else 200
 
 
-@bp.post("/audits/<int:audit_id>/outcome")
+@bp.post("/audits/<id:audit_id>/outcome")
 @device_required
 def audit_outcome(audit_id: int) -> ResponseReturnValue:
     """Record a rescan's findings; a mismatch raises the member's future audit rate."""

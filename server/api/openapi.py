@@ -94,7 +94,7 @@ def _parameters(path: str) -> list[dict[str, Any]]:
 
 
 def openapi_path(rule: str) -> str:
-    """A Flask rule as an OpenAPI path: /trips/<int:audit_id> -> /trips/{audit_id}."""
+    """A Flask rule as an OpenAPI path: /trips/<id:audit_id> -> /trips/{audit_id}."""
     return re.sub(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", rule)
 
 

@@ -114,7 +114,7 @@ def new_campaign() -> ResponseReturnValue:
     return redirect(url_for("head_office.campaign", campaign_id=campaign.id, done="Campaign saved as a draft."))
 
 
-@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@bp.route("/campaigns/<id:campaign_id>/edit", methods=["GET", "POST"])
 @HEAD_OFFICE
 def edit_campaign(campaign_id: int) -> ResponseReturnValue:
     """Edit a campaign: saved as a new draft version."""
@@ -151,7 +151,7 @@ def _campaign(campaign_id: int) -> Any:
         raise ApiError(404, str(exc)) from None
 
 
-@bp.get("/campaigns/<int:campaign_id>")
+@bp.get("/campaigns/<id:campaign_id>")
 @HEAD_OFFICE
 def campaign(campaign_id: int) -> ResponseReturnValue:
     """A campaign: its definition, versions, per-store pack state, and the audience preview on request."""
@@ -185,14 +185,14 @@ def _act(campaign_id: int, action: str) -> ResponseReturnValue:
     return redirect(url_for("head_office.campaign", campaign_id=campaign_id, done=done))
 
 
-@bp.post("/campaigns/<int:campaign_id>/publish")
+@bp.post("/campaigns/<id:campaign_id>/publish")
 @HEAD_OFFICE
 def publish(campaign_id: int) -> ResponseReturnValue:
     """Publish the current version to its stores."""
     return _act(campaign_id, "publish")
 
 
-@bp.post("/campaigns/<int:campaign_id>/withdraw")
+@bp.post("/campaigns/<id:campaign_id>/withdraw")
 @HEAD_OFFICE
 def withdraw(campaign_id: int) -> ResponseReturnValue:
     """Withdraw the campaign from every store."""
@@ -215,7 +215,7 @@ def notify() -> ResponseReturnValue:
     return redirect(url_for("head_office.stores", done=f"Notified {len(lagging)} store(s)."))
 
 
-@bp.get("/campaigns/<int:campaign_id>/results")
+@bp.get("/campaigns/<id:campaign_id>/results")
 @HEAD_OFFICE
 def results(campaign_id: int) -> ResponseReturnValue:
     """Audience, redemptions, budget and lift per store, with the exposed vs hold-out chart."""
@@ -224,7 +224,7 @@ def results(campaign_id: int) -> ResponseReturnValue:
     return render_template("head_office/results.html", report=report, chart=lift_chart(report))
 
 
-@bp.get("/campaigns/<int:campaign_id>/results.json")
+@bp.get("/campaigns/<id:campaign_id>/results.json")
 @HEAD_OFFICE
 def results_json(campaign_id: int) -> ResponseReturnValue:
     """The same report as JSON."""

@@ -29,7 +29,7 @@ def member_search() -> ResponseReturnValue:
     return render_template("staff/member_search.html", q=q, hits=hits)
 
 
-@bp.get("/members/<int:member_id>")
+@bp.get("/members/<id:member_id>")
 @login_required()
 def member_page(member_id: int) -> ResponseReturnValue:
     """Everything about one member the store needs: stage, segment, history, offers."""
@@ -54,7 +54,7 @@ def member_page(member_id: int) -> ResponseReturnValue:
         redeemed=redeemed, can_request=user.role in MANAGERS)
 
 
-@bp.get("/members/<int:member_id>/baskets/<int:purchase_id>")
+@bp.get("/members/<id:member_id>/baskets/<id:purchase_id>")
 @login_required()
 def basket(member_id: int, purchase_id: int) -> ResponseReturnValue:
     """A basket's lines: a fragment for the expanding row, or a page of its own."""

@@ -114,7 +114,7 @@ def audits() -> ResponseReturnValue:
                            store_id=store_id)
 
 
-@bp.route("/audits/<int:audit_id>", methods=["GET", "POST"])
+@bp.route("/audits/<id:audit_id>", methods=["GET", "POST"])
 @login_required()
 def audit(audit_id: int) -> ResponseReturnValue:
     """Rescan form: what the trip's log holds, line by line, and what staff found."""
