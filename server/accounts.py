@@ -100,8 +100,6 @@ def add_device(session: Session, store_id: str, name: str, role: str = "handheld
         raise AccountError(f"store {store_id!r} does not exist; import or create it first")
     if not name.strip() or len(name) > 64:
         raise AccountError("a device needs a name of 1 to 64 characters")
-    if find_devices(session, store_id, name, live_only=True):
-        raise AccountError(f"store {store_id} already has a live device named {name!r}; revoke it or pick another name")
     token = new_token()
     device = Device(store_id=store_id, name=name, token_hash=hash_token(token), role=role)
     session.add(device)
@@ -148,4 +146,7 @@ def revoke_named_device(session: Session, store_id: str, name: str) -> Device:
         found = [device] if device is not None and device.store_id == store_id and device.revoked_at is None else []
     if not found:
         raise AccountError(f"store {store_id} has no live device called {name!r}; `shopgo device list` shows them")
+    if len(found) > 1:
+        raise AccountError(f"{len(found)} live devices are called {name!r} (ids {', '.join(str(d.id) for d in found)}); "
+                           "revoke one by its id")
     return revoke_device(session, found[0].id)

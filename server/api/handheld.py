@@ -23,6 +23,7 @@ from server.accounts import hash_token
 from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
 from server.database import db_session, engine
 from server.errors import ApiError
+from server.params import optional_number, parse_json
 from server.ingest import LAST_SEEN_EVERY, REVOKED, IngestResult
 from server.ingest_pg import ingest_without_session
 
@@ -129,15 +130,7 @@ def device_cached(view: View) -> View:
 
 def _body(required: bool = True) -> Any:
     """The request's JSON body; 400 when it is missing (and required) or not JSON."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        if required:
-            raise ApiError(400, "a JSON body is required")
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    return parse_json(request.get_data(cache=True), required=required)
 
 
 def _cfg() -> dict[str, Any]:
@@ -180,12 +173,7 @@ CATALOGUE_ANSWERS_KEPT = 32  # distinct `since` versions kept per worker, beside
 @device_required
 def get_catalogue() -> ResponseReturnValue:
     """Full catalogue, or the delta since a version; ETag/If-None-Match gives 304."""
-    since_raw = request.args.get("since")
-    since = None
-    if since_raw is not None:
-        if not since_raw.isdigit() or len(since_raw) > 9:
-            raise ApiError(400, f"since must be a catalogue version (a whole number), not {since_raw!r}")
-        since = int(since_raw)
+    since = optional_number(request.args.get("since"), "since (a catalogue version)")
     session = db_session()
     version = catalogue.current_version(session)
     etag = f'"cat-{version}-{"full" if since is None else min(since, version)}"'
