@@ -29,14 +29,15 @@ Public API (stable; the handheld, the CLI and the store-day simulation rely on i
   key with the value zeroed; a GS1 element string with a GTIN-14 not starting 0 keeps
   all 14 digits), price_minor (pence), weight_g, batch, expiry, error.
 - `VirtualScanner` (firmware_bridge.virtual) is a scanner on a pseudo-terminal.
-- Exceptions: ScannerError -> FrameError -> ChecksumError; PortGone; BarcodeError.
+- Exceptions: ScannerError -> FrameError -> ChecksumError, LineNoise, ReadTooLong; PortGone;
+  BarcodeError.
 - CLI: `firmware_bridge.cli.scanner` is a click group (listen, virtual) for `shopgo scanner`.
 """
 
 from __future__ import annotations
 
 from .bridge import ScannerBridge
-from .errors import BarcodeError, ChecksumError, FrameError, PortGone, ScannerError
+from .errors import BarcodeError, ChecksumError, FrameError, LineNoise, PortGone, ReadTooLong, ScannerError
 from .interpret import KINDS, Scan, interpret, interpret_frame
 from .settings import (
     BarcodeSettings,
@@ -55,7 +56,9 @@ __all__ = [
     "ChecksumError",
     "FrameError",
     "LabelRule",
+    "LineNoise",
     "PortGone",
+    "ReadTooLong",
     "Scan",
     "ScannerBridge",
     "ScannerError",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Protocol as TypingProtocol
 
 from . import ssi, wire
-from .errors import ChecksumError, FrameError
+from .errors import ChecksumError, FrameError, LineNoise, ReadTooLong
 from .interpret import Scan, interpret, interpret_frame
 from .raw import LineFramer
 from .settings import BarcodeSettings, ScannerProfile
@@ -27,6 +27,8 @@ OnScan = Callable[[Scan], "bool | None"]
 # A scanner that stops answering must not make queued feedback (or the record of what it
 # refused) grow for as long as reads keep coming: keep the newest few, stale beeps are useless.
 MAX_QUEUED_COMMANDS = 64
+# A noisy line is reported at most once per this many seconds (a summary, not a line per byte).
+NOISE_REPORT_SECONDS = 10.0
 
 
 class Transport(TypingProtocol):
@@ -52,6 +54,50 @@ def ssi_feedback(actions: tuple[str, ...]) -> list[ssi.Packet]:
 def honeywell_feedback(actions: tuple[str, ...]) -> bytes:
     """Return the Honeywell host-acknowledgement bytes (ESC n) for esc:N actions."""
     return b"".join(bytes((wire.ESC,)) + a[4:].encode() for a in actions if a.startswith("esc:"))
+
+
+class NoiseReport:
+    """Counts the bytes a noisy line made us drop; logs at most one summary line per interval.
+
+    One ERROR line per noise byte would let a loose cable or a bad ground flood the log
+    (and the disk): the first noise after a quiet interval is reported at once, what
+    follows within the interval is counted and reported as one line when it is over.
+    """
+
+    def __init__(self, interval: float = NOISE_REPORT_SECONDS) -> None:
+        self.interval = interval
+        self.bytes_total = 0  # every noise byte since start, reported or not
+        self.bad_packets_total = 0
+        self._bytes = 0  # not yet reported
+        self._bad_packets = 0
+        self._since = 0.0  # when the first unreported noise came
+        self._reported_at: float | None = None
+
+    def add(self, now: float, count: int, bad_packet: bool = False) -> None:
+        """Count `count` dropped bytes (a whole packet with a bad checksum if `bad_packet`)."""
+        if not self._bytes:
+            self._since = now
+        self._bytes += count
+        self.bytes_total += count
+        if bad_packet:
+            self._bad_packets += 1
+            self.bad_packets_total += 1
+        self.tick(now)
+
+    def tick(self, now: float) -> None:
+        """Report what is counted if the last report is at least an interval old."""
+        if self._bytes and (self._reported_at is None or now - self._reported_at >= self.interval):
+            self.report(now)
+
+    def report(self, now: float) -> None:
+        """Log the unreported count now (if any)."""
+        if not self._bytes:
+            return
+        among = f" ({self._bad_packets} packets with a bad checksum among them, NAKed)" if self._bad_packets else ""
+        log.error("scanner line noise: discarded %d noise bytes in the last %.1f s%s",
+                  self._bytes, max(now - self._since, 0.0), among)
+        self._reported_at = now
+        self._bytes = self._bad_packets = 0
 
 
 class ScannerProtocol:
@@ -142,9 +188,13 @@ class SsiProtocol(ScannerProtocol):
         self._in_flight: ssi.Packet | None = None
         self._sent_at = 0.0
         self._tries = 0
-        self._last_acked: tuple[int, int, int, bytes] | None = None
+        # The last decoder packet answered and the answer's bytes: a retransmission of it
+        # (our answer was lost) gets the same answer again and is not counted twice.
+        self._last_answer: tuple[tuple[int, int, int, bytes], bytes] | None = None
         self.duplicates = 0
         self.naks_sent = 0
+        self.reads_refused = 0
+        self.noise = NoiseReport()
         self.failed_commands: list[ssi.Packet] = []
 
     def connection_made(self, transport: Transport) -> None:
@@ -155,6 +205,7 @@ class SsiProtocol(ScannerProtocol):
         self.send(ssi.host(wire.SCAN_ENABLE))
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self.noise.report(time.monotonic())
         with self._lock:
             self.parser.reset()
             self.assembler.reset()
@@ -173,10 +224,20 @@ class SsiProtocol(ScannerProtocol):
         for packet in ssi_feedback(self.profile.good_read if good else self.profile.bad_read):
             self.send(packet)
 
+    @property
+    def noise_bytes(self) -> int:
+        """Bytes dropped as line noise since start (bad-checksum packets included)."""
+        return self.noise.bytes_total
+
     def data_received(self, data: bytes) -> None:
         for item in self.parser.feed(data):
-            if isinstance(item, ChecksumError):
-                self._frame_error(item)
+            if isinstance(item, LineNoise):
+                self.noise.add(time.monotonic(), item.count)
+            elif isinstance(item, ChecksumError):
+                # Counted with the noise, not logged one by one: garbage on the line mostly
+                # arrives as "packets" whose checksum fails.
+                self.frame_errors += 1
+                self.noise.add(time.monotonic(), len(item.packet), bad_packet=True)
                 self.naks_sent += 1
                 self.write(ssi.nak(wire.NAK_RESEND).encode())
             elif isinstance(item, FrameError):
@@ -186,6 +247,7 @@ class SsiProtocol(ScannerProtocol):
             # Anything from the host source is our own echo (loop://) or a second host; ignore it.
 
     def tick(self, now: float) -> None:
+        self.noise.tick(now)
         with self._lock:
             if self._in_flight is None or now - self._sent_at < self.profile.response_timeout:
                 return
@@ -201,25 +263,51 @@ class SsiProtocol(ScannerProtocol):
         if packet.opcode in (wire.CMD_ACK, wire.CMD_NAK):
             self._answer(packet)
             return
-        if packet.retransmit and packet.identity() == self._last_acked:
-            # Our ACK was lost (or late); the scanner sent it again. ACK, but do not count it twice.
+        last = self._last_answer
+        if packet.retransmit and last is not None and packet.identity() == last[0]:
+            # Our answer was lost (or late); the scanner sent it again. Answer the same,
+            # but do not count it twice.
             self.duplicates += 1
-            self.write(ssi.ack().encode())
+            self.write(last[1])
             return
-        self.write(ssi.ack().encode())
-        self._last_acked = packet.identity()
         if packet.opcode != wire.DECODE_DATA:
+            self._reply(packet, ssi.ack())
             log.info("scanner sent %s %s", packet.name, packet.data.hex(" "))
             return
         try:
             read = self.assembler.add(packet)
+        except ReadTooLong as exc:
+            self._refuse(packet, exc)
+            return
         except FrameError as exc:
+            self._reply(packet, ssi.ack())
             self._frame_error(exc)
             return
+        self._reply(packet, ssi.ack())
         if read is not None:
             barcode_type, data = read
             symbology = wire.SSI_BARCODE_TYPES.get(barcode_type, "unknown")
             self._deliver(interpret(data.decode("latin-1"), symbology, self.barcodes))
+
+    def _reply(self, packet: ssi.Packet, answer: ssi.Packet) -> None:
+        """Answer a decoder packet, remembering the answer for its retransmission."""
+        data = answer.encode()
+        self._last_answer = (packet.identity(), data)
+        self.write(data)
+
+    def _refuse(self, packet: ssi.Packet, exc: ReadTooLong) -> None:
+        """Answer a packet of an over-long read: nothing of the read is delivered."""
+        if exc.first:
+            self._frame_error(exc)  # one line per refused read, not one per packet
+        if packet.continuation:
+            # ACKed, so the scanner sends the read to its end and the next packet of this
+            # type after that end is surely a new read; the last packet carries the refusal.
+            self._reply(packet, ssi.ack())
+            return
+        # Undesired message, not resend: sent again, the read would be just as long.
+        self.reads_refused += 1
+        self.naks_sent += 1
+        self._reply(packet, ssi.nak(wire.NAK_UNDESIRED))
 
     def _answer(self, packet: ssi.Packet) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import wire
-from .errors import ChecksumError, FrameError
+from .errors import ChecksumError, FrameError, LineNoise, ReadTooLong
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,13 @@ class PacketParser:
         while buf:
             length = buf[0]
             if length < wire.SSI_HEADER_LEN:
-                # Cannot be a length byte (wake-up 0x00, line noise): drop one byte.
-                yield FrameError(f"SSI noise byte 0x{length:02X} dropped")
-                del buf[0]
+                # Cannot be a length byte (wake-up 0x00, line noise): drop the whole run of
+                # such bytes as one item, so a noisy line costs one report, not one per byte.
+                run = 1
+                while run < len(buf) and buf[run] < wire.SSI_HEADER_LEN:
+                    run += 1
+                del buf[:run]
+                yield LineNoise(f"{run} SSI noise byte(s) dropped", run)
                 continue
             end = length + wire.SSI_CHECKSUM_LEN
             if len(buf) < end:
@@ -175,20 +179,44 @@ class PacketParser:
 
 
 class DecodeAssembler:
-    """Reassembles multi-packet DECODE_DATA (continuation bit) into one read."""
+    """Reassembles multi-packet DECODE_DATA (continuation bit) into one read.
+
+    A read that passes `max_bytes` is refused whole: the packet that takes it over the
+    bound and every later packet of the same read, up to and including its last (the
+    one without the continuation bit), raise ReadTooLong, and no part of it is ever
+    returned. SSI packets carry no read number, so "the same read" means "the same
+    barcode type byte"; a packet of another type starts a new read.
+    """
 
     def __init__(self, max_bytes: int = 4096) -> None:
         self._parts: list[bytes] = []
         self._type: int | None = None
         self._size = 0
         self._max = max_bytes
+        self._refusing: int | None = None  # barcode type of a refused read still arriving
         self.dropped = 0
 
+    @property
+    def refusing(self) -> bool:
+        """True while the rest of a refused (over-long) read is still expected."""
+        return self._refusing is not None
+
     def add(self, packet: Packet) -> tuple[int, bytes] | None:
-        """Add one DECODE_DATA packet; return (barcode type, data) when the read is complete."""
+        """Add one DECODE_DATA packet; return (barcode type, data) when the read is complete.
+
+        Raises FrameError for a packet without a type byte, ReadTooLong for each packet
+        of a read that passed the bound.
+        """
         if not packet.data:
             raise FrameError("DECODE_DATA without a barcode type byte")
         barcode_type, chunk = packet.data[0], packet.data[1:]
+        if self._refusing is not None:
+            if barcode_type == self._refusing:
+                if not packet.continuation:
+                    self._refusing = None  # its last packet: the next packet starts a new read
+                raise ReadTooLong("rest of an over-long multi-packet DECODE_DATA dropped", first=False)
+            # Another type: the refused read ended without its last packet; this one is new.
+            self._refusing = None
         if self._type is not None and barcode_type != self._type:
             # A new read began before the old one finished: the old one never arrived whole.
             log.error("multi-packet DECODE_DATA interrupted by a new read; partial read dropped")
@@ -198,8 +226,12 @@ class DecodeAssembler:
         self._parts.append(chunk)
         self._size += len(chunk)
         if self._size > self._max:
+            # Refuse the whole read: its tail must never be taken for a read of its own.
             self.reset()
-            raise FrameError(f"multi-packet DECODE_DATA over {self._max} bytes dropped")
+            self.dropped += 1
+            if packet.continuation:
+                self._refusing = barcode_type
+            raise ReadTooLong(f"multi-packet DECODE_DATA over {self._max} bytes dropped")
         if packet.continuation:
             return None
         result = (barcode_type, b"".join(self._parts))
@@ -207,5 +239,10 @@ class DecodeAssembler:
         return result
 
     def reset(self) -> None:
-        """Drop any partial read."""
+        """Drop any partial read.
+
+        A refused read's remaining packets stay refused, across a reconnect too: losing
+        the next read of the same type (the shopper rescans) is better than taking the
+        refused read's tail for a read.
+        """
         self._parts, self._type, self._size = [], None, 0

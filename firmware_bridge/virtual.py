@@ -3,7 +3,8 @@
 Raw mode writes `[prefix][AIM id]data suffix` per read and records Honeywell ESC n
 host acknowledgements. SSI mode behaves as a Zebra scanner: it sends DECODE_DATA
 packets one at a time, waits for the host's ACK, retransmits (retransmission bit
-set) on NAK or timeout, ACKs/NAKs host commands and obeys SCAN_DISABLE.
+set) on NAK resend or timeout, abandons a read the host NAKs for another cause,
+ACKs/NAKs host commands and obeys SCAN_DISABLE.
 `unplug()` and `replug()` make the device vanish and return, as a USB scanner does.
 """
 
@@ -294,14 +295,19 @@ class VirtualScanner:
             if packets is None:
                 return
             for packet in packets:
-                if not self._send_until_acked(packet):
+                outcome = self._send_until_acked(packet)
+                if outcome == "refused":
+                    log.info("host refused a DECODE_DATA packet; read abandoned")
+                    break
+                if outcome != "acked":
                     log.error("virtual scanner gave up on a DECODE_DATA packet")
                     break
             with self._changed:
                 self._pending -= 1
                 self._changed.notify_all()
 
-    def _send_until_acked(self, packet: ssi.Packet) -> bool:
+    def _send_until_acked(self, packet: ssi.Packet) -> str:
+        """Send until ACKed: "acked", "refused" (a NAK not asking to resend) or "gave up"."""
         attempt, tries = packet, 0
         while tries <= self.retries:
             with self._changed:
@@ -310,7 +316,7 @@ class VirtualScanner:
                 # (bytes sent before the host opens it are flushed by the open).
                 self._changed.wait_for(lambda: (self.plugged and self._host_seen) or self._closed)
                 if self._closed:
-                    return False
+                    return "gave up"
                 self._answer = None
             self._write_packet(attempt)
             with self._changed:
@@ -318,11 +324,13 @@ class VirtualScanner:
                 answer = self._answer
                 if answer is not None and answer.opcode == wire.CMD_ACK:
                     self.acks_received += 1
-                    return True
+                    return "acked"
                 if answer is not None:
                     self.naks_received += 1
+                    if answer.data[:1] != bytes((wire.NAK_RESEND,)):
+                        return "refused"  # only NAK resend asks for the packet again
                 if self.plugged:
                     tries += 1  # time spent unplugged is not a failed try
                 self.retransmissions += 1
             attempt = packet.as_retransmission()
-        return False
+        return "gave up"

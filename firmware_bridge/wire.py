@@ -88,9 +88,9 @@ OPCODE_NAMES: Final[dict[int, str]] = {
 
 # CMD_NAK cause bytes [SSI]
 NAK_RESEND: Final = 0x01  # bad checksum: send the packet again
-NAK_BAD_CONTEXT: Final = 0x02
-NAK_DENIED: Final = 0x06
-NAK_UNDESIRED: Final = 0x0A
+NAK_BAD_CONTEXT: Final = 0x02  # unexpected or unknown message
+NAK_DENIED: Final = 0x06  # a host directive the decoder denies
+NAK_UNDESIRED: Final = 0x0A  # a message the receiver does not want (the host: an over-long read); not resent
 
 # PARAM_SEND [SSI]
 PARAM_BEEP_NONE: Final = 0xFF  # first data byte: no confirmation beep

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +18,7 @@ from firmware_bridge.protocol import RawLineProtocol, SsiProtocol, honeywell_fee
 H = bytes.fromhex
 ACK = H("04 D0 04 00 FF 28")
 NAK_RESEND = H("05 D1 04 00 01 FF 25")
+NAK_UNDESIRED = H("05 D1 04 00 0A FF 1C")  # cause 10: an over-long read, not to be sent again
 EAN13_PACKET = H("12 F3 00 00 0B 35 39 30 31 32 33 34 31 32 33 34 35 37 FC 52")
 SCANNER_ACK = ssi.ack(wire.SOURCE_DECODER).encode()
 
@@ -108,6 +113,98 @@ def test_barcode_type_byte_maps_to_symbology(ssi_protocol: Any, type_byte: int, 
     proto, _, recorder = ssi_protocol
     proto.data_received(decode_packet("X", type_byte))
     assert recorder.scans[0].symbology == symbology
+
+
+def over_long_read(barcode_type: int = 0x1C) -> list[ssi.Packet]:
+    """A QR read of 1,500 bytes in 15 packets: the zebra profile's 1,024-byte bound is passed in the 11th."""
+    parts = ssi.decode_data(barcode_type, b"A" * 1000 + b"TAIL" * 125, max_data=100)
+    assert len(parts) == 15
+    return parts
+
+
+def test_over_long_read_is_refused_whole_with_one_nak_and_next_read_delivered(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    for part in over_long_read():
+        proto.data_received(part.encode())
+    # Every packet but the last is ACKed (so the scanner sends the read to its end); the
+    # last carries the refusal. Nothing of the read, its tail included, becomes a scan.
+    assert transport.writes == [ACK] * 14 + [NAK_UNDESIRED]
+    assert recorder.scans == [] and proto.reads_refused == 1
+    # The next read of the same type is a read of its own, delivered normally.
+    good = b"https://example.com/" + b"x" * 280
+    for part in ssi.decode_data(0x1C, good, max_data=100):
+        proto.data_received(part.encode())
+    assert transport.writes[15:18] == [ACK] * 3
+    assert [(s.data, s.symbology) for s in recorder.scans] == [(good.decode(), "QR")]
+
+
+def test_over_long_read_followed_by_a_one_packet_read_delivers_only_that_read(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    stream = b"".join(p.encode() for p in over_long_read(0x0B)) + EAN13_PACKET
+    proto.data_received(stream)
+    assert NAK_UNDESIRED in transport.writes
+    assert [s.data for s in recorder.scans] == ["5901234123457"]
+
+
+def test_refusal_sent_again_when_the_scanner_retransmits_the_refused_packet(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    parts = over_long_read()
+    for part in parts:
+        proto.data_received(part.encode())
+    proto.data_received(parts[-1].as_retransmission().encode())  # our NAK was lost on the wire
+    assert transport.writes[-2:] == [NAK_UNDESIRED, NAK_UNDESIRED]
+    assert recorder.scans == [] and proto.duplicates == 1 and proto.reads_refused == 1
+
+
+def test_over_long_read_is_logged_once_not_per_packet(ssi_protocol: Any, caplog: pytest.LogCaptureFixture) -> None:
+    proto, _, _ = ssi_protocol
+    with caplog.at_level(logging.ERROR, logger="firmware_bridge"):
+        for part in over_long_read():
+            proto.data_received(part.encode())
+    assert [r.getMessage() for r in caplog.records] == [
+        "scanner frame dropped: multi-packet DECODE_DATA over 1024 bytes dropped"]
+
+
+def noise_counts(records: list[logging.LogRecord]) -> list[int]:
+    """The byte counts of the noise summary lines among `records`."""
+    found = [re.search(r"discarded (\d+) noise bytes in the last [\d.]+ s", r.getMessage()) for r in records]
+    return [int(m.group(1)) for m in found if m]
+
+
+def test_noise_bytes_are_logged_as_a_summary_not_one_line_each(ssi_protocol: Any,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.noise.interval = 3600.0  # nothing in this test waits for it: tick() is told the time
+    with caplog.at_level(logging.ERROR, logger="firmware_bridge"):
+        for _ in range(2500):
+            proto.data_received(b"\x00\x01\x02\x03")  # bytes that cannot start a packet, 10,000 of them
+        assert len(caplog.records) == 1  # the first noise after a quiet spell, at once
+        proto.tick(time.monotonic() + 7200.0)  # the interval is over: the rest in one line
+        proto.tick(time.monotonic() + 7200.0)  # nothing new: nothing more
+    assert len(caplog.records) == 2
+    assert sum(noise_counts(caplog.records)) == 10_000 == proto.noise_bytes
+    assert transport.writes == [] and recorder.scans == []
+    proto.data_received(EAN13_PACKET)  # the line is clean again
+    assert [s.data for s in recorder.scans] == ["5901234123457"]
+
+
+def test_random_garbage_is_counted_and_logged_in_bounded_lines(ssi_protocol: Any,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    proto, transport, recorder = ssi_protocol
+    proto.noise.interval = 3600.0
+    garbage = random.Random(23).randbytes(20_000)
+    with caplog.at_level(logging.ERROR, logger="firmware_bridge"):
+        for i in range(0, len(garbage), 7):
+            proto.data_received(garbage[i : i + 7])
+        proto.connection_lost(None)  # what was counted is reported, not lost with the port
+    assert len(caplog.records) == 2
+    # Every byte is accounted for: dropped as noise or held as the start of a claimed packet
+    # when the port closed. Bad-checksum "packets" are NAKed for resending, as on a real line.
+    held = len(garbage) - proto.noise_bytes
+    assert 0 <= held <= wire.SSI_MAX_LENGTH + wire.SSI_CHECKSUM_LEN
+    assert sum(noise_counts(caplog.records)) == proto.noise_bytes
+    assert recorder.scans == [] and set(transport.writes) == {NAK_RESEND}
+    assert proto.naks_sent == proto.noise.bad_packets_total == len(transport.writes) > 50
 
 
 def test_scanner_nak_resend_makes_host_resend_command_with_retransmit_bit(ssi_protocol: Any) -> None:

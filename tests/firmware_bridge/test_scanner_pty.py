@@ -103,6 +103,21 @@ def test_long_gs1_read_crosses_pty_in_several_packets(make_virtual: Callable[...
     assert (scan.kind, scan.gtin, scan.batch, scan.weight_g) == ("gs1", "5901234123457", "LOT-2024-XY", 750)
 
 
+def test_over_long_ssi_read_is_refused_over_the_pty_and_the_next_read_arrives(
+        make_virtual: Callable[..., VirtualScanner], make_bridge: Callable[..., ScannerBridge], recorder: Any) -> None:
+    vs = make_virtual("ssi", max_packet_data=100)
+    bridge = make_bridge(vs.path, "ssi", recorder)  # zebra profile: reads of at most 1,024 bytes
+    assert vs.wait_for(lambda: vs.params.get(wire.PARAM_DECODE_DATA_PACKET_FORMAT) == 1)
+    vs.scan("A" * 1000 + "TAIL" * 125, "QR")  # 15 packets, over the bound in the 11th
+    good = "https://example.com/" + "x" * 280
+    vs.scan(good, "QR")
+    assert vs.wait_idle()
+    assert recorder.wait(1) == [good]
+    # The scanner heard one refusal (not a resend request), and did not send the read again.
+    assert (vs.naks_received, vs.retransmissions) == (1, 0)
+    assert bridge.protocol.reads_refused == 1  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("protocol", ["raw", "ssi"])
 def test_unplug_and_replug_loses_and_doubles_nothing(protocol: str, make_virtual: Callable[..., VirtualScanner],
                                                      make_bridge: Callable[..., ScannerBridge], recorder: Any,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_bridge import ChecksumError, FrameError, ssi, wire
+from firmware_bridge import ChecksumError, FrameError, LineNoise, ReadTooLong, ssi, wire
 
 H = bytes.fromhex
 
@@ -107,7 +107,16 @@ def test_parser_reports_bad_checksum_and_resyncs_on_next_packet() -> None:
 def test_parser_drops_noise_bytes_that_cannot_be_a_length() -> None:
     parser = ssi.PacketParser()
     items = list(parser.feed(b"\x00\x01\x02\x03" + H("04 D0 04 00 FF 28")))
-    assert [type(i) for i in items] == [FrameError] * 4 + [ssi.Packet]
+    assert [type(i) for i in items] == [LineNoise, ssi.Packet]
+    assert isinstance(items[0], LineNoise) and items[0].count == 4
+
+
+def test_parser_reports_a_run_of_noise_once_with_its_length() -> None:
+    parser = ssi.PacketParser()
+    items = list(parser.feed(bytes(5000) + H("04 D0 04 00 FF 28") + b"\x01\x02"))
+    assert [(type(i), getattr(i, "count", None)) for i in items] == [(LineNoise, 5000), (ssi.Packet, None),
+                                                                     (LineNoise, 2)]
+    assert parser.pending == 0
 
 
 def test_parser_reset_forgets_partial_packet() -> None:
@@ -178,6 +187,41 @@ def test_multi_packet_read_over_bound_is_dropped() -> None:
     assert assembler.add(parts[1]) is None
     with pytest.raises(FrameError, match="over 20 bytes"):
         assembler.add(parts[2])
+
+
+def test_over_long_read_is_refused_to_its_last_packet_and_its_tail_never_returned() -> None:
+    assembler = ssi.DecodeAssembler(max_bytes=20)
+    parts = ssi.decode_data(0x0F, b"A" * 25 + b"TAIL" * 5, max_data=10)  # 5 packets; the third passes 20
+    outcomes = []
+    for part in parts:
+        try:
+            outcomes.append(assembler.add(part))
+        except ReadTooLong as exc:
+            outcomes.append("first" if exc.first else "rest")
+    assert outcomes == [None, None, "first", "rest", "rest"]
+    assert not assembler.refusing
+    # The next read of the same type is new and whole.
+    assert [assembler.add(p) for p in ssi.decode_data(0x0F, b"B" * 15, max_data=10)] == [None, (0x0F, b"B" * 15)]
+
+
+def test_one_packet_read_over_bound_is_refused_without_refusing_the_next() -> None:
+    assembler = ssi.DecodeAssembler(max_bytes=20)
+    with pytest.raises(ReadTooLong) as refused:
+        assembler.add(ssi.decode_data(0x0F, b"A" * 21)[0])
+    assert refused.value.first and not assembler.refusing
+    assert assembler.add(ssi.decode_data(0x0F, b"B" * 20)[0]) == (0x0F, b"B" * 20)
+
+
+def test_read_of_another_type_ends_the_refusal_of_an_unfinished_over_long_read() -> None:
+    assembler = ssi.DecodeAssembler(max_bytes=20)
+    parts = ssi.decode_data(0x0F, b"A" * 50, max_data=10)
+    for part in parts[:2]:
+        assembler.add(part)
+    with pytest.raises(ReadTooLong):
+        assembler.add(parts[2])
+    assert assembler.refusing  # parts[3:] never come: the scanner gave the read up
+    assert assembler.add(ssi.decode_data(0x0B, b"5901234123457")[0]) == (0x0B, b"5901234123457")
+    assert not assembler.refusing
 
 
 def test_decode_data_without_type_byte_is_a_frame_error() -> None:

@@ -161,6 +161,37 @@ def test_reassembly_never_returns_more_than_its_bound(parts: list[tuple[int, byt
             assert read[0] == barcode_type and len(read[1]) <= bound
 
 
+@FUZZ
+@given(reads=st.lists(st.tuples(st.sampled_from(sorted(wire.SSI_BARCODE_TYPES)), st.integers(1, 700),
+                                st.integers(1, 250)), max_size=8),
+       bound=st.integers(16, 600), noise=st.binary(max_size=30).map(lambda b: bytes(x & 0x03 for x in b)))
+def test_only_reads_within_the_bound_are_delivered_and_each_over_long_read_is_nakked_once(
+        reads: list[tuple[int, int, int]], bound: int, noise: bytes) -> None:
+    # Whatever the packet sizes and however reads of one type follow each other, no part of
+    # an over-long read (its tail least of all) is delivered, and the read after it is.
+    delivered: list[str] = []
+
+    def on_scan(scan: Scan) -> None:
+        delivered.append(scan.data)
+
+    proto = SsiProtocol(ScannerProfile(name="zebra", good_read=(), bad_read=(), max_frame=bound), BarcodeSettings(),
+                        on_scan)
+    link = Wire()
+    proto.connection_made(link)
+    proto.data_received(ssi.ack(wire.SOURCE_DECODER).encode() * 2)  # the start-up commands' answers
+    link.writes.clear()
+    expected = []
+    for n, (barcode_type, size, max_data) in enumerate(reads):
+        data = bytes([0x41 + n % 26]) * size  # each read its own letter, so a tail cannot pass for another
+        proto.data_received(noise + b"".join(p.encode() for p in ssi.decode_data(barcode_type, data, max_data)))
+        if size <= bound:
+            expected.append(data.decode())
+    assert delivered == expected
+    refusal = ssi.nak(wire.NAK_UNDESIRED).encode()
+    assert link.writes.count(refusal) == proto.reads_refused == len(reads) - len(expected)
+    assert proto.noise_bytes == len(noise) * len(reads)
+
+
 def test_silent_scanner_cannot_grow_the_command_queue_without_bound() -> None:
     # Reads keep coming but the scanner never ACKs our beeps: feedback must not pile up forever.
     proto = SsiProtocol(ScannerProfile(name="zebra", good_read=("led_off:red", "beep:0")), BarcodeSettings(),
