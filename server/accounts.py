@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,8 +13,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from db.models import Device, Store, User
 
 ROLES = ("staff", "manager", "head_office")
-LOCK_AFTER = 5
-LOCK_FOR = timedelta(minutes=15)
 
 
 class AccountError(ValueError):
@@ -62,22 +60,32 @@ class LoginResult:
     reason: str = ""
 
 
-def check_login(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Verify a password, counting failures and locking the account after repeated ones."""
-    now = now or datetime.now(timezone.utc)
+# Hashes of a random password, one per hashing function in use, made on first need: an unknown
+# user name is checked against it so that it costs what a real user's check costs.
+_dummy_hashes: dict[object, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made as add_user makes every user's (same method and cost), matching no password."""
+    make = generate_password_hash
+    if make not in _dummy_hashes:
+        _dummy_hashes[make] = make(secrets.token_urlsafe(24))
+    return _dummy_hashes[make]
+
+
+def check_login(session: Session, username: str, password: str) -> LoginResult:
+    """Verify a password, doing the same hash work whether or not the user exists.
+
+    No failure is counted and no account is ever locked: repeated failures are throttled per
+    client address and per (address, user name) in server/auth/ratelimit.py, so guessing from
+    elsewhere cannot lock the real user out.
+    """
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
+        check_password_hash(_dummy_hash(), password)  # same time as a real user's, so timing reveals no names
         return LoginResult(None, "unknown user or wrong password")
-    if user.locked_until and user.locked_until > now:
-        return LoginResult(None, "account locked after repeated failures; try again later")
     if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= LOCK_AFTER:
-            user.locked_until = now + LOCK_FOR
-            user.failed_logins = 0
         return LoginResult(None, "unknown user or wrong password")
-    user.failed_logins = 0
-    user.locked_until = None
     return LoginResult(user)
 
 

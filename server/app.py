@@ -36,6 +36,10 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Behind TLS in production: the cookie is then never sent over plain HTTP (config.toml).
+    app.config["SESSION_COOKIE_SECURE"] = bool(cfg["server"]["session_cookie_secure"])
+    # A request naming another Host is answered 400 (werkzeug's SecurityError); None: any host.
+    app.config["TRUSTED_HOSTS"] = list(cfg["server"]["trusted_hosts"]) or None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

@@ -40,6 +40,13 @@ def _bind(v: Any) -> bool:
     return isinstance(v, str) and re.fullmatch(r"[\w.\-\[\]:]+:\d{1,5}", v) is not None
 
 
+def _host_names(v: Any) -> bool:
+    """A list of host names or IPv4 addresses without a port, ".name" for every subdomain too
+    (what werkzeug's host check can match; it ignores the request's port)."""
+    name = r"\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
+    return isinstance(v, list) and all(isinstance(h, str) and re.fullmatch(name, h) is not None for h in v)
+
+
 # Sections ShopGo's server validates itself. Sections owned by a package (scanner,
 # barcodes, offers) are checked by that package's settings module at start-up.
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -64,6 +71,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_batch_events": Key(500, _between(1, 10_000), "1..10000"),
         "head_office_url": Key("", lambda v: isinstance(v, str), "a URL or empty"),
         "head_office_public_key": Key("", lambda v: isinstance(v, str), "a base64 Ed25519 key or empty"),
+        "trusted_hosts": Key([], _host_names,
+                             'a list of lower-case host names or IPv4 addresses without port, e.g. '
+                             '["shop.example", ".example"]; [] for any'),
+        "session_cookie_secure": Key(False),
     },
     "retention": {
         "days": Key(730, _between(1, 36_500), "1..36500"),
@@ -141,7 +152,7 @@ def _coerce(text: str, like: Any, name: str) -> Any:
             return int(text)
         if isinstance(like, float):
             return float(text)
-        if isinstance(like, dict):
+        if isinstance(like, (dict, list)):
             return tomllib.loads(f"v = {text}")["v"]
     except (ValueError, tomllib.TOMLDecodeError):
         raise ConfigError(f"{name}: cannot read {text!r} as {type(like).__name__}") from None

@@ -1,13 +1,18 @@
-"""Console sign-in: session cookie, CSRF token on every form, lock-out, role and store checks."""
+"""Console sign-in: a server-side session per sign-in, CSRF token on every form, throttling of
+failed sign-ins per client, role and store checks."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
+import unicodedata
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from server import accounts
 from server.auth import ratelimit
 from server.auth.csrf import csrf_token, protect, rotate
-from server.auth.users import SESSION_KEY, current_user, login_required, require_store, scope_store, working_store
+from server.auth.users import (current_user, end_session, login_required, require_store, scope_store, start_session,
+                               working_store)
 from server.database import db_session
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -15,9 +20,25 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 __all__ = ["bp", "current_user", "init_app", "login_required", "require_store", "scope_store", "working_store"]
 
 
+def is_local_path(target: str) -> bool:
+    """True for a path on this site ("/staff/members?q=x"), never anything a browser could
+    take to another site: browsers drop tabs and newlines ("/\t/evil" becomes "//evil") and
+    read a backslash as a slash, so any whitespace, control or format character, backslash,
+    scheme or host refuses the whole value."""
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    if any(ch == "\\" or ch.isspace() or unicodedata.category(ch).startswith(("C", "Z")) for ch in target):
+        return False
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return False
+    return not parts.scheme and not parts.netloc and parts.path.startswith("/")
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so the sign-in page cannot be used to bounce people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if target and is_local_path(target):
         return target
     return url_for("staff.dashboard") if "staff.dashboard" in _view_names() else "/"
 
@@ -30,7 +51,10 @@ def _view_names() -> set[str]:
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin() -> ResponseReturnValue:
-    """Show the sign-in form; on POST check the password (with lock-out) and start a session."""
+    """Show the sign-in form; on POST check the password and start a console session.
+
+    Repeated failures are throttled per client before this view runs (server/auth/ratelimit.py).
+    """
     error = ""
     username = ""
     status = 200
@@ -42,11 +66,8 @@ def signin() -> ResponseReturnValue:
         else:
             sess = db_session()
             result = accounts.check_login(sess, username, password)
-            sess.commit()  # failed-attempt counts and lock-outs must stick
             if result.user is not None:
-                session.clear()
-                session[SESSION_KEY] = result.user.id
-                session.permanent = False
+                start_session(sess, result.user)
                 rotate()
                 return redirect(_safe_next(request.form.get("next")))
             error, status = result.reason.capitalize() + ".", 401
@@ -56,8 +77,8 @@ def signin() -> ResponseReturnValue:
 
 @bp.post("/signout")
 def signout() -> ResponseReturnValue:
-    """End the session."""
-    session.clear()
+    """End the console session on the server, so a copy of the cookie is refused from now on."""
+    end_session(db_session())
     return redirect(url_for("auth.signin"))
 
 

@@ -1,25 +1,75 @@
-"""The signed-in console user, the role check and store scoping."""
+"""The signed-in console user, the role check and store scoping.
+
+A sign-in is a ConsoleSession row. The Flask session cookie carries the user's id and a
+random secret; the row's id is the secret's SHA-256, so the database never holds what the
+cookie holds. A cookie counts only while its row exists, has not ended and belongs to the
+user the cookie names: signing out ends the row, and a copy of the cookie taken before is
+refused from then on.
+"""
 from __future__ import annotations
 
+import hashlib
+import secrets
 from functools import wraps
 from typing import Any, Callable, Iterable, TypeVar, cast
 
 from flask import current_app, g, redirect, request, session, url_for
+from sqlalchemy.orm import Session
 
-from db.models import User
+from db.base import utcnow
+from db.models import ConsoleSession, User
 from server.database import db_session
 from server.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
-SESSION_KEY = "user_id"  # shared with server.loyalty's API check
+SESSION_KEY = "user_id"  # shared with server.api.members' check
+SECRET_KEY = "console_session"  # the secret whose SHA-256 names the ConsoleSession row
+
+
+def _row_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _live_row(sess: Session) -> ConsoleSession | None:
+    """The cookie's console session while it lasts: not ended and of the user the cookie names."""
+    user_id, secret = session.get(SESSION_KEY), session.get(SECRET_KEY)
+    if not isinstance(user_id, int) or not isinstance(secret, str) or not secret:
+        return None
+    row = sess.get(ConsoleSession, _row_id(secret))
+    if row is None or row.ended_at is not None or row.user_id != user_id:
+        return None
+    return row
+
+
+def start_session(sess: Session, user: User) -> None:
+    """Sign `user` in: a new ConsoleSession row and a fresh cookie naming it (commits)."""
+    end_session(sess)  # a sign-in over another ends that one, so its old cookie is worthless too
+    session.clear()
+    secret = secrets.token_urlsafe(32)
+    sess.add(ConsoleSession(id=_row_id(secret), user_id=user.id, started_at=utcnow()))
+    sess.commit()
+    session[SESSION_KEY] = user.id
+    session[SECRET_KEY] = secret
+    session.permanent = False
+    g.pop("shopgo_user", None)
+
+
+def end_session(sess: Session) -> None:
+    """End the cookie's console session on the server and forget it in the cookie (commits)."""
+    row = _live_row(sess)
+    if row is not None:
+        row.ended_at = utcnow()
+        sess.commit()
+    session.clear()
+    g.pop("shopgo_user", None)
 
 
 def current_user() -> User | None:
-    """The console user of this request, or None when nobody is signed in."""
+    """The console user of this request, or None when nobody is signed in (or the session ended)."""
     if "shopgo_user" not in g:
-        user_id = session.get(SESSION_KEY)
-        user = db_session().get(User, user_id) if isinstance(user_id, int) else None
-        g.shopgo_user = user
+        sess = db_session()
+        row = _live_row(sess)
+        g.shopgo_user = sess.get(User, row.user_id) if row is not None else None
     return cast("User | None", g.shopgo_user)
 
 
