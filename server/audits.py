@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Audit, Trip, User
+from db.models import Audit, Trip
+from server.actors import Actor
 from server.api.schemas import AUDIT_OUTCOME, validate
 from server.config import SCHEMA
 from server.errors import ApiError
@@ -91,23 +92,22 @@ def audit_of(session: Session, trip_id: str) -> Audit | None:
     return session.scalar(select(Audit).where(Audit.trip_id == trip_id))
 
 
-def record_outcome(session: Session, audit_id: int, findings: Sequence[Mapping[str, Any]],
-                   staff_user_id: int | None) -> Audit:
-    """Record what a rescan found; any line whose count differs makes it a mismatch."""
+def record_outcome(session: Session, audit_id: int, findings: Sequence[Mapping[str, Any]], actor: Actor) -> Audit:
+    """Record what a rescan found (by a till or staff of the audit's store); any line whose
+    count differs makes it a mismatch."""
     audit = session.get(Audit, audit_id, with_for_update=True)
     if audit is None:
         raise ApiError(404, f"no audit {audit_id}")
+    actor.require_store(audit.store_id, f"audit {audit_id}")
     if audit.status != "pending":
         raise ApiError(409, f"audit {audit_id} was already recorded ({audit.status})")
     validate({"findings": list(findings)}, AUDIT_OUTCOME)
-    if staff_user_id is not None and session.get(User, staff_user_id) is None:
-        raise ApiError(404, f"no staff user {staff_user_id}")
     clean = [{"gtin": f["gtin"], "expected": int(f["expected"]), "found": int(f["found"])} for f in findings]
     audit.findings = clean  # type: ignore[assignment]  # a JSON list, as the model comment shows
     audit.mismatch_count = sum(1 for f in clean if f["found"] != f["expected"])
     audit.status = "mismatch" if audit.mismatch_count else "passed"
     audit.completed_at = utcnow()
-    audit.staff_user_id = staff_user_id
+    audit.staff_user_id, audit.till_device_id = actor.staff_user_id, actor.till_device_id
     session.flush()
     return audit
 

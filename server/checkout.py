@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Audit, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip
 from db.partitions import ensure_month_partitions
+from server.actors import Actor
 from server.basket import BasketSummary, Event, fold
 from server.catalogue import active_promotions, price_infos
 from server.errors import ApiError
@@ -55,10 +56,12 @@ def price_trip(session: Session, trip: Trip, cfg: Mapping[str, Any], at: datetim
     return PricedTrip(summary, basket, member)
 
 
-def checkout(session: Session, trip_id: str, cfg: Mapping[str, Any], handheld_total_minor: int | None = None,
-             now: datetime | None = None) -> dict[str, Any]:
-    """Check a finished trip out once: record purchase, offers and points; return the receipt."""
+def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any],
+             handheld_total_minor: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Check a finished trip out once (a till or staff of its store): record purchase, offers and
+    points; return the receipt."""
     trip = get_trip(session, trip_id, for_update=True)
+    actor.require_store(trip.store_id, f"trip {trip_id}")
     if trip.receipt is not None:
         return dict(trip.receipt)
     if trip.status != "finished":

@@ -27,7 +27,7 @@ from server.api.schemas import parse_time
 from server import durability
 from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
-from server.ingest import (LAST_SEEN_EVERY, REVOKED, DeviceRef, IngestResult, check_scans, follows_on, gaps,
+from server.ingest import (LAST_SEEN_EVERY, MAX_TRIP_EVENTS, REVOKED, DeviceRef, IngestResult, check_scans, follows_on, gaps,
                            scannable, sort_out, staff_event_json, trip_open)
 
 # %(check)s: the device comes from the API's token cache, so refuse it here if revoked and
@@ -40,7 +40,7 @@ INGEST = """
 WITH b AS (
     SELECT e->>0 AS id, (e->>1)::int AS seq, e->>2 AS kind, e->3 AS payload, (e->>4)::timestamptz AS occurred_at
     FROM jsonb_array_elements(%(batch)s::jsonb) AS e),
-t AS (SELECT device_id, status, last_seq FROM trips WHERE id = %(tid)s),
+t AS (SELECT device_id, status, last_seq, event_count FROM trips WHERE id = %(tid)s),
 live AS (SELECT 1 FROM devices WHERE %(check)s AND id = %(dev)s AND revoked_at IS NULL),
 seen AS (UPDATE devices SET last_seen_at = %(now)s
          WHERE %(check)s AND id = %(dev)s AND revoked_at IS NULL
@@ -53,6 +53,7 @@ held AS (SELECT h.* FROM b, LATERAL (SELECT id, trip_id, seq, device_id FROM tri
 fresh AS (SELECT * FROM b WHERE id NOT IN (SELECT id FROM held)),
 ok AS (SELECT 1 FROM t
        WHERE t.device_id = %(dev)s AND t.status NOT IN ('checked_out', 'abandoned')
+         AND t.event_count < %(max_events)s
          AND (NOT %(check)s OR EXISTS (SELECT 1 FROM live))
          AND NOT EXISTS (SELECT 1 FROM held JOIN b USING (id) WHERE held.trip_id <> %(tid)s)
          AND NOT EXISTS (SELECT 1 FROM held JOIN fresh USING (seq) WHERE held.device_id = %(dev)s)),
@@ -65,7 +66,7 @@ bump AS (UPDATE trips SET event_count = event_count + (SELECT count(*) FROM ins)
                           last_seq = GREATEST(last_seq, (SELECT max(seq) FROM ins)),
                           needs_help = needs_help OR EXISTS (SELECT 1 FROM ins WHERE kind = 'help')
          WHERE id = %(tid)s AND EXISTS (SELECT 1 FROM ins) RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, EXISTS (SELECT 1 FROM live),
+SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, t.event_count, EXISTS (SELECT 1 FROM live),
        (SELECT json_agg(json_build_array(id, trip_id, seq, device_id)) FROM held),
        (SELECT max(seq) FROM trip_events WHERE device_id = %(dev)s),
        ARRAY(SELECT id FROM ins),
@@ -118,16 +119,16 @@ def _params(device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]]
                         for eid, ev in first.items()], separators=(",", ":"))
     now = utcnow()
     return {"tid": trip_id, "dev": device.id, "check": check_device, "now": now, "stale": now - LAST_SEEN_EVERY,
-            "batch": batch, "server_seq": SERVER_SEQ_BASE}
+            "batch": batch, "server_seq": SERVER_SEQ_BASE, "max_events": MAX_TRIP_EVENTS}
 
 
 def _answer(row: Any, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
             check_device: bool) -> IngestResult:
     """The general path's answer (or error) from what INGEST read and wrote."""
-    has_trip, trip_device, status, last_seq, live, found, top, inserted, staff, epoch, written, flushed = row
+    has_trip, trip_device, status, last_seq, event_count, live, found, top, inserted, staff, epoch, written, flushed = row
     if check_device and not live:
         raise ApiError(401, REVOKED)
-    last_seq = trip_open(trip_id, device.id, (trip_device, status, last_seq) if has_trip else None)
+    last_seq = trip_open(trip_id, device.id, (trip_device, status, last_seq, event_count) if has_trip else None)
     fresh, duplicates = sort_out(trip_id, device.id, events, found or [])
     new_seqs = sorted(ev["seq"] for ev in fresh.values())
     prev = last_seq if follows_on(last_seq, new_seqs) else int(top or 0)

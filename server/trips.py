@@ -4,19 +4,24 @@ Event batches (the sync path) are in server/ingest.py; `ingest_events` is re-exp
 """
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
+from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
 from server.api.schemas import FEEDBACK, validate
 from server.catalogue import products_by_gtin
 from server.errors import ApiError
 from server.ingest import DeviceRef, IngestResult, ingest_events, staff_events  # noqa: F401  (the sync path, kept importable here)
 from server.pricing import PersonalOffer
+
+log = logging.getLogger(__name__)
+CARD_FAILURES_ALLOWED = 5  # unknown cards a handheld may present per window (a shopper mistypes; a script walks)
+CARD_FAILURE_WINDOW = timedelta(minutes=10)
 
 
 def member_json(member: Member | None) -> dict[str, Any] | None:
@@ -27,19 +32,56 @@ def member_json(member: Member | None) -> dict[str, Any] | None:
             "points": member.points, "consent": member.consent_personalisation}
 
 
+class UnknownCard(ApiError):
+    """A card presented to start a trip that no member holds: counted against the device."""
+
+
+def card_lookups_paused(session: Session, device_id: int, now: datetime | None = None) -> int | None:
+    """Seconds until this device may present cards again after too many unknown ones, or None."""
+    now = now or utcnow()
+    failures, since = session.execute(select(Device.card_failures, Device.card_failures_since).where(
+        Device.id == device_id)).one()
+    if since is None or failures < CARD_FAILURES_ALLOWED or now - since >= CARD_FAILURE_WINDOW:
+        return None
+    return max(1, int((since + CARD_FAILURE_WINDOW - now).total_seconds()) + 1)
+
+
+def count_unknown_card(session: Session, device: DeviceRef, card_number: str, now: datetime | None = None) -> None:
+    """Count and log an unknown card against the device (a new window when the last has passed)."""
+    now = now or utcnow()
+    row = session.get(Device, device.id, with_for_update=True)
+    if row is None:
+        return
+    if row.card_failures_since is None or now - row.card_failures_since >= CARD_FAILURE_WINDOW:
+        row.card_failures, row.card_failures_since = 0, now
+    row.card_failures += 1
+    log.warning("device %s (%s, store %s) presented unknown card %s: %d unknown in this %d-minute window%s",
+                row.id, row.name, row.store_id, card_number, row.card_failures,
+                CARD_FAILURE_WINDOW.total_seconds() // 60,
+                "; card lookups paused" if row.card_failures >= CARD_FAILURES_ALLOWED else "")
+
+
 def start_trip(session: Session, device: DeviceRef, trip_id: str, card_number: str | None,
                started_at: datetime | None = None) -> tuple[Trip, bool]:
-    """Start a trip (member by card, or guest); the same trip id again returns it unchanged."""
+    """Start a trip (member by card, or guest); the same trip id again returns it unchanged.
+
+    The member is revealed only to a handheld presenting their card to start a trip, and a
+    device that presents CARD_FAILURES_ALLOWED unknown cards within CARD_FAILURE_WINDOW is
+    refused (429) until the window passes: walking card numbers is slow and logged."""
     trip = session.get(Trip, trip_id)
     if trip is not None:
         if trip.device_id != device.id:
-            raise ApiError(409, f"trip {trip_id} belongs to another device")
+            raise ApiError(403, f"trip {trip_id} belongs to another device")
         return trip, False
     member = None
     if card_number is not None:
+        wait = card_lookups_paused(session, device.id)
+        if wait is not None:
+            raise ApiError(429, f"too many unknown cards from this handheld; wait {wait} seconds or ask staff",
+                           retry_after=wait)
         member = session.scalar(select(Member).where(Member.card_number == card_number))
         if member is None or member.erased_at is not None:
-            raise ApiError(404, f"no member holds card {card_number}; shop as a guest or ask staff")
+            raise UnknownCard(404, f"no member holds card {card_number}; shop as a guest or ask staff")
     trip = Trip(id=trip_id, store_id=device.store_id, device_id=device.id, member_id=member.id if member else None,
                 status="active", started_at=started_at or utcnow(), last_seq=0, event_count=0)
     session.add(trip)
@@ -52,6 +94,14 @@ def get_trip(session: Session, trip_id: str, *, for_update: bool = False) -> Tri
     trip = session.get(Trip, trip_id, with_for_update=for_update or None)
     if trip is None:
         raise ApiError(404, f"no trip {trip_id}; start it with POST /api/v1/trips first")
+    return trip
+
+
+def own_trip(session: Session, device: DeviceRef, trip_id: str, *, for_update: bool = False) -> Trip:
+    """The trip when `device` is the handheld that started it: 404 for none, 403 for another's."""
+    trip = get_trip(session, trip_id, for_update=for_update)
+    if trip.device_id != device.id:
+        raise ApiError(403, f"trip {trip_id} belongs to another device")
     return trip
 
 
@@ -101,7 +151,7 @@ def record_feedback(session: Session, device: DeviceRef, body: Mapping[str, Any]
     existing = session.get(Feedback, body["id"])
     if existing is not None:
         return existing, False
-    trip = get_trip(session, body["trip_id"]) if body.get("trip_id") else None
+    trip = own_trip(session, device, body["trip_id"]) if body.get("trip_id") else None
     product_id = None
     if body.get("gtin"):
         product = products_by_gtin(session, [body["gtin"]]).get(body["gtin"])
@@ -126,9 +176,7 @@ def finish_trip(session: Session, device: DeviceRef, trip_id: str, cfg: Mapping[
     """Finish a trip and decide its rescan audit; finishing again gives the same answer."""
     from server.audits import decide_audit, open_audit
 
-    trip = get_trip(session, trip_id, for_update=True)
-    if trip.device_id != device.id:
-        raise ApiError(409, f"trip {trip_id} belongs to another device")
+    trip = own_trip(session, device, trip_id, for_update=True)
     if trip.status == "abandoned":
         raise ApiError(409, f"trip {trip_id} was abandoned; it cannot be finished")
     if trip.status == "active":

@@ -63,7 +63,8 @@ class Audit(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, passed, mismatch
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[Optional[datetime]]
-    staff_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    staff_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # signed-in staff who recorded it
+    till_device_id: Mapped[Optional[int]] = mapped_column(ForeignKey("devices.id"))  # or the till that did
     # [{"product_id": 1, "expected": 2, "found": 3}, ...]
     findings: Mapped[Optional[dict[str, Any]]]
     mismatch_count: Mapped[int] = mapped_column(Integer, default=0)

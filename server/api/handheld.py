@@ -5,12 +5,14 @@ runs one service call in one transaction, and answers JSON; a refused request wr
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -20,6 +22,9 @@ from db.base import utcnow
 from db.models import Device, Member
 from server import audits, catalogue, checkout, durability, trips
 from server.accounts import hash_token
+from server.actors import Actor
+from server.auth import csrf
+from server.auth.users import current_user
 from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
 from server.database import db_session, engine
 from server.errors import ApiError
@@ -42,12 +47,13 @@ class DeviceRef:
 
     id: int
     store_id: str
+    role: str = "handheld"
     checked: bool = True
 
 
 # Columns only: loading a Device entity for every request was a sizeable part of the sync
 # path's CPU. The revoked check is in the same query, so a revoked token is refused at once.
-_DEVICE_BY_TOKEN = select(Device.id, Device.store_id, Device.last_seen_at).where(
+_DEVICE_BY_TOKEN = select(Device.id, Device.store_id, Device.role, Device.last_seen_at).where(
     Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None))
 _TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindparam("device")).values(
     last_seen_at=bindparam("now"))
@@ -70,8 +76,8 @@ def _token_hash() -> str:
     return token_hash
 
 
-def token_cache(app: Flask | None = None) -> dict[str, tuple[int, str]]:
-    """This worker's token hash -> (device id, store) of devices it has authenticated."""
+def token_cache(app: Flask | None = None) -> dict[str, tuple[int, str, str]]:
+    """This worker's token hash -> (device id, store, role) of devices it has authenticated."""
     return (app or current_app).extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
 
 
@@ -82,7 +88,7 @@ def _authenticate(token_hash: str) -> DeviceRef:
     if row is None:
         token_cache().pop(token_hash, None)
         raise ApiError(401, REVOKED)
-    device_id, store_id, last_seen_at = row
+    device_id, store_id, role, last_seen_at = row
     now = utcnow()
     if last_seen_at is None or now - last_seen_at >= LAST_SEEN_EVERY:
         # at most once a minute: a write per request would cost the sync path
@@ -91,12 +97,18 @@ def _authenticate(token_hash: str) -> DeviceRef:
     cache = token_cache()
     if len(cache) >= TOKEN_CACHE_SIZE:
         cache.clear()
-    cache[token_hash] = (device_id, store_id)
-    return DeviceRef(device_id, store_id)
+    cache[token_hash] = (device_id, store_id, role)
+    return DeviceRef(device_id, store_id, role)
+
+
+def _handheld(device: DeviceRef) -> DeviceRef:
+    if device.role != "handheld":
+        raise ApiError(403, f"a {device.role} cannot do this; only the shopper's handheld can")
+    return device
 
 
 def device_required(view: View) -> View:
-    """Require `Authorization: Bearer <device token>` of a live device (401 otherwise)."""
+    """Require `Authorization: Bearer <device token>` of a live device, handheld or till (401 otherwise)."""
 
     @wraps(view)
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
@@ -106,8 +118,39 @@ def device_required(view: View) -> View:
     return checked  # type: ignore[return-value]
 
 
+def handheld_required(view: View) -> View:
+    """Require the token of a live handheld (401 otherwise; 403 for a till)."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        g.device = _handheld(_authenticate(_token_hash()))
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def till_or_staff() -> Actor:
+    """The caller as an Actor: a live till by its token, or a signed-in staff member or manager
+    of a store (session cookie, with the CSRF header). A handheld, head office, or nobody is refused."""
+    if request.headers.get("Authorization"):
+        device = _authenticate(_token_hash())
+        if device.role != "till":
+            raise ApiError(403, "only a till or a signed-in staff member of the store can do this, not a handheld")
+        return Actor(device.store_id, till_device_id=device.id)
+    user = current_user()
+    if user is None:
+        raise ApiError(401, "send a till's token as 'Authorization: Bearer <token>' (shopgo device add NAME "
+                            "--role till), or sign in as staff")
+    if user.store_id is None or user.role not in ("staff", "manager"):
+        raise ApiError(403, "only a till or staff of the trip's store can do this")
+    expected, sent = cookie_session.get(csrf.FIELD), request.headers.get(csrf.HEADER, "")
+    if not expected or not hmac.compare_digest(str(expected), sent):
+        raise ApiError(403, f"send the session's CSRF token in the {csrf.HEADER} header")
+    return Actor(user.store_id, staff_user_id=user.id)
+
+
 def device_cached(view: View) -> View:
-    """Like device_required, but a token this worker has seen is taken from its cache unchecked
+    """Like handheld_required, but a token this worker has seen is taken from its cache unchecked
     (g.device.checked is False): the view must refuse a revoked device in its own statement,
     which saves the sync path a round trip. An unknown token is looked up as usual."""
 
@@ -115,7 +158,7 @@ def device_cached(view: View) -> View:
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         token_hash = _token_hash()
         known = token_cache().get(token_hash)
-        g.device = DeviceRef(known[0], known[1], checked=False) if known else _authenticate(token_hash)
+        g.device = _handheld(DeviceRef(*known, checked=False) if known else _authenticate(token_hash))
         try:
             return view(*args, **kwargs)
         except ApiError as exc:
@@ -194,7 +237,7 @@ def get_catalogue() -> ResponseReturnValue:
 
 
 @bp.post("/trips")
-@device_required
+@handheld_required
 def start_trip() -> ResponseReturnValue:
     """Start a trip by card or as a guest; 201, or 200 when it already exists."""
     body = validate(_body(), TRIP_START)
@@ -207,16 +250,20 @@ def start_trip() -> ResponseReturnValue:
         return {"trip_id": trip.id, "status": trip.status, "member": trips.member_json(member),
                 "offers": [trips.offer_json(o, p) for o, p in offers]}, created
 
-    answer, created = _transaction(work)
+    try:
+        answer, created = _transaction(work)
+    except trips.UnknownCard:
+        _transaction(lambda s: trips.count_unknown_card(s, g.device, body["card_number"]))
+        raise
     return jsonify(answer), 201 if created else 200
 
 
 @bp.get("/trips/<trip_id>/offers")
-@device_required
+@handheld_required
 def trip_offers(trip_id: str) -> ResponseReturnValue:
-    """The trip's member's personal offers valid now."""
+    """The trip's member's personal offers valid now (the trip's own handheld only)."""
     session = db_session()
-    trip = trips.get_trip(session, trip_id)
+    trip = trips.own_trip(session, g.device, trip_id)
     offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
     return jsonify(offers=[trips.offer_json(o, p) for o, p in offers])
 
@@ -262,7 +309,7 @@ def events_answer(result: IngestResult) -> bytes:
 
 
 @bp.post("/trips/<trip_id>/finish")
-@device_required
+@handheld_required
 def finish(trip_id: str) -> ResponseReturnValue:
     """Finish the trip and decide its rescan audit (idempotent)."""
     body = validate(_body(required=False), FINISH)
@@ -281,15 +328,17 @@ def finish(trip_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/trips/<trip_id>/checkout")
-@device_required
 def post_checkout(trip_id: str) -> ResponseReturnValue:
-    """Re-price the trip, record the purchase and points, return the receipt (idempotent)."""
+    """Re-price the trip, record the purchase and points, return the receipt (a till or staff
+    of the trip's store; idempotent)."""
+    actor = till_or_staff()
     body = validate(_body(required=False), CHECKOUT)
-    return jsonify(_transaction(lambda s: checkout.checkout(s, trip_id, _cfg(), body.get("handheld_total_minor"))))
+    return jsonify(_transaction(lambda s: checkout.checkout(s, trip_id, actor, _cfg(),
+                                                            body.get("handheld_total_minor"))))
 
 
 @bp.post("/feedback")
-@device_required
+@handheld_required
 def feedback() -> ResponseReturnValue:
     """Keep a shopper's report (missing item, wrong price); 201, or 200 on a repeat."""
     body = _body()
@@ -303,13 +352,14 @@ def feedback() -> ResponseReturnValue:
 
 
 @bp.post("/audits/<id:audit_id>/outcome")
-@device_required
 def audit_outcome(audit_id: int) -> ResponseReturnValue:
-    """Record a rescan's findings; a mismatch raises the member's future audit rate."""
+    """Record a rescan's findings (a till or staff of the audit's store); a mismatch raises the
+    member's future audit rate."""
+    actor = till_or_staff()
     body = validate(_body(), AUDIT_OUTCOME)
 
     def work(session: Session) -> dict[str, Any]:
-        audit = audits.record_outcome(session, audit_id, body["findings"], body.get("staff_user_id"))
+        audit = audits.record_outcome(session, audit_id, body["findings"], actor)
         return audits.audit_json(session, audit)
 
     return jsonify(_transaction(work))

@@ -69,8 +69,7 @@ FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": 
                  "message": {"type": "string", "maxLength": 2000}}, ("id", "kind"))
 FINDING = _obj({"gtin": GTIN, "expected": {"type": "integer", "minimum": 0, "maximum": 999},
                 "found": {"type": "integer", "minimum": 0, "maximum": 999}}, ("gtin", "expected", "found"))
-AUDIT_OUTCOME = _obj({"findings": {"type": "array", "items": FINDING, "maxItems": 500},
-                      "staff_user_id": {"type": ["integer", "null"], "minimum": 1}}, ("findings",))
+AUDIT_OUTCOME = _obj({"findings": {"type": "array", "items": FINDING, "maxItems": 500}}, ("findings",))
 
 REQUESTS: dict[str, Schema] = {"TripStart": TRIP_START, "EventBatch": EVENT_BATCH, "Event": EVENT,
                                "ScanPayload": SCAN_PAYLOAD, "RemovePayload": REMOVE_PAYLOAD,

@@ -103,7 +103,7 @@ def register_devices(session: Session, store_id: str, store_name: str, count: in
 
     ensure_store(session, store_id, store_name)
     made = [add_device(session, store_id, f"storeday-{tag}-hh{i:03d}") for i in range(count)]
-    till = add_device(session, store_id, f"storeday-{tag}-till")[1]
+    till = add_device(session, store_id, f"storeday-{tag}-till", "till")[1]
     session.commit()
     return [token for _, token in made], [device.id for device, _ in made], till
 

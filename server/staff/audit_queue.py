@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Audit, Member, Product, Trip, TripEvent, User
+from server.actors import Actor
 from server.audits import record_outcome
 from server.basket import fold
 from server.errors import ApiError
@@ -95,7 +96,7 @@ def record_findings(session: Session, audit_id: int, findings: list[dict[str, An
     audit = get_audit(session, audit_id)
     if audit.status != "pending":
         raise ApiError(409, f"Audit {audit_id} was already recorded ({audit.status}).")
-    return record_outcome(session, audit_id, findings, user.id)
+    return record_outcome(session, audit_id, findings, Actor(audit.store_id, staff_user_id=user.id))
 
 
 def mismatch_rate(session: Session, store_id: str, now: datetime, days: int = 30) -> tuple[int, int]:

@@ -42,6 +42,7 @@ class Shop:
     token: str
     device_id: int
     other_token: str
+    till_token: str
     staff_user_id: int
     offer_id: int
     new_member: int
@@ -66,6 +67,10 @@ class Shop:
         if aware:
             headers[DURABILITY_HEADER] = "1"
         return self.client.post(path, json=body, headers=headers)
+
+    def till(self, path: str, body: Any = None) -> Any:
+        """POST as the store's till: checkouts and audit outcomes are its (or staff's) to make."""
+        return self.client.post(path, json=body, headers={"Authorization": f"Bearer {self.till_token}"})
 
     def get(self, path: str, **headers: str) -> Any:
         return self.client.get(path, headers={**self.auth, **headers})
@@ -123,7 +128,7 @@ def seed_store(session: Session) -> int:
 
 
 def seed_test(session: Session) -> dict[str, Any]:
-    """Per test: two devices and a new consenting member holding a 25% offer on bread."""
+    """Per test: two handhelds, a till and a new consenting member holding a 25% offer on bread."""
     now = utcnow()
     mid = next(_member_ids)
     session.add(Member(id=mid, card_number=card_number(mid), store_id="S001", name="New member",
@@ -134,8 +139,10 @@ def seed_test(session: Session) -> dict[str, Any]:
     session.add(offer)
     device, token = add_device(session, "S001", "test handheld")
     _, other = add_device(session, "S001", "other handheld")
+    _, till = add_device(session, "S001", "till 1", "till")
     session.commit()
-    return {"token": token, "device_id": device.id, "other_token": other, "offer_id": offer.id, "new_member": mid}
+    return {"token": token, "device_id": device.id, "other_token": other, "till_token": till, "offer_id": offer.id,
+            "new_member": mid}
 
 
 def make_app(url: str, tmp_path: Path, **sections: dict[str, Any]) -> Flask:

@@ -30,7 +30,7 @@ def test_guest_checkout_reprices_records_and_reports_the_difference(shop: Shop, 
     batch.append(events("remove", key=product_gtin(BREAD)))
     trip_id, finish = shop_trip(shop, events, None, batch, handheld_total=800)
     assert finish["audit"] is False and finish["exit_code"] == trip_id and finish["events_missing"] == 0
-    resp = shop.post(f"/api/v1/trips/{trip_id}/checkout", {})
+    resp = shop.till(f"/api/v1/trips/{trip_id}/checkout", {})
     receipt = resp.get_json()
     assert resp.status_code == 200
     assert receipt["total_minor"] == 200 + 309 + 300
@@ -49,8 +49,8 @@ def test_guest_checkout_reprices_records_and_reports_the_difference(shop: Shop, 
 
 def test_second_checkout_returns_the_same_receipt_and_records_once(shop: Shop, events: Events) -> None:
     trip_id, _ = shop_trip(shop, events, None, [events.scan(BREAD)], handheld_total=120)
-    first = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
-    second = shop.post(f"/api/v1/trips/{trip_id}/checkout", {"handheld_total_minor": 1}).get_json()
+    first = shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    second = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"handheld_total_minor": 1}).get_json()
     assert first == second
     with shop.session() as s:
         assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 1
@@ -62,12 +62,12 @@ def test_member_first_trip_is_audited_and_checkout_waits_for_the_outcome(shop: S
     assert finish["audit"] is True and "first" in finish["audit_reason"]
     repeat = shop.post(f"/api/v1/trips/{trip_id}/finish", {}).get_json()
     assert repeat == {k: v for k, v in finish.items() if k != "events_missing"}
-    blocked = shop.post(f"/api/v1/trips/{trip_id}/checkout", {})
+    blocked = shop.till(f"/api/v1/trips/{trip_id}/checkout", {})
     assert blocked.status_code == 409 and "audit" in blocked.get_json()["message"]
-    outcome = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {
-        "findings": [{"gtin": product_gtin(BREAD), "expected": 1, "found": 1}], "staff_user_id": shop.staff_user_id})
+    outcome = shop.till(f"/api/v1/audits/{finish['audit_id']}/outcome", {
+        "findings": [{"gtin": product_gtin(BREAD), "expected": 1, "found": 1}]})
     assert outcome.status_code == 200 and outcome.get_json()["status"] == "passed"
-    receipt = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
     # Member: bread 120 with the 25% offer = 90, milk 2 x member price 90 = 180.
     assert receipt["total_minor"] == 270 and receipt["difference_minor"] == 0
     assert receipt["offers_redeemed"] == [{"offer_id": shop.offer_id, "discount_minor": 30, "points": 0}]
@@ -91,11 +91,11 @@ def test_finish_answers_the_same_again(shop: Shop, events: Events) -> None:
 
 def test_checkout_of_an_active_or_unknown_trip_is_refused(shop: Shop) -> None:
     trip_id = shop.start()
-    assert shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).status_code == 409
-    assert shop.post(f"/api/v1/trips/{uuid.uuid4()}/checkout", {}).status_code == 404
+    assert shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).status_code == 409
+    assert shop.till(f"/api/v1/trips/{uuid.uuid4()}/checkout", {}).status_code == 404
     assert shop.post(f"/api/v1/trips/{uuid.uuid4()}/finish", {}).status_code == 404
     for body in ({"handheld_total_minor": -1}, {"handheld_total_minor": "12"}, {"other": 1}):
-        assert shop.post(f"/api/v1/trips/{trip_id}/checkout", body).status_code == 422, body
+        assert shop.till(f"/api/v1/trips/{trip_id}/checkout", body).status_code == 422, body
         assert shop.post(f"/api/v1/trips/{trip_id}/finish", body).status_code == 422, body
     with shop.session() as s:
         assert s.get(Trip, trip_id).status == "active"  # type: ignore[union-attr]
@@ -103,13 +103,13 @@ def test_checkout_of_an_active_or_unknown_trip_is_refused(shop: Shop) -> None:
 
 def test_audit_mismatch_is_recorded_and_raises_the_members_rate(shop: Shop, events: Events) -> None:
     trip_id, finish = shop_trip(shop, events, shop.new_card, [events.scan(MILK)], handheld_total=90)
-    resp = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {
+    resp = shop.till(f"/api/v1/audits/{finish['audit_id']}/outcome", {
         "findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": 1},
                      {"gtin": product_gtin(BEER), "expected": 0, "found": 1}]})
     body = resp.get_json()
     assert (body["status"], body["mismatch_count"]) == ("mismatch", 1)
     assert body["member_audit_rate"] == 0.25            # base 0 + one mismatch x 0.25
-    again = shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {"findings": []})
+    again = shop.till(f"/api/v1/audits/{finish['audit_id']}/outcome", {"findings": []})
     assert again.status_code == 409
 
 
@@ -119,10 +119,10 @@ def test_bad_audit_outcomes_are_refused(shop: Shop, events: Events) -> None:
     table = [({"findings": [{"gtin": product_gtin(MILK), "expected": 1, "found": -1}]}, 422),
              ({"findings": [{"gtin": "milk", "expected": 1, "found": 1}]}, 422),
              ({"findings": "none"}, 422), ({}, 422), (None, 400),
-             ({"findings": [], "staff_user_id": 9_999_999}, 404)]
+             ({"findings": [], "staff_user_id": shop.staff_user_id}, 422)]  # the actor is never taken from a body
     for body, status in table:
-        assert shop.post(url, body).status_code == status, body
-    assert shop.post("/api/v1/audits/999999/outcome", {"findings": []}).status_code == 404
+        assert shop.till(url, body).status_code == status, body
+    assert shop.till("/api/v1/audits/999999/outcome", {"findings": []}).status_code == 404
     with shop.session() as s:
         assert s.get(Audit, finish["audit_id"]).status == "pending"  # type: ignore[union-attr]
 
@@ -148,7 +148,21 @@ def test_server_prices_only_what_it_holds(shop: Shop, events: Events) -> None:
     # The handheld claimed two items but only one event arrived: the server charges what it has.
     trip_id, finish = shop_trip(shop, events, None, [events.scan(BREAD)], handheld_total=240)
     assert finish["events_missing"] == 0
-    receipt = shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
     assert (receipt["total_minor"], receipt["difference_minor"]) == (120, -120)
     with shop.session() as s:
         assert s.scalar(select(func.count()).select_from(TripEvent).where(TripEvent.trip_id == trip_id)) == 1
+
+
+def test_the_shoppers_own_handheld_cannot_pass_its_audit_or_check_itself_out(shop: Shop, events: Events) -> None:
+    trip_id, finish = shop_trip(shop, events, shop.new_card, [events.scan(MILK)], handheld_total=90)
+    assert finish["audit_id"] is not None  # the finish tells the handheld its audit id
+    assert shop.post(f"/api/v1/audits/{finish['audit_id']}/outcome", {"findings": []}).status_code == 403
+    assert shop.post(f"/api/v1/trips/{trip_id}/checkout", {}).status_code == 403
+    with shop.session() as s:
+        assert s.get(Audit, finish["audit_id"]).status == "pending"  # type: ignore[union-attr]
+        assert s.get(Trip, trip_id).status == "finished"  # type: ignore[union-attr]
+    assert shop.till(f"/api/v1/audits/{finish['audit_id']}/outcome", {"findings": []}).status_code == 200
+    with shop.session() as s:
+        audit = s.get(Audit, finish["audit_id"])
+        assert audit is not None and audit.till_device_id is not None and audit.staff_user_id is None

@@ -74,10 +74,10 @@ def test_opted_out_member_gets_no_personal_offers(shop: Shop) -> None:
     assert body["member"]["id"] == OPTED_OUT and body["offers"] == []
 
 
-def test_trip_of_another_device_is_409(shop: Shop) -> None:
+def test_trip_of_another_device_is_refused_403(shop: Shop) -> None:
     trip_id = shop.start(card_number(REGULAR))
     resp = shop.post("/api/v1/trips", {"trip_id": trip_id}, token=shop.other_token)
-    assert resp.status_code == 409
+    assert resp.status_code == 403
 
 
 BAD_STARTS = [
@@ -124,7 +124,7 @@ def test_openapi_documents_exactly_the_real_routes(bare_app: Flask) -> None:
     for rule in bare_app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
             path = rule.rule
-            for conv in ("int:", "string:", "path:"):
+            for conv in ("id:", "int:", "string:", "path:"):
                 path = path.replace("<" + conv, "<")
             path = path.replace("<", "{").replace(">", "}")
             real |= {(path, m.lower()) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from db.base import utcnow
 from db.models import Audit, Product, Promotion, Trip
 from server import audits, catalogue
+from server.actors import Actor
 from server.numbering import product_gtin
 from tests.store_api.conftest import APPLES, BREAD, MILK, REGULAR, Events, Shop
 
@@ -164,7 +165,8 @@ def test_earlier_mismatches_raise_the_rate_up_to_the_cap(shop: Shop, events: Eve
             s.add(trip)
             s.flush()
             audit = audits.open_audit(s, trip, "test", 1.0)
-            audits.record_outcome(s, audit.id, [{"gtin": product_gtin(MILK), "expected": 1, "found": n % 2}], None)
+            audits.record_outcome(s, audit.id, [{"gtin": product_gtin(MILK), "expected": 1, "found": n % 2}],
+                                 Actor("S001", staff_user_id=shop.staff_user_id))
         s.commit()
         assert audits.mismatches(s, shop.new_member) == 2
         assert audits.audit_rate(s, shop.new_member, AUDIT) == pytest.approx(0.55)
