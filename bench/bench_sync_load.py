@@ -123,8 +123,10 @@ def _call_raw(port: int, method: str, path: str, headers: dict[str, str], data: 
 class Handheld:
     """One simulated handheld: its token, its sequence numbers and its current trip."""
 
-    def __init__(self, port: int, token: str, gtins: list[str], seed: int, checkout_every: int | None = 8) -> None:
+    def __init__(self, port: int, token: str, gtins: list[str], seed: int, checkout_every: int | None = 8,
+                 till: str | None = None) -> None:
         self.port, self.token, self.gtins, self.checkout_every = port, token, gtins, checkout_every
+        self.till = till  # the store's till token: it checks trips out and records their audits
         self.rng = random.Random(seed)
         self.seq = 0
         self.trip: str | None = None
@@ -188,8 +190,8 @@ class Handheld:
         _call(self.port, "POST", f"/api/v1/trips/{self.trip}/events", self.token, {"events": finish})
         _, answer, _ = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/finish", self.token, {})
         if answer and answer.get("audit"):
-            _call(self.port, "POST", f"/api/v1/audits/{answer['audit_id']}/outcome", self.token, {"findings": []})
-        status, body, elapsed = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/checkout", self.token, {})
+            _call(self.port, "POST", f"/api/v1/audits/{answer['audit_id']}/outcome", self.till, {"findings": []})
+        status, body, elapsed = _call(self.port, "POST", f"/api/v1/trips/{self.trip}/checkout", self.till, {})
         with stats.lock:
             if status == 200:
                 stats.checkouts += 1
@@ -383,8 +385,8 @@ def _start_all(hands: list[Handheld], errors: list[str]) -> None:
         _guarded(lambda _: h.start(), i, errors)
 
 
-def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str]]:
-    """A fresh migrated, imported database; its URL, device tokens and unit-item GTINs."""
+def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str], str]:
+    """A fresh migrated, imported database; its URL, handheld tokens, unit-item GTINs and a till's token."""
     from sqlalchemy import select
 
     from db import localpg
@@ -401,11 +403,12 @@ def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str]]:
     import_completejourney(engine, store_id="S001", store_name="Bench Store", households=households)
     with make_session_factory(engine)() as session:
         tokens = [add_device(session, "S001", f"bench-{i}")[1] for i in range(devices)]
+        till = add_device(session, "S001", "bench-till", "till")[1]
         gtins = list(session.scalars(select(Product.gtin).where(Product.sold_by_weight.is_(False),
                                                                 Product.active.is_(True)).limit(500)))
         session.commit()
     engine.dispose()
-    return url, tokens, gtins
+    return url, tokens, gtins, till
 
 
 def _gunicorn(url: str, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
@@ -461,7 +464,7 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
     n = handhelds or (60 if quick else 300)
     paced = seconds or (12.0 if quick else 45.0)
     sat_seconds, sat_clients, sat_rounds = (4.0, 8, 2) if quick else (16.0, 16, 4)
-    url, tokens, gtins = _prepare(households=3, devices=n + sat_clients)
+    url, tokens, gtins, till = _prepare(households=3, devices=n + sat_clients)
     port = _free_port()
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -479,7 +482,7 @@ def run(quick: bool = False, handhelds: int | None = None, seconds: float | None
         _paced(n, paced / 2, ping_once, ping.errors)
         _drain(port)
         sync = Stats()
-        hands = [Handheld(port, tokens[i], gtins, seed=i) for i in range(n)]
+        hands = [Handheld(port, tokens[i], gtins, seed=i, till=till) for i in range(n)]
         _start_all(hands, sync.errors)
         folder = _flush_folder()
         probe, flush_probe = _stall_probe(paced), _flush_probe(folder)

@@ -14,6 +14,21 @@ from tests.loopback import LoopbackServer
 from .conftest import pick_products, server_trip, wait_until
 
 
+def _till_token(url: str) -> str:
+    """A till of the store: checkouts and audit outcomes are a till's (or staff's), not the handheld's."""
+    from db.session import make_engine, make_session_factory
+    from server.accounts import add_device
+
+    eng = make_engine(url)
+    try:
+        with make_session_factory(eng)() as s:
+            _, token = add_device(s, "S001", "till", "till")
+            s.commit()
+    finally:
+        eng.dispose()
+    return token
+
+
 def _void_on_the_server(url: str, trip_id: str, key: str) -> None:
     from sqlalchemy import select
 
@@ -69,7 +84,7 @@ def test_staff_void_reaches_the_screen_and_checkout_agrees(store_server: tuple[L
     from server.database import engine as app_engine
 
     app = create_app({"database": {"url": url}, "server": {"secret_key": "t"}, "site": {"store_id": "S001"}})
-    till, auth = app.test_client(), {"Authorization": f"Bearer {token}"}
+    till, auth = app.test_client(), {"Authorization": f"Bearer {_till_token(url)}"}
     if audit_id := device_finish.get("audit_id"):  # a member's first trip is always rescanned: nothing found
         assert till.post(f"/api/v1/audits/{audit_id}/outcome", json={"findings": []}, headers=auth).status_code == 200
     answer = till.post(f"/api/v1/trips/{trip_id}/checkout", json={"handheld_total_minor": total}, headers=auth)

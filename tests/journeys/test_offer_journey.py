@@ -24,6 +24,7 @@ def test_nightly_offer_is_shown_at_trip_start_and_redeemed_at_checkout(app, clie
         report = build_store_offers(sess, cfg, utcnow())
         sess.commit()
         _, token = add_device(sess, "S001", "journey")
+        _, till_token = add_device(sess, "S001", "journey till", "till")
         sess.commit()
         # A live engine offer (not a campaign) on an item sold by the unit.
         row = sess.execute(
@@ -34,7 +35,7 @@ def test_nightly_offer_is_shown_at_trip_start_and_redeemed_at_checkout(app, clie
     assert report is not None
     assert row is not None, "the offers build made no percent offer for the imported members"
     offer, member, product = row
-    auth = {"Authorization": f"Bearer {token}"}
+    auth, till = {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {till_token}"}
     trip = str(uuid.uuid4())
     now = datetime.now(timezone.utc)
     # The build makes offers that start tomorrow; shop on a day inside the window.
@@ -53,9 +54,9 @@ def test_nightly_offer_is_shown_at_trip_start_and_redeemed_at_checkout(app, clie
                       headers=auth).get_json()
     if fin["audit"]:  # a member's first self-scan trip is always audited; staff find it all there
         out = client.post(f"/api/v1/audits/{fin['audit_id']}/outcome",
-                          json={"findings": [{"gtin": product.gtin, "expected": 1, "found": 1}]}, headers=auth)
+                          json={"findings": [{"gtin": product.gtin, "expected": 1, "found": 1}]}, headers=till)
         assert out.status_code == 200, out.get_json()
-    receipt = client.post(f"/api/v1/trips/{trip}/checkout", json={}, headers=auth)
+    receipt = client.post(f"/api/v1/trips/{trip}/checkout", json={}, headers=till)
     assert receipt.status_code == 200, receipt.get_json()
     body = receipt.get_json()
     if offer.id in shown:
