@@ -10,7 +10,13 @@ is refused with a logged reason and changes nothing. Activating a pack writes on
 exposed and hold-out members in `campaign_audience`; withdrawing ends the campaign's offers.
 A store that was offline simply pulls everything after its last pack when it is back.
 Then the results feed (server.head_office.feed) sends redemptions and purchases upstream.
-The store's token for head office is kept in `site_state` under "head_office_token".
+
+Head office's answer is read with a size cap (MAX_PACKS_ANSWER_BYTES) and its shape checked
+(a list of at most MAX_PACKS_PER_ANSWER objects, each a seq after the one asked for, a body
+and a signature, as text) before any pack is applied; a malformed or oversized answer
+applies nothing and is reported in `PullReport.error`, never raised.
+The store's token for head office is kept in `site_state` under "head_office_token",
+encrypted (server.head_office.link_secret).
 """
 from __future__ import annotations
 
@@ -25,12 +31,21 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Campaign, CampaignAudience, Member, Offer, Product, SiteState, StorePack
-from server.head_office.compiler import PACK_FORMAT
+from server.head_office import link_secret
+from server.head_office.compiler import MAX_ACKS, PACK_FORMAT
+from server.head_office.link_secret import LinkTokenError
 from server.head_office.signing import SignatureError, load_public_key, verify
 from server.head_office.wire import LinkError, call
 
 log = logging.getLogger(__name__)
 TOKEN_KEY = "head_office_token"
+MAX_PACKS_ANSWER_BYTES = 64 * 1024 * 1024  # head office sends at most 20 packs a call, each a store's audience
+MAX_PACKS_PER_ANSWER = 1000
+MAX_SEQ = 2**31 - 1  # store_packs.seq is an INTEGER column
+
+
+class PackAnswerError(ValueError):
+    """Head office's answer to a pack fetch is not the list of packs the API promises."""
 
 
 @dataclass
@@ -55,19 +70,57 @@ def last_applied(session: Session) -> int:
     return session.scalar(select(func.max(StorePack.seq)).where(StorePack.status != "refused")) or 0
 
 
-def head_office_token(session: Session) -> str:
-    """The token head office gave this store, or ''."""
+def head_office_token(session: Session, cfg: Mapping[str, Any] | None = None) -> str:
+    """The token head office gave this store, or ''; LinkTokenError when it cannot be decrypted.
+
+    A token an older ShopGo kept in plain text is returned once more and encrypted in the
+    session (the caller commits)."""
     row = session.get(SiteState, TOKEN_KEY)
-    return row.value if row else ""
+    if row is None or not row.value:
+        return ""
+    path = link_secret.key_path(cfg)
+    if link_secret.is_sealed(row.value):
+        return link_secret.unseal(row.value, path)
+    token = row.value
+    row.value = link_secret.seal(token, path)
+    session.flush()
+    log.warning("the head-office token was kept in plain text; it is encrypted now (key %s)", path)
+    return token
 
 
-def set_head_office_token(session: Session, token: str) -> None:
-    """Keep the token `shopgo head-office store-add` printed at head office."""
+def set_head_office_token(session: Session, token: str, cfg: Mapping[str, Any] | None = None) -> None:
+    """Keep the token `shopgo head-office store-add` printed at head office, encrypted."""
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        raise LinkTokenError("a head-office token is one word, as `shopgo head-office store-add` printed it")
+    sealed = link_secret.seal(token, link_secret.key_path(cfg))
     row = session.get(SiteState, TOKEN_KEY)
     if row is None:
-        session.add(SiteState(key=TOKEN_KEY, value=token))
+        session.add(SiteState(key=TOKEN_KEY, value=sealed))
     else:
-        row.value = token
+        row.value = sealed
+
+
+def read_packs_answer(answer: Any, after: int) -> list[tuple[int, str, str]]:
+    """(seq, body, signature) of each pack in head office's answer; PackAnswerError naming the
+    first thing wrong, before anything is applied."""
+    packs = answer.get("packs") if isinstance(answer, dict) else None
+    if not isinstance(packs, list):
+        raise PackAnswerError("head office's answer holds no list of packs")
+    if len(packs) > MAX_PACKS_PER_ANSWER:
+        raise PackAnswerError(f"head office's answer holds {len(packs)} packs, more than {MAX_PACKS_PER_ANSWER}")
+    out = []
+    for i, item in enumerate(packs):
+        if not isinstance(item, dict):
+            raise PackAnswerError(f"packs[{i}] in head office's answer is not an object")
+        seq, body, signature = item.get("seq"), item.get("body"), item.get("signature")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not after < seq <= MAX_SEQ:
+            raise PackAnswerError(f"packs[{i}].seq in head office's answer must be a pack number after {after}, "
+                                  f"not {str(seq)[:40]!r}")
+        if not isinstance(body, str) or not isinstance(signature, str):
+            raise PackAnswerError(f"packs[{i}] in head office's answer needs a body and a signature as text")
+        out.append((seq, body, signature))
+    return out
 
 
 def _refuse(session: Session, seq: int, reason: str, doc: Mapping[str, Any] | None = None) -> StorePack:
@@ -82,26 +135,35 @@ def _refuse(session: Session, seq: int, reason: str, doc: Mapping[str, Any] | No
 
 
 def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: str,
-               now: datetime | None = None) -> StorePack:
-    """Verify and apply one pack; a refused pack is recorded with its reason and changes nothing else."""
+               now: datetime | None = None, listed_seq: int | None = None) -> StorePack:
+    """Verify and apply one pack; a refused pack is recorded with its reason and changes nothing else.
+
+    `listed_seq` is the number head office listed the pack under: a refused pack is recorded
+    (and acknowledged) under it, as it is one head office issued to this store, whatever the
+    pack's own text claims."""
     now = now or utcnow()
     store_id = cfg["site"]["store_id"]
+
+    def refuse(claimed_seq: Any, reason: str, doc: Mapping[str, Any] | None) -> StorePack:
+        seq = listed_seq if listed_seq is not None else claimed_seq
+        return _refuse(session, seq if isinstance(seq, int) and not isinstance(seq, bool)
+                       and 0 <= seq <= MAX_SEQ else 0, reason, doc)
+
     try:
         doc = verify(load_public_key(cfg["server"]["head_office_public_key"]), body, signature)
     except SignatureError as exc:
         claimed = _unverified(body)  # only to name the refused pack in the log and the acknowledgement
-        return _refuse(session, claimed.get("seq") if isinstance(claimed.get("seq"), int) else 0,
-                       f"signature: {exc}", claimed)
+        return refuse(claimed.get("seq"), f"signature: {exc}", claimed)
     seq = doc.get("seq")
     if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not isinstance(doc.get("campaign"), dict):
-        return _refuse(session, seq if isinstance(seq, int) else 0, f"not a {PACK_FORMAT} pack", doc)
+        return refuse(seq, f"not a {PACK_FORMAT} pack", doc)
     if doc.get("store_id") != store_id:
-        return _refuse(session, seq, f"pack is for store {doc.get('store_id')}, this is {store_id}", doc)
+        return refuse(seq, f"pack is for store {doc.get('store_id')}, this is {store_id}", doc)
     last = last_applied(session)
     if seq <= last:
-        return _refuse(session, seq, f"replayed: pack {seq} is not newer than the last applied ({last})", doc)
+        return refuse(seq, f"replayed: pack {seq} is not newer than the last applied ({last})", doc)
     if seq != last + 1:
-        return _refuse(session, seq, f"out of order: expected pack {last + 1}, got {seq}", doc)
+        return refuse(seq, f"out of order: expected pack {last + 1}, got {seq}", doc)
     camp = doc["campaign"]
     status, reason, written = _activate(session, doc, now) if doc.get("action") == "activate" else \
         _withdraw(session, camp, now)
@@ -183,8 +245,12 @@ def _session(target: Session | Engine) -> tuple[Session, bool]:
     return make_session_factory(target)(), True
 
 
-def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = True) -> PullReport:
-    """Fetch, verify, apply and acknowledge new packs from head office, then send results."""
+def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = True,
+         max_answer_bytes: int = MAX_PACKS_ANSWER_BYTES) -> PullReport:
+    """Fetch, verify, apply and acknowledge new packs from head office, then send results.
+
+    Never raises for what head office or the link did: an unreachable, refusing, malformed or
+    oversized answer, or a token that cannot be read, is in the report's `error`."""
     report = PullReport()
     url = str(cfg["server"]["head_office_url"]).rstrip("/")
     if not url:
@@ -192,15 +258,24 @@ def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = 
         return report
     session, owned = _session(target)
     try:
-        token = head_office_token(session)
+        try:
+            token = head_office_token(session, cfg)
+            session.commit()  # keeps a plain-text token's encryption
+        except LinkTokenError as exc:
+            session.rollback()
+            report.error = str(exc)
+            log.warning("pack pull: %s", exc)
+            return report
         if not token:
-            report.error = "no head-office token; run `shopgo head-office link TOKEN` on this store"
+            report.error = "no head-office token; run `shopgo head-office link --token-file PATH` on this store"
             return report
         try:
-            answer = call("GET", f"{url}/api/v1/head-office/packs?after={last_applied(session)}", token=token)
-            for item in answer.get("packs", []):
+            after = last_applied(session)
+            answer = call("GET", f"{url}/api/v1/head-office/packs?after={after}", token=token,
+                          max_bytes=max_answer_bytes)
+            for seq, body, signature in read_packs_answer(answer, after):
                 report.fetched += 1
-                row = apply_pack(session, cfg, str(item.get("body", "")), str(item.get("signature", "")))
+                row = apply_pack(session, cfg, body, signature, listed_seq=seq)
                 session.commit()
                 if row.status == "refused":
                     report.refused.append((row.seq, row.reason))
@@ -211,7 +286,7 @@ def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = 
                 from server.head_office.feed import push_results
 
                 report.results_sent = push_results(session, cfg, url, token)
-        except LinkError as exc:
+        except (LinkError, PackAnswerError) as exc:
             session.rollback()
             report.error = str(exc)
             log.warning("pack pull: %s", exc)
@@ -222,14 +297,43 @@ def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = 
 
 
 def _send_acks(session: Session, url: str, token: str) -> int:
-    """Tell head office what happened to every pack it has not heard about yet."""
+    """Tell head office what happened to every pack it has not heard about yet; returns how many it took.
+
+    Head office refuses (422) a batch naming a pack it never issued to this store, such as
+    one an older ShopGo recorded under the number a tampered pack claimed. Then each ack is
+    sent alone, and one head office refuses is logged and not sent again, so it cannot hold
+    up the others forever."""
     rows = list(session.scalars(select(StorePack).where(StorePack.acked_at.is_(None)).order_by(StorePack.id)))
-    if not rows:
-        return 0
+    stamp, sent = utcnow(), 0
+    for r in rows:
+        if r.seq < 1:  # head office numbers packs from 1: there is nobody to tell about pack 0
+            r.acked_at = stamp
+    rows = [r for r in rows if r.seq >= 1]
+    for i in range(0, len(rows), MAX_ACKS):
+        chunk = rows[i:i + MAX_ACKS]
+        try:
+            _post_acks(url, token, chunk)
+            sent += len(chunk)
+        except LinkError as exc:
+            if exc.status != 422:
+                raise
+            for r in chunk:
+                try:
+                    _post_acks(url, token, [r])
+                    sent += 1
+                except LinkError as one:
+                    if one.status != 422:
+                        raise
+                    log.warning("head office refused the acknowledgement of pack %s; not sent again: %s", r.seq, one)
+                r.acked_at = stamp
+                session.commit()
+        for r in chunk:
+            r.acked_at = stamp
+        session.commit()
+    session.commit()
+    return sent
+
+
+def _post_acks(url: str, token: str, rows: list[StorePack]) -> None:
     call("POST", f"{url}/api/v1/head-office/acks", {"acks": [
         {"seq": r.seq, "status": r.status, "reason": r.reason} for r in rows]}, token=token)
-    stamp = utcnow()
-    for r in rows:
-        r.acked_at = stamp
-    session.commit()
-    return len(rows)

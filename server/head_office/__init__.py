@@ -39,11 +39,14 @@ store is offline. Member ids are household ids, the same at head office and in e
 
 Links between sites
 - Head office: `shopgo head-office store-add S001 --url http://store:8000` prints a token.
-- Store: `shopgo head-office link TOKEN` keeps it (site_state), and config.toml sets
-  `server.head_office_url` and `server.head_office_public_key` (from `shopgo head-office keygen`).
+- Store: `shopgo head-office link --token-file PATH` (or SHOPGO_HEAD_OFFICE_TOKEN, or a hidden
+  prompt; never on the command line, where `ps` shows it) keeps it in site_state, encrypted with
+  a key under var/ (link_secret.py), and config.toml sets `server.head_office_url` and
+  `server.head_office_public_key` (from `shopgo head-office keygen`).
 - Store endpoints: POST /api/v1/packs/notify (starts a pull; answers 202), GET /api/v1/packs/status.
 - Head-office endpoints for stores (Bearer store token): GET /api/v1/head-office/packs?after=N,
-  POST /api/v1/head-office/acks, POST /api/v1/head-office/results.
+  POST /api/v1/head-office/acks (only packs issued to that store), POST /api/v1/head-office/results
+  (only campaigns head office sent that store); their OpenAPI description is openapi.py.
 - Console (head-office users): /head-office/campaigns, /head-office/stores, .../results.
 """
 from __future__ import annotations

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -52,7 +54,7 @@ def pubkey(ctx: Ctx) -> None:
 @click.option("--database")
 @pass_ctx
 def store_add(ctx: Ctx, store_id: str, name: str | None, url: str, rotate: bool, database: str | None) -> None:
-    """Link a store to head office and print its token once (run `shopgo head-office link TOKEN` there)."""
+    """Link a store to head office and print its token once (keep it there with `shopgo head-office link`)."""
     from server.head_office.compiler import add_store, rotate_token
     from server.head_office.definition import CampaignError
 
@@ -65,18 +67,56 @@ def store_add(ctx: Ctx, store_id: str, name: str | None, url: str, rotate: bool,
     click.echo(token)
 
 
+TOKEN_ENV = "SHOPGO_HEAD_OFFICE_TOKEN"
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_link_token(token_file: TextIO | None) -> str:
+    """The store's head-office token from --token-file (- for standard input), SHOPGO_HEAD_OFFICE_TOKEN
+    or a hidden prompt: never from the command line, where `ps` shows it to everyone."""
+    if token_file is not None:
+        token, source = token_file.read(4096), f"--token-file {token_file.name}"
+    elif os.environ.get(TOKEN_ENV, "").strip():
+        token, source = os.environ[TOKEN_ENV], TOKEN_ENV
+    elif _interactive():
+        token, source = click.prompt("Head-office token (not shown)", hide_input=True, default="",
+                                     show_default=False), "the prompt"
+    else:
+        raise click.UsageError(f"give the token `shopgo head-office store-add` printed at head office with "
+                               f"--token-file PATH (- reads standard input) or the environment variable {TOKEN_ENV}, "
+                               f"or run this in a terminal to type it; never on the command line")
+    token = token.strip()
+    if not token:
+        raise click.UsageError(f"{source} holds no token")
+    return token
+
+
 @head_office.command("link")
-@click.argument("token")
+@click.argument("stray", nargs=-1, required=False, metavar="")
+@click.option("--token-file", type=click.File("r"),
+              help="A file holding the token head office printed for this store (- for standard input).")
 @click.option("--database")
 @pass_ctx
-def link(ctx: Ctx, token: str, database: str | None) -> None:
-    """On a store: keep the token head office printed for it."""
+def link(ctx: Ctx, stray: tuple[str, ...], token_file: TextIO | None, database: str | None) -> None:
+    """On a store: keep the token head office printed for it (encrypted), read from --token-file,
+    SHOPGO_HEAD_OFFICE_TOKEN or a hidden prompt."""
+    from server.head_office.link_secret import LinkTokenError
     from server.packs import set_head_office_token
 
+    if stray:
+        raise click.UsageError("the token is no longer taken on the command line, where `ps` shows it to everyone: "
+                               f"put it in a file and pass --token-file PATH, or set {TOKEN_ENV}")
+    token = read_link_token(token_file)
     with _session(ctx, database) as sess:
-        set_head_office_token(sess, token.strip())
+        try:
+            set_head_office_token(sess, token, ctx.cfg)
+        except LinkTokenError as exc:
+            raise click.ClickException(str(exc)) from None
         sess.commit()
-    click.echo("head-office token kept; packs will be pulled from server.head_office_url")
+    click.echo("head-office token kept (encrypted); packs will be pulled from server.head_office_url")
 
 
 def _load(path: str) -> dict[str, Any]:

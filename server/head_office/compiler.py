@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Pack, StoreLink
 from server.accounts import hash_token, new_token
-from server.head_office.definition import CampaignError
+from server.head_office.definition import CampaignError, body_number
 from server.head_office.signing import canonical, sign
 
 PACK_FORMAT = "shopgo-pack/1"
 ACK_STATUSES = ("activated", "withdrawn", "expired", "refused")
+MAX_ACKS = 1000  # per request; a store sends its unacknowledged packs in chunks of at most this many
 
 
 def add_store(session: Session, store_id: str, name: str, url: str = "") -> tuple[StoreLink, str]:
@@ -90,22 +91,40 @@ def packs_after(session: Session, store_id: str, after: int, limit: int = 20) ->
 
 
 def record_acks(session: Session, link: StoreLink, acks: Sequence[Mapping[str, Any]]) -> int:
-    """Keep what a store did with its packs; the newest applied one becomes its active version."""
-    done = 0
+    """Keep what a store did with its packs; the newest applied one becomes its active version.
+
+    Every ack must name a pack head office issued to this store: a batch with one that does
+    not is refused whole (CampaignError) before anything is recorded, so `acked_seq` never
+    moves past the newest pack issued."""
+    if len(acks) > MAX_ACKS:
+        raise CampaignError(f"at most {MAX_ACKS} acks a request, not {len(acks)}")
+    checked: list[tuple[int, str, str]] = []
     for i, ack in enumerate(acks):
-        seq, status = ack.get("seq"), ack.get("status")
-        if not isinstance(seq, int) or isinstance(seq, bool) or status not in ACK_STATUSES:
-            raise CampaignError(f"acks[{i}] needs a whole-number seq and a status of {', '.join(ACK_STATUSES)}")
-        pack = session.scalar(select(Pack).where(Pack.store_id == link.store_id, Pack.seq == seq))
-        reason = str(ack.get("reason") or "")[:2000]
-        if pack is not None:
-            pack.acked_status, pack.acked_reason, pack.acked_at = status, reason, utcnow()
+        if not isinstance(ack, Mapping):
+            raise CampaignError(f"acks[{i}] must be an object {{seq, status, reason}}")
+        seq = body_number(ack.get("seq"), f"acks[{i}].seq", low=1)
+        status, reason = ack.get("status"), ack.get("reason")
+        if status not in ACK_STATUSES:
+            raise CampaignError(f"acks[{i}] needs a status of {', '.join(ACK_STATUSES)}")
+        if reason is not None and not isinstance(reason, str):
+            raise CampaignError(f"acks[{i}].reason must be text")
+        checked.append((seq, status, (reason or "")[:2000]))
+    wanted = {seq for seq, _, _ in checked}
+    issued = {p.seq: p for p in session.scalars(select(Pack).where(Pack.store_id == link.store_id,
+                                                                   Pack.seq.in_(wanted)))} if wanted else {}
+    never = sorted(wanted - set(issued))
+    if never:
+        raise CampaignError(f"head office issued no pack(s) {', '.join(map(str, never[:10]))} to store "
+                            f"{link.store_id}; nothing recorded")
+    stamp = utcnow()
+    for seq, status, reason in checked:
+        pack = issued[seq]
+        pack.acked_status, pack.acked_reason, pack.acked_at = status, reason, stamp
         if status != "refused" and seq > link.acked_seq:
             link.acked_seq = seq
         link.last_ack_status, link.last_ack_reason = status, reason
-        done += 1
-    link.last_contact_at = utcnow()
-    return done
+    link.last_contact_at = stamp
+    return len(checked)
 
 
 def store_status(session: Session) -> list[dict[str, Any]]:

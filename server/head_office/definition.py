@@ -10,8 +10,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from server.errors import ApiError
 from server.offers.profile import SEGMENTS as VALUE_SEGMENTS
 from server.offers.profile import STAGES as LIFECYCLE_STAGES
+from server.params import MAX_ID, whole_number
 
 REWARD_TYPES = ("percent", "fixed", "member_price", "points")
 BUDGET_KINDS = ("redemptions", "money")
@@ -46,6 +48,20 @@ def _str_list(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> 
         if bad:
             raise CampaignError(f"{name}: unknown {', '.join(bad)} (known: {', '.join(allowed)})")
     return out
+
+
+def body_number(value: Any, name: str, low: int = 0, high: int = MAX_ID) -> int:
+    """A whole number from a store's JSON body, read by server.params.whole_number within [low, high].
+
+    JSON text such as "7" is refused (the published schema says integer), and every refusal is
+    a CampaignError, so the API answers 422 and the batch it came in changes nothing.
+    """
+    if isinstance(value, str):
+        raise CampaignError(f"{name} must be a whole number from {low} to {high}, not the text {value[:40]!r}")
+    try:
+        return whole_number(value, name, low=low, high=high)
+    except ApiError as exc:
+        raise CampaignError(exc.message) from None
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:

@@ -71,13 +71,15 @@ def build_batch(session: Session, store_id: str, now: datetime | None = None) ->
                  .group_by(Purchase.id, Purchase.member_id, Purchase.purchased_at))
         if since is not None:
             query = query.where(Purchase.purchased_at > since)
+        # Head office refuses negative amounts: a purchase whose net spend on the products is
+        # not positive (returns outweigh sales) counts as zero, which head office assumes anyway.
         rows += [{"campaign_id": camp.id, "member_id": m, "kind": "purchase", "ref": str(pid), "spend_minor": int(s),
-                  "at": at.isoformat()} for pid, m, at, s in session.execute(query).all()]
+                  "at": at.isoformat()} for pid, m, at, s in session.execute(query).all() if s and s > 0]
     reds = session.execute(select(OfferRedemption, Offer.campaign_id).join(Offer, Offer.id == OfferRedemption.offer_id)
                            .where(OfferRedemption.id > after_r, Offer.campaign_id.is_not(None))
                            .order_by(OfferRedemption.id).limit(BATCH_REDEMPTIONS)).all()
     rows += [{"campaign_id": cid, "member_id": r.member_id, "kind": "redemption", "ref": str(r.id),
-              "discount_minor": r.discount_minor, "points": r.points, "at": r.redeemed_at.isoformat()}
+              "discount_minor": max(r.discount_minor, 0), "points": max(r.points, 0), "at": r.redeemed_at.isoformat()}
              for r, cid in reds]
     if not rows:
         _set_state(session, MARK_PURCHASE, now.isoformat())

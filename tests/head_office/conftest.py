@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -56,6 +57,16 @@ def definition(**changes: Any) -> dict[str, Any]:
         "holdout_share": 0.0}
     base.update(changes)
     return base
+
+
+@pytest.fixture(autouse=True)
+def link_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The key that encrypts a store's head-office token, in the test's folder (never the repo's var/)."""
+    from server.head_office.link_secret import KEY_ENV
+
+    path = tmp_path / "head_office_token.key"
+    monkeypatch.setenv(KEY_ENV, str(path))
+    return path
 
 
 @pytest.fixture

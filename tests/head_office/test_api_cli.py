@@ -39,11 +39,14 @@ def ho_client(db_url: str, tmp_path: Path) -> Any:
 @pytest.mark.parametrize("method, path, body, headers, status, message", [
     ("GET", "/api/v1/head-office/packs", None, {}, 401, "Authorization: Bearer"),
     ("GET", "/api/v1/head-office/packs", None, {"Authorization": "Bearer nope"}, 401, "unknown store token"),
-    ("GET", "/api/v1/head-office/packs?after=-1", None, "token", 400, "after must be a pack sequence number"),
+    ("GET", "/api/v1/head-office/packs?after=-1", None, "token", 400, "after (the last applied pack"),
     ("POST", "/api/v1/head-office/acks", b"{", "token", 400, "not valid JSON"),
-    ("POST", "/api/v1/head-office/acks", {"acks": [{"seq": "1", "status": "activated"}]}, "token", 422, "acks[0]"),
-    ("POST", "/api/v1/head-office/results", {"batch_id": "b1", "rows": []}, "token", 400, "batch_id must be a UUID"),
-    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=1)), "rows": {}}, "token", 400,
+    ("POST", "/api/v1/head-office/acks", b"[]", "token", 400, "must be a JSON object"),
+    ("POST", "/api/v1/head-office/acks", {"acks": {}}, "token", 422, "acks must be a list"),
+    ("POST", "/api/v1/head-office/acks", {"acks": [{"seq": "1", "status": "activated"}]}, "token", 422,
+     "acks[0].seq must be a whole number"),
+    ("POST", "/api/v1/head-office/results", {"batch_id": "b1", "rows": []}, "token", 422, "batch_id must be a UUID"),
+    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=1)), "rows": {}}, "token", 422,
      "rows must be a list"),
     ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=2)), "rows": [{"kind": "x"}]}, "token",
      422, "rows[0] needs kind"),
@@ -78,17 +81,22 @@ def test_keygen_writes_key_and_prints_public_key(tmp_path: Path, monkeypatch: py
     assert CliRunner().invoke(main, ["head-office", "pubkey"]).stdout.strip() == public
 
 
-def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str) -> None:
+def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str, tmp_path: Path) -> None:
+    from server.packs import head_office_token
+
     added = CliRunner().invoke(main, ["head-office", "store-add", "S777", "--database", db_url])
     assert added.exit_code == 0, added.output
     token = added.stdout.strip()
     twice = CliRunner().invoke(main, ["head-office", "store-add", "S777", "--database", db_url])
     assert twice.exit_code != 0 and "already linked" in twice.output
-    linked = CliRunner().invoke(main, ["head-office", "link", token, "--database", db_url])
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    linked = CliRunner().invoke(main, ["head-office", "link", "--token-file", str(token_file), "--database", db_url])
     assert linked.exit_code == 0, linked.output
     eng = make_engine(db_url)
     with make_session_factory(eng)() as sess:
-        assert sess.get(SiteState, "head_office_token").value == token
+        assert token not in sess.get(SiteState, "head_office_token").value
+        assert head_office_token(sess) == token
     eng.dispose()
 
 
@@ -97,7 +105,7 @@ def test_a_new_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -
 
     drawn = iter(["-looks-like-an-option", "Ab3-fine"])
     monkeypatch.setattr(accounts.secrets, "token_urlsafe", lambda n: next(drawn))
-    assert accounts.new_token() == "Ab3-fine"  # `shopgo head-office link -x...` would read an option
+    assert accounts.new_token() == "Ab3-fine"  # `shopgo head-office store-add` output read as an option
 
 
 def test_a_notification_that_fails_on_the_database_is_logged_not_raised(

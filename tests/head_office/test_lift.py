@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from db.models import Campaign, CampaignAudience, StoreLink
+from db.models import Campaign, CampaignAudience, Pack, StoreLink
 from server.head_office.compiler import add_store
 from server.head_office.definition import CampaignError, parse_definition
 from server.head_office.results import campaign_report, ingest_results, welch_lift
@@ -52,6 +52,9 @@ def _setup(session: Session) -> StoreLink:
     d = parse_definition(definition(budget={"kind": "money", "amount": 500}))
     session.add(Campaign(id=5, name=d["name"], status="published", version=2, definition=d))
     session.flush()
+    # head office sent S001 a pack for campaign 5, so S001 may report its results
+    session.add(Pack(store_id="S001", seq=1, campaign_id=5, campaign_version=2, action="activate", body="{}",
+                     signature="", created_at=NOW))
     groups = {1: "exposed", 2: "exposed", 3: "exposed", 4: "exposed", 5: "holdout", 6: "holdout", 7: "holdout"}
     session.add_all([CampaignAudience(campaign_id=5, store_id="S001", member_id=m, grp=g, version=2)
                      for m, g in groups.items()])
@@ -95,7 +98,8 @@ def test_retried_batch_counts_once(db_session: Session) -> None:
 @pytest.mark.parametrize("bad, message", [
     ({"kind": "refund"}, "needs kind"), ({"member_id": "x"}, "member_id must be a whole number"),
     ({"at": "yesterday"}, "ISO 8601"), ({"at": (NOW - timedelta(hours=1)).replace(tzinfo=None).isoformat()}, "UTC"),
-    ({"campaign_id": 99}, "unknown campaign"),
+    ({"campaign_id": 99}, "never sent to store S001"), ({"spend_minor": -1}, "spend_minor must be a whole number"),
+    ({"campaign_id": 10**30}, "campaign_id must be a whole number"), ({"points": 2**63}, "points must be"),
 ])
 def test_bad_result_rows_are_refused_whole(db_session: Session, bad: dict[str, object], message: str) -> None:
     link = _setup(db_session)

@@ -21,6 +21,7 @@ from db.session import make_engine, make_session_factory
 from server.accounts import add_device, ensure_store
 from server.head_office import campaigns
 from server.head_office.compiler import add_store, store_status
+from server.head_office.link_secret import KEY_ENV as LINK_KEY_ENV
 from server.head_office.notify import notify_stores
 from server.head_office.results import campaign_report
 from server.head_office.signing import generate_key, public_key_b64
@@ -44,8 +45,10 @@ class Chain:
         self.key = generate_key(key_file)
         self.ho = Site("hq", {"SHOPGO_SITE_ROLE": "head_office", "SHOPGO_SITE_STORE_ID": "HQ",
                               "SHOPGO_DATABASE_URL": self.urls["HQ"], "SHOPGO_HEAD_OFFICE_KEY_FILE": str(key_file)}, base)
+        self.link_keys = {s: base / f"{s}-head-office-token.key" for s in ("S001", "S002")}
         self.stores = {s: Site(s, {"SHOPGO_SITE_ROLE": "store", "SHOPGO_SITE_STORE_ID": s,
                                    "SHOPGO_DATABASE_URL": self.urls[s], "SHOPGO_SERVER_HEAD_OFFICE_URL": self.ho.url,
+                                   LINK_KEY_ENV: str(self.link_keys[s]),
                                    "SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY": public_key_b64(self.key),
                                    "SHOPGO_AUDIT_FIRST_TRIP": "false", "SHOPGO_AUDIT_BASE_PROBABILITY": "0"}, base)
                        for s in ("S001", "S002")}
@@ -55,7 +58,8 @@ class Chain:
             ho.execute(update(Member).where(Member.id.in_(ids[len(ids) // 2:])).values(store_id="S002"))
             for s, site in self.stores.items():
                 _, token = add_store(ho, s, f"Store {s}", site.url)
-                with self.session(s) as sess:
+                with self.session(s) as sess, pytest.MonkeyPatch.context() as env:
+                    env.setenv(LINK_KEY_ENV, str(self.link_keys[s]))  # the key the store's process reads
                     ensure_store(sess, s, f"Store {s}")
                     set_head_office_token(sess, token)
                     sess.commit()
