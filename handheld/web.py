@@ -7,11 +7,19 @@ update is one HTTP answer, and werkzeug spends about 1 ms of CPU on each where c
 spends about 0.3 ms (measured on this machine: GET round trip p99 5.0 ms vs 0.7 ms),
 which is most of the scan-to-state budget. Each SSE stream or long poll holds one of the
 pool's threads; a device has one or two clients, so the pool is small.
+
+Served on loopback, the display is still reachable by any web page the device's browser
+opens, so a state-changing request is taken only from the display's own page: a JSON body
+(a cross-site page cannot send one without a CORS preflight, which is never granted), and
+`Sec-Fetch-Site` and `Origin`, when the browser sends them, saying it came from here.
 """
 from __future__ import annotations
 
+import ipaddress
+import math
 import queue
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,11 +33,21 @@ from handheld.exitcode import code128_svg, qr_svg
 
 STATIC = Path(__file__).resolve().parent / "static"
 KEEPALIVE_SECONDS = 15.0
+MAX_WAIT_SECONDS = 60.0  # the longest a GET /api/state?after=N waits for a change
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site values of our own page, or typed in
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def create_display(handheld: Handheld) -> Flask:
-    """The display app for one handheld."""
+def create_display(handheld: Handheld, origins: Collection[str] | None = None) -> Flask:
+    """The display app for one handheld; `origins` are its own page's (None: the request's host)."""
     app = Flask(__name__, static_folder=None)
+    app.config["DISPLAY_ORIGINS"] = None if origins is None else frozenset(origins)
+
+    @app.before_request
+    def same_origin_only() -> None:
+        if request.method not in SAFE_METHODS:
+            _refuse_cross_site(app.config["DISPLAY_ORIGINS"])
 
     @app.errorhandler(ActionError)
     def action_error(exc: ActionError) -> ResponseReturnValue:
@@ -56,10 +74,13 @@ def create_display(handheld: Handheld) -> Flask:
             body = handheld.state_json()
         else:
             try:
-                version, wait = int(after), min(float(request.args.get("wait", "10")), 60.0)
+                version, wait = int(after), float(request.args.get("wait", "10"))
             except ValueError:
                 raise ActionError(400, "after must be a state version (integer) and wait a number of seconds") from None
-            body = handheld.wait_newer(version, max(wait, 0.0))
+            if not math.isfinite(wait):
+                # nan would make the wait loop spin: no deadline ever compares as passed.
+                raise ActionError(400, f"wait must be a finite number of seconds (0 to {MAX_WAIT_SECONDS:g})")
+            body = handheld.wait_newer(version, min(max(wait, 0.0), MAX_WAIT_SECONDS))
         return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/stream")
@@ -101,6 +122,34 @@ def create_display(handheld: Handheld) -> Flask:
     return app
 
 
+def _refuse_cross_site(origins: frozenset[str] | None) -> None:
+    """Raise 403 unless the request can only have come from the display's own page (or no browser)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in SAME_ORIGIN_FETCH:
+        raise ActionError(403, "cross-site request refused: actions come from the display's own page")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in (origins if origins is not None else {request.host_url.rstrip("/")}):
+        raise ActionError(403, "cross-origin request refused: actions come from the display's own page")
+    if request.mimetype != "application/json":
+        # A form or a no-cors fetch can be sent from any site without asking; JSON cannot.
+        raise ActionError(403, "send the action as JSON (Content-Type: application/json)")
+
+
+def display_origins(host: str, port: int) -> frozenset[str] | None:
+    """The origins the display's page is served from on `host`:`port` (None when bound to every address)."""
+    if host in ("", "0.0.0.0", "::"):
+        return None  # reachable under any of the machine's addresses: take the request's own
+    names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else {host}
+    return frozenset(f"http://{_url_host(name)}:{port}" for name in names)
+
+
+def _url_host(name: str) -> str:
+    try:
+        return f"[{name}]" if ipaddress.ip_address(name).version == 6 else name
+    except ValueError:
+        return name  # a host name
+
+
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -136,10 +185,13 @@ class DisplayServer:
 
     def __init__(self, handheld: Handheld, host: str, port: int) -> None:
         self.handheld = handheld
-        self.server = wsgi.Server((host, port), create_display(handheld), numthreads=self.THREADS,
+        self.app = create_display(handheld)
+        self.server = wsgi.Server((host, port), self.app, numthreads=self.THREADS,
                                   server_name="shopgo-handheld", shutdown_timeout=1)
         self.server.prepare()  # binds now, so the port is known (and taken) before start()
         self.host, self.port = host, int(self.server.bind_addr[1])
+        # Known only now that the port is bound, and set before the first request is served.
+        self.app.config["DISPLAY_ORIGINS"] = display_origins(self.host, self.port)
         self._thread = threading.Thread(target=self.server.serve, name="handheld-display", daemon=True)
 
     @property

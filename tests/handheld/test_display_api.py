@@ -89,6 +89,37 @@ def test_state_after_refuses_bad_numbers(client: Any, query: str) -> None:
     assert answer.status_code == 400 and "after must be" in answer.get_json()["message"]
 
 
+@pytest.fixture
+def waits(device: Handheld, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The timeouts GET /api/state?after= hands to the device's wait (which answers at once here)."""
+    seen: list[float] = []
+
+    def wait_newer(version: int, timeout: float) -> str:
+        seen.append(timeout)
+        return device.state_json()
+
+    monkeypatch.setattr(device, "wait_newer", wait_newer)
+    return seen
+
+
+@pytest.mark.parametrize("wait", ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999"])
+def test_state_after_refuses_a_wait_that_is_not_a_finite_number(client: Any, waits: list[float], wait: str) -> None:
+    # nan would make the wait loop spin on the CPU: no deadline compares as passed.
+    answer = client.get(f"/api/state?after=0&wait={wait}")
+    assert answer.status_code == 400 and answer.is_json
+    assert "wait must be a finite number of seconds" in answer.get_json()["message"]
+    assert waits == []
+
+
+@pytest.mark.parametrize(("wait", "timeout"), [("-5", 0.0), ("-0", 0.0), ("-1e999", None), ("0", 0.0),
+                                                ("2.5", 2.5), ("60", 60.0), ("61", 60.0), ("1e9", 60.0)])
+def test_state_after_keeps_the_wait_between_0_and_60_seconds(client: Any, waits: list[float], wait: str,
+                                                             timeout: float | None) -> None:
+    answer = client.get(f"/api/state?after=0&wait={wait}")
+    assert answer.status_code == (400 if timeout is None else 200)
+    assert waits == ([] if timeout is None else [timeout])
+
+
 def test_state_after_a_version_answers_with_a_newer_state(client: Any, device: Handheld,
                                                           scan: Callable[[str], Scan]) -> None:
     device.start_guest()

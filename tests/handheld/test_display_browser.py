@@ -1,7 +1,9 @@
 """The shopper's page in real Chromium: main screen, live update on scan, buttons, offline badge, screenshot."""
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -146,3 +148,66 @@ def test_screenshot_of_the_main_screen(page: object, rig: tuple[HandheldRuntime,
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     assert struct.unpack(">II", head[16:24]) == (480, 800)
+
+
+# Another site's page, open in the device's browser, trying every way a page can POST to
+# the display without being granted CORS: a form, a no-cors fetch, and a JSON fetch (which
+# needs a preflight the display never grants, so the browser never sends the POST).
+ATTACK_PAGE = """<!doctype html><title>Win a prize</title>
+<form id="form" method="post" action="{guest}" enctype="text/plain" target="sink">
+<input name='{{"a":"' value='"}}'></form><iframe name="sink"></iframe>
+<script>
+window.attempts = Promise.allSettled([
+  fetch("{guest}", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}}, body: "{{}}"}}),
+  fetch("{guest}", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: "{{}}"}}),
+]).then((r) => r.map((x) => x.status));
+document.getElementById("form").submit();
+</script>"""
+
+
+@pytest.fixture
+def attack_site(rig: tuple[HandheldRuntime, VirtualScanner]) -> Iterator[str]:
+    """The URL of another site's page (localhost, another port: not the display's origin)."""
+    page = ATTACK_PAGE.format(guest=rig[0].display.url + "api/guest").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_another_sites_page_cannot_start_a_trip(browser: object, rig: tuple[HandheldRuntime, VirtualScanner],
+                                                attack_site: str) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(10_000)
+        answers: list[int] = []
+        guest = rig[0].display.url + "api/guest"
+        pg.on("response", lambda r: answers.append(r.status) if r.url == guest else None)
+        pg.goto(attack_site)
+        # The form and the no-cors fetch reach the display (and are refused there); the JSON
+        # fetch fails in the browser, its preflight unanswered by any CORS grant.
+        assert pg.evaluate("window.attempts") == ["fulfilled", "rejected"]
+        for _ in range(200):  # Playwright delivers its events only while it is called
+            if len(answers) >= 2:
+                break
+            pg.wait_for_timeout(50)
+        assert sorted(answers) == [403, 403]
+        assert rig[0].handheld.state()["status"] == "idle" and rig[0].handheld.events == []
+    finally:
+        context.close()
