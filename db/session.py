@@ -1,17 +1,63 @@
 """Engine and session factory for SQLite (embedded default) and PostgreSQL."""
 from __future__ import annotations
 
+import os
 import select
+import stat
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 
+class StorageLost(RuntimeError):
+    """The SQLite file a connection writes to is no longer the one at the database's path."""
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def sqlite_file_problem(path: str) -> str | None:
+    """What is wrong with a SQLite database file for a server that writes to it, or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"the database file {path} is missing"
+    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK) or not os.access(os.path.dirname(path) or ".",
+                                                                                  os.W_OK):
+        return f"the database file {path} (or its folder) is read-only"
+    return None
+
+
+def _guard_the_file(engine: Engine, path: str) -> None:
+    """Refuse a commit when the file was deleted or replaced under the open connection: SQLite
+    would write to the unlinked file and the commit would be gone at the next start."""
+
+    @event.listens_for(engine, "connect")
+    def _remember(_dbapi_conn: Any, record: Any) -> None:
+        record.info["shopgo_file"] = _file_id(path)
+
+    @event.listens_for(engine, "commit")
+    def _same_file(conn: Any) -> None:
+        opened = conn.connection.info.get("shopgo_file")
+        if opened is not None and _file_id(path) != opened:
+            conn.invalidate()  # this connection writes to a file nobody will read again
+            raise StorageLost(f"the database file {path} was deleted or replaced while the server ran; "
+                              "nothing was stored: restore the file (shopgo restore) and restart the server")
+
+
 def make_engine(url: str, echo: bool = False, **kwargs: Any) -> Engine:
     """Create an engine tuned for the database behind `url`."""
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
+        path = engine.url.database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _guard_the_file(engine, os.path.abspath(path))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -5,11 +5,14 @@ import threading
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.migrate import current_revision, head_revision
-from db.session import make_engine, make_session_factory
+from db.base import utcnow
+from db.models import SiteState
+from db.session import StorageLost, make_engine, make_session_factory, sqlite_file_problem
 from server.config import database_url
 
 
@@ -20,6 +23,8 @@ def init_app(app: Flask) -> None:
     """Create the engine lazily on first use and close each request's session after it."""
     app.extensions["shopgo.db"] = {}
     app.teardown_appcontext(_close_session)
+    app.register_error_handler(StorageLost, _storage_error)
+    app.register_error_handler(OperationalError, _storage_error)
 
 
 def engine(app: Flask | None = None) -> Engine:
@@ -58,15 +63,40 @@ def _close_session(exc: BaseException | None) -> None:
         sess.close()
 
 
+_PROBE_KEY = "health_probe"
+
+
 def health() -> dict[str, Any]:
-    """Database reachability and migration state, for /healthz."""
+    """Database state for /healthz: a real write committed (not just a SELECT), the SQLite file
+    present and writable, and the migration state."""
     head = head_revision()
     try:
         eng = engine()
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        problem = sqlite_file_problem(eng.url.database) if eng.dialect.name == "sqlite" and eng.url.database \
+            and eng.url.database != ":memory:" else None
+        if problem is None:
+            with eng.begin() as conn:  # the write path itself: a read alone says ok on a file deleted under it
+                now = utcnow().isoformat()
+                if not conn.execute(update(SiteState).where(SiteState.key == _PROBE_KEY).values(value=now)).rowcount:
+                    conn.execute(insert(SiteState).values(key=_PROBE_KEY, value=now))
         current = current_revision(eng)
     except Exception as exc:  # reachability is what we report, whatever the driver raised
-        return {"database": "unreachable", "error": type(exc).__name__, "migration_head": head, "migration_current": None}
+        return {"database": "unreachable", "error": f"{type(exc).__name__}: {exc}"[:300], "migration_head": head,
+                "migration_current": None}
+    if problem is not None:
+        return {"database": "not writable", "error": problem, "migration_head": head, "migration_current": current}
     return {"database": "ok", "dialect": eng.dialect.name, "migration_head": head,
             "migration_current": current, "migrations_applied": current == head}
+
+
+def _storage_error(exc: Exception) -> Any:
+    """503 for a database that cannot take a write (file gone, read-only, server down): the
+    client keeps what it sent and tries again; nothing was acknowledged."""
+    from server.errors import error_response
+
+    sess = g.get("db_session")
+    if sess is not None:
+        sess.rollback()
+    current_app.logger.error("database cannot take writes: %s", exc)
+    return error_response(503, f"The store's database cannot store anything right now ({type(exc).__name__}); "
+                               "nothing was stored. Try again shortly; staff: check /healthz.")
