@@ -9,7 +9,7 @@ from flask import Flask, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from server import config as config_mod
-from server.params import IdConverter
+from server.params import BigIdConverter, IdConverter
 
 
 def _secret_key(cfg: Mapping[str, Any]) -> str:
@@ -31,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
     cfg = config_mod.load(config_path, overrides=config)
     app = Flask(__name__)
     app.url_map.converters["id"] = IdConverter  # <id:name>: ASCII digits within an INTEGER column
+    app.url_map.converters["bigid"] = BigIdConverter  # <bigid:name>: within a BIGINT column
     app.config["SHOPGO"] = cfg
     app.config["SECRET_KEY"] = _secret_key(cfg)
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024

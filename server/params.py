@@ -17,19 +17,33 @@ from werkzeug.routing import BaseConverter, ValidationError
 from server.errors import ApiError
 
 MAX_ID = 2**31 - 1  # INTEGER primary keys, on both databases
-_DIGITS = re.compile(r"[0-9]{1,10}")
+MAX_BIG_ID = 2**63 - 1  # BIGINT keys (purchases, purchase lines)
+_DIGITS = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # 18 digits: past every bound here, short of int()'s own limits
+
+
+def is_digits(text: object, *, low_len: int = 1, high_len: int = 64) -> bool:
+    """True for text of ASCII digits only, `low_len` to `high_len` of them (a card number, a GTIN)."""
+    return isinstance(text, str) and low_len <= len(text) <= high_len and _DIGITS.fullmatch(text) is not None
+
+
+def json_integer(raw: object) -> int | None:
+    """A JSON number that is a whole number as an int (11 and 11.0 alike, as JSON Schema's
+    "integer" has it); None for anything else (true, 11.5, NaN, text)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    return None
 
 
 def whole_number(raw: object, name: str, *, low: int = 0, high: int = MAX_ID) -> int:
-    """`raw` (text of ASCII digits, or a JSON integer) as an int within [low, high]; 400 otherwise."""
-    value: int | None = None
-    if isinstance(raw, bool):
-        value = None
-    elif isinstance(raw, int):
-        value = raw
-    elif isinstance(raw, float) and raw.is_integer():
-        value = int(raw)  # JSON 11.0 is the integer 11 (JSON Schema agrees)
-    elif isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()):
+    """`raw` (text of ASCII digits, perhaps after a '-', or a JSON integer such as 11 or 11.0)
+    as an int within [low, high]; 400 otherwise."""
+    value = json_integer(raw)
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
         value = int(raw.strip())
     if value is None or not low <= value <= high:
         shown = repr(raw)[:40]
@@ -75,3 +89,15 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: Any) -> str:
         return str(int(value))
+
+
+class BigIdConverter(IdConverter):
+    """`<bigid:name>`: like `<id:...>` for BIGINT keys (purchases: imported basket ids pass 2^31)."""
+
+    regex = r"[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_BIG_ID:
+            raise ValidationError()
+        return number

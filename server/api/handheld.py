@@ -94,11 +94,20 @@ def _authenticate(token_hash: str) -> DeviceRef:
         # at most once a minute: a write per request would cost the sync path
         session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})
         session.commit()
+    device = _this_store(DeviceRef(device_id, store_id, role))  # before the cache: another store's never enters it
     cache = token_cache()
     if len(cache) >= TOKEN_CACHE_SIZE:
         cache.clear()
     cache[token_hash] = (device_id, store_id, role)
-    return DeviceRef(device_id, store_id, role)
+    return device
+
+
+def _this_store(device: DeviceRef) -> DeviceRef:
+    """403 for a device enrolled at another store: it acts only on its own store's server."""
+    store = str(current_app.config["SHOPGO"]["site"]["store_id"])
+    if device.store_id != store:
+        raise ApiError(403, f"this device belongs to store {device.store_id}, not to this store ({store})")
+    return device
 
 
 def _handheld(device: DeviceRef) -> DeviceRef:
@@ -158,7 +167,7 @@ def device_cached(view: View) -> View:
     def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         token_hash = _token_hash()
         known = token_cache().get(token_hash)
-        g.device = _handheld(DeviceRef(*known, checked=False) if known else _authenticate(token_hash))
+        g.device = _handheld(_this_store(DeviceRef(*known, checked=False)) if known else _authenticate(token_hash))
         try:
             return view(*args, **kwargs)
         except ApiError as exc:

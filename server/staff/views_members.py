@@ -10,6 +10,7 @@ from db.base import utcnow
 from server.auth import current_user, login_required, require_store, scope_store
 from server.database import db_session
 from server.errors import ApiError
+from server.params import whole_number
 from server.staff import bp, charts, data_requests, lifecycle, members
 from server.staff.web import int_arg, money
 
@@ -54,7 +55,7 @@ def member_page(member_id: int) -> ResponseReturnValue:
         redeemed=redeemed, can_request=user.role in MANAGERS)
 
 
-@bp.get("/members/<id:member_id>/baskets/<id:purchase_id>")
+@bp.get("/members/<id:member_id>/baskets/<bigid:purchase_id>")
 @login_required()
 def basket(member_id: int, purchase_id: int) -> ResponseReturnValue:
     """A basket's lines: a fragment for the expanding row, or a page of its own."""
@@ -81,9 +82,8 @@ def data_requests_page() -> ResponseReturnValue:
 def _member_for_request(member_raw: str) -> int:
     user = current_user()
     assert user is not None
-    if not member_raw.strip().isdigit():
-        raise ApiError(400, f"Give the member's household id (digits), not {member_raw!r}.")
-    member = members.get_member(db_session(), int(member_raw))
+    member_id = whole_number(member_raw, "the member's household id", low=1)
+    member = members.get_member(db_session(), member_id)
     require_store(user, member.store_id)
     return member.id
 

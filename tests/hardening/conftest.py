@@ -47,6 +47,7 @@ class Site:
     revoked_token: str
     store_token: str
     ids: dict[str, Any] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # matrix caller -> device token
 
     def session(self) -> Session:
         from server.database import session_factory
@@ -78,6 +79,10 @@ def _seed(session: Session) -> dict[str, Any]:
     device, ids["device_token"] = accounts.add_device(session, "S001", "hardening handheld")
     revoked, ids["revoked_token"] = accounts.add_device(session, "S001", "lost handheld")
     accounts.revoke_device(session, revoked.id)
+    # One device of every other kind: the callers of the authorisation matrix.
+    for key, store, role in (("handheld", "S001", "handheld"), ("far_handheld", "S002", "handheld"),
+                             ("till", "S001", "till"), ("far_till", "S002", "till")):
+        ids[f"{key}_token"] = accounts.add_device(session, store, f"hardening {key}", role)[1]
     # Imported households are members of S001 with two years of baskets.
     purchase = session.scalars(select(Purchase).where(Purchase.member_id.is_not(None)).limit(1)).one()
     ids["member"], ids["purchase"] = purchase.member_id, purchase.id
@@ -136,8 +141,9 @@ def make_site(url: str, folder: Path) -> Site:
             ids = _seed(session)
             ids.update(_office_rows(session, ids["product"]))
             session.commit()
+    tokens = {key: ids.pop(f"{key}_token") for key in ("handheld", "far_handheld", "till", "far_till")}
     return Site(store=store, office=office, url=url, device_token=ids.pop("device_token"),
-                revoked_token=ids.pop("revoked_token"), store_token=ids.pop("store_token"), ids=ids)
+                revoked_token=ids.pop("revoked_token"), store_token=ids.pop("store_token"), ids=ids, tokens=tokens)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -7,91 +7,99 @@ what happened is compared with the row:
 
 - `y`  the caller gets through: any answer but 401, 403 or a redirect to sign-in
        (a 2xx, or a 4xx about the request itself such as 409 on a finished trip);
-- `-`  the caller is turned away with 401, 403 or (a page, anonymous) a redirect to sign-in.
+- `-`  the caller is turned away with 401, 403 or (a page, anonymous) a redirect to sign-in,
+       and nothing in the database changed (every table compared before and after).
 
-No caller may ever see a 5xx. Every unsafe request carries the session's CSRF token, so
-what is tested is the credential check, not the CSRF check. Within a row the callers who
-should be refused go first, so a caller who is let in and changes something (erasing a
-member, finishing a trip) cannot make a later refusal look like a success.
+No caller may ever see a 5xx, and an API refusal is a JSON error. Every unsafe request
+carries the session's CSRF token, so what is tested is the credential check, not the CSRF
+check. Within a row the callers who should be refused go first, so a caller who is let in
+and changes something (erasing a member, passing an audit) cannot make a later refusal
+look like a success.
 
-Callers: anon (nobody), device (a live handheld token), revoked (a revoked handheld
-token), staff / manager / office (console users of store S001 and head office), other and
-other_mgr (staff and manager of store S002: "a user of another store"), link (the store
-token head office gave S001, the credential of /api/v1/head-office/*).
+Callers, all of store S001 unless "far" (store S002):
+- anon: nobody;  own: the handheld that started the seeded trips;  handheld: another
+  handheld of the store;  far_hh: a handheld of S002;  revoked: a revoked handheld token;
+- till, far_till: till devices;
+- staff, manager, far_staff, far_mgr: console users;  office: a head-office console user;
+- link: the store token head office gave S001 (the credential of /api/v1/head-office/*).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from db.models import Base
 from tests.hardening.conftest import Site, csrf_from, sign_in
 
-CALLERS = ("anon", "device", "revoked", "staff", "manager", "office", "other", "other_mgr", "link")
-CONSOLE_USERS = {"staff": "h_staff", "manager": "h_manager", "office": "h_office", "other": "h_other",
-                 "other_mgr": "h_other_manager"}
+CALLERS = ("anon", "own", "handheld", "far_hh", "revoked", "till", "far_till", "staff", "manager", "far_staff",
+           "far_mgr", "office", "link")
+CONSOLE_USERS = {"staff": "h_staff", "manager": "h_manager", "office": "h_office", "far_staff": "h_other",
+                 "far_mgr": "h_other_manager"}
 
 MATRIX = """
-endpoint                          method  anon device revoked staff manager office other other_mgr link   note
-index                             GET     y    y      y       y     y       y      y     y         y      start page (redirects by role)
-health.healthz                    GET     y    y      y       y     y       y      y     y         y      for load balancers
-static                            GET     y    y      y       y     y       y      y     y         y
-staff.static                      GET     y    y      y       y     y       y      y     y         y
-api.ping                          GET     y    y      y       y     y       y      y     y         y
-openapi_json                      GET     y    y      y       y     y       y      y     y         y
-auth.signin                       GET     y    y      y       y     y       y      y     y         y
-auth.signin                       POST    y    y      y       y     y       y      y     y         y      the form itself checks the password
-auth.signout                      POST    y    y      y       y     y       y      y     y         y
-store_packs.notify                POST    y    y      y       y     y       y      y     y         y      only starts a pull of signed packs
-store_packs.status                GET     y    y      y       y     y       y      y     y         y      read-only pack status (see report)
-handheld_api.get_catalogue        GET     -    y      -       -     -       -      -     -         -
-handheld_api.start_trip           POST    -    y      -       -     -       -      -     -         -
-handheld_api.trip_offers          GET     -    y      -       -     -       -      -     -         -
-handheld_api.post_events          POST    -    y      -       -     -       -      -     -         -
-handheld_api.finish               POST    -    y      -       -     -       -      -     -         -
-handheld_api.post_checkout        POST    -    y      -       -     -       -      -     -         -
-handheld_api.feedback             POST    -    y      -       -     -       -      -     -         -
-handheld_api.audit_outcome        POST    -    y      -       -     -       -      -     -         -
-members_api.export                GET     -    -      -       -     y       y      -     -         -      member of S001
-members_api.erase                 POST    -    -      -       -     y       y      -     -         -      member of S001
-staff.dashboard                   GET     -    -      -       y     y       y      y     y         -      own store's figures
-staff.trips                       GET     -    -      -       y     y       y      y     y         -      own store's trips
-staff.trips_fragment              GET     -    -      -       y     y       y      y     y         -
-staff.trip_age_ok                 POST    -    -      -       y     y       y      -     -         -      trip of S001
-staff.trip_void                   POST    -    -      -       y     y       y      -     -         -      trip of S001
-staff.trip_take_over              POST    -    -      -       y     y       y      -     -         -      trip of S001
-staff.trip_help_done              POST    -    -      -       y     y       y      -     -         -      trip of S001
-staff.audits                      GET     -    -      -       y     y       y      y     y         -      own store's queue
-staff.audit                       GET     -    -      -       y     y       y      -     -         -      audit of S001
-staff.audit                       POST    -    -      -       y     y       y      -     -         -      audit of S001
-staff.feedback                    GET     -    -      -       y     y       y      y     y         -      own store's reports
-staff.feedback_status             POST    -    -      -       y     y       y      -     -         -      report of S001
-staff.member_search               GET     -    -      -       y     y       y      y     y         -      searches own store only
-staff.member_page                 GET     -    -      -       y     y       y      -     -         -      member of S001
-staff.basket                      GET     -    -      -       y     y       y      -     -         -      basket of S001
-staff.data_requests_page          GET     -    -      -       -     y       y      -     y         -      managers and head office
-staff.export_member               POST    -    -      -       -     y       y      -     -         -      member of S001
-staff.erase_member                POST    -    -      -       -     y       y      -     -         -      member of S001
-head_office.home                  GET     -    -      -       -     -       y      -     -         -      head-office site only
-head_office.campaigns             GET     -    -      -       -     -       y      -     -         -
-head_office.campaign              GET     -    -      -       -     -       y      -     -         -
-head_office.new_campaign          GET     -    -      -       -     -       y      -     -         -
-head_office.new_campaign          POST    -    -      -       -     -       y      -     -         -
-head_office.edit_campaign         GET     -    -      -       -     -       y      -     -         -
-head_office.edit_campaign         POST    -    -      -       -     -       y      -     -         -
-head_office.publish               POST    -    -      -       -     -       y      -     -         -
-head_office.withdraw              POST    -    -      -       -     -       y      -     -         -
-head_office.results               GET     -    -      -       -     -       y      -     -         -
-head_office.results_json          GET     -    -      -       -     -       y      -     -         -
-head_office.stores                GET     -    -      -       -     -       y      -     -         -
-head_office.notify                POST    -    -      -       -     -       y      -     -         -
-head_office_api.packs             GET     -    -      -       -     -       -      -     -         y      stores fetch their packs
-head_office_api.acks              POST    -    -      -       -     -       -      -     -         y
-head_office_api.post_results      POST    -    -      -       -     -       -      -     -         y
+endpoint                          method  anon own handheld far_hh revoked till far_till staff manager far_staff far_mgr office link  note
+index                             GET     y    y   y        y      y       y    y        y     y       y         y       y      y     start page (redirects by role)
+health.healthz                    GET     y    y   y        y      y       y    y        y     y       y         y       y      y     for load balancers
+static                            GET     y    y   y        y      y       y    y        y     y       y         y       y      y
+staff.static                      GET     y    y   y        y      y       y    y        y     y       y         y       y      y
+api.ping                          GET     y    y   y        y      y       y    y        y     y       y         y       y      y
+openapi_json                      GET     y    y   y        y      y       y    y        y     y       y         y       y      y
+auth.signin                       GET     y    y   y        y      y       y    y        y     y       y         y       y      y
+auth.signin                       POST    y    y   y        y      y       y    y        y     y       y         y       y      y     the form itself checks the password
+auth.signout                      POST    y    y   y        y      y       y    y        y     y       y         y       y      y
+store_packs.notify                POST    y    y   y        y      y       y    y        y     y       y         y       y      y     only starts a pull of signed packs
+store_packs.status                GET     y    y   y        y      y       y    y        y     y       y         y       y      y     read-only pack status (see report)
+handheld_api.get_catalogue        GET     -    y   y        -      -       y    -        -     -       -         -       -      -     devices of this store
+handheld_api.start_trip           POST    -    y   -        -      -       -    -        -     -       -         -       -      -     the seeded trip is own's
+handheld_api.trip_offers          GET     -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
+handheld_api.post_events          POST    -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
+handheld_api.finish               POST    -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
+handheld_api.post_checkout        POST    -    -   -        -      -       y    -        y     y       -         -       -      -     a till or staff of the trip's store
+handheld_api.feedback             POST    -    y   y        -      -       -    -        -     -       -         -       -      -     handhelds of this store
+handheld_api.audit_outcome        POST    -    -   -        -      -       y    -        y     y       -         -       -      -     a till or staff of the audit's store
+members_api.export                POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
+members_api.erase                 POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
+staff.dashboard                   GET     -    -   -        -      -       -    -        y     y       y         y       y      -     own store's figures
+staff.trips                       GET     -    -   -        -      -       -    -        y     y       y         y       y      -     own store's trips
+staff.trips_fragment              GET     -    -   -        -      -       -    -        y     y       y         y       y      -
+staff.trip_age_ok                 POST    -    -   -        -      -       -    -        y     y       -         -       y      -     trip of S001
+staff.trip_void                   POST    -    -   -        -      -       -    -        y     y       -         -       y      -     trip of S001
+staff.trip_take_over              POST    -    -   -        -      -       -    -        y     y       -         -       y      -     trip of S001
+staff.trip_help_done              POST    -    -   -        -      -       -    -        y     y       -         -       y      -     trip of S001
+staff.audits                      GET     -    -   -        -      -       -    -        y     y       y         y       y      -     own store's queue
+staff.audit                       GET     -    -   -        -      -       -    -        y     y       -         -       y      -     audit of S001
+staff.audit                       POST    -    -   -        -      -       -    -        y     y       -         -       y      -     audit of S001
+staff.feedback                    GET     -    -   -        -      -       -    -        y     y       y         y       y      -     own store's reports
+staff.feedback_status             POST    -    -   -        -      -       -    -        y     y       -         -       y      -     report of S001
+staff.member_search               GET     -    -   -        -      -       -    -        y     y       y         y       y      -     searches own store only
+staff.member_page                 GET     -    -   -        -      -       -    -        y     y       -         -       y      -     member of S001
+staff.basket                      GET     -    -   -        -      -       -    -        y     y       -         -       y      -     basket of S001
+staff.data_requests_page          GET     -    -   -        -      -       -    -        -     y       -         y       y      -     managers and head office
+staff.export_member               POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
+staff.erase_member                POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
+head_office.home                  GET     -    -   -        -      -       -    -        -     -       -         -       y      -     head-office site only
+head_office.campaigns             GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.campaign              GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.new_campaign          GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.new_campaign          POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.edit_campaign         GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.edit_campaign         POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.publish               POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.withdraw              POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.results               GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.results_json          GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.stores                GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.notify                POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office_api.packs             GET     -    -   -        -      -       -    -        -     -       -         -       -      y     stores fetch their packs
+head_office_api.acks              POST    -    -   -        -      -       -    -        -     -       -         -       -      y
+head_office_api.post_results      POST    -    -   -        -      -       -    -        -     -       -         -       -      y
 """
 
 
@@ -154,7 +162,7 @@ REQUESTS: dict[tuple[str, str], Ask] = {
         "id": "6f1c1f5e-0000-4000-8000-000000000001", "kind": "other", "message": "matrix"}, None),
     ("handheld_api.audit_outcome", "POST"): lambda s: (f"/api/v1/audits/{s.ids['audit']}/outcome",
                                                        {"findings": []}, None),
-    ("members_api.export", "GET"): lambda s: (f"/api/v1/members/{s.ids['member']}/export", None, None),
+    ("members_api.export", "POST"): lambda s: (f"/api/v1/members/{s.ids['member']}/export", {}, None),
     ("members_api.erase", "POST"): lambda s: (f"/api/v1/members/{s.ids['erase_member']}/erase", {"confirm": True},
                                               None),
     ("staff.dashboard", "GET"): lambda s: ("/staff/", None, None),
@@ -225,6 +233,13 @@ class Callers:
             self.cookies[caller] = (cookie.value, token)
         return self.cookies[caller]
 
+    def bearer(self, caller: str) -> str | None:
+        """The caller's device or store-link token, if it has one."""
+        site = self.site
+        return {"own": site.device_token, "revoked": site.revoked_token, "link": site.store_token,
+                "handheld": site.tokens["handheld"], "far_hh": site.tokens["far_handheld"],
+                "till": site.tokens["till"], "far_till": site.tokens["far_till"]}.get(caller)
+
     def ask(self, app: Flask, caller: str, method: str, path: str, body: Any, form: dict[str, str] | None
             ) -> TestResponse:
         """One request as `caller`, on a fresh client holding the caller's session."""
@@ -232,9 +247,7 @@ class Callers:
         client: FlaskClient = app.test_client()
         client.set_cookie("session", cookie)
         headers = {"X-CSRF-Token": csrf}
-        bearer = {"device": self.site.device_token, "revoked": self.site.revoked_token,
-                  "link": self.site.store_token}.get(caller)
-        if bearer:
+        if bearer := self.bearer(caller):
             headers["Authorization"] = f"Bearer {bearer}"
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
@@ -254,9 +267,36 @@ def _outcome(resp: TestResponse) -> str:
     return "y"
 
 
+# Columns that change when a caller is merely recognised, not when it acts: when a device or a
+# store was last seen, and the health probe's own write.
+VOLATILE = {"devices": {"last_seen_at"}, "store_links": {"last_contact_at"}}
+# Large tables no route edits in place: their row count is compared.
+COUNTED = {"products", "purchase_lines", "purchases", "points_ledger", "offers", "import_chunks", "campaign_audience",
+           "console_sessions"}
+
+
+def fingerprint(site: Site) -> dict[str, str]:
+    """A digest of every table's contents (row counts for the large ones)."""
+    out = {}
+    with site.session() as s:
+        for table in Base.metadata.sorted_tables:
+            if table.name in COUNTED:
+                out[table.name] = str(s.scalar(select(func.count()).select_from(table)))
+                continue
+            cols = [c for c in table.columns if c.name not in VOLATILE.get(table.name, ())]
+            query = select(*cols).order_by(*table.primary_key.columns)
+            if table.name == "site_state":
+                query = query.where(table.c.key != "health_probe")
+            out[table.name] = hashlib.sha256(repr(s.execute(query).all()).encode()).hexdigest()
+    return out
+
+
 @pytest.fixture(scope="module")
 def callers(site: Site) -> Callers:
-    return Callers(site)
+    made = Callers(site)
+    for caller in CALLERS:  # every sign-in before any fingerprint: a sign-in writes a session row
+        made._session(site.store, caller)
+    return made
 
 
 def test_every_route_has_a_row(site: Site) -> None:
@@ -272,13 +312,28 @@ def test_every_route_has_a_row(site: Site) -> None:
 def test_only_the_allowed_callers_get_through(site: Site, callers: Callers, row: Row) -> None:
     app = site.store if row.key in _routes(site.store) else site.office
     path, body, form = REQUESTS[row.key](site)
-    # Refused callers first: an allowed caller may change the object (erase, finish).
+    # Refused callers first: an allowed caller may change the object (erase, pass an audit).
     order = sorted(CALLERS, key=lambda c: (c in row.allowed, CALLERS.index(c)))
+    refused = [c for c in order if c not in row.allowed]
+    before = fingerprint(site) if refused else {}
     seen: dict[str, str] = {}
     detail: dict[str, int] = {}
     for caller in order:
+        if caller in row.allowed and refused and caller == order[len(refused)]:
+            after = fingerprint(site)
+            changed = sorted(t for t in before if before[t] != after[t])
+            assert not changed, f"{row.method} {path}: refused callers changed {changed}"
         resp = callers.ask(app, caller, row.method, path, body, form)
         seen[caller], detail[caller] = _outcome(resp), resp.status_code
+        if path.startswith("/api/") and resp.status_code >= 400:
+            assert resp.is_json and resp.get_json().get("message"), f"{caller}: {resp.status_code} without a JSON error"
         resp.close()  # static files answer with an open file
+    if refused and not row.allowed:
+        after = fingerprint(site)
+        assert before == after, f"{row.method} {path}: refused callers changed the database"
+    if row.key == ("auth.signout", "POST"):
+        callers.cookies.clear()  # every console session just ended: sign in again for the next rows
+        for caller in CALLERS:
+            callers._session(site.store, caller)
     want = {c: ("y" if c in row.allowed else "-") for c in CALLERS}
     assert seen == want, f"{row.method} {path}: got {seen}, statuses {detail}"

@@ -124,7 +124,7 @@ def test_openapi_documents_exactly_the_real_routes(bare_app: Flask) -> None:
     for rule in bare_app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
             path = rule.rule
-            for conv in ("id:", "int:", "string:", "path:"):
+            for conv in ("bigid:", "id:", "int:", "string:", "path:"):
                 path = path.replace("<" + conv, "<")
             path = path.replace("<", "{").replace(">", "}")
             real |= {(path, m.lower()) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
