@@ -5,6 +5,7 @@ import logging
 import re
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +18,8 @@ from server import config as config_mod
 @click.option("--protocol", type=click.Choice(["raw", "ssi"]), help="Scanner protocol (default: [scanner] protocol).")
 @click.option("--profile", help="Scanner profile name (default: [scanner] profile).")
 @click.option("--server", "server_url", help="Store server URL (default: [handheld] server_url).")
-@click.option("--token", help="Device token from `shopgo device add` (default: [handheld] token).")
+@click.option("--token-file", type=click.Path(dir_okay=False), help="A file holding the device token from `shopgo "
+              "device add` (default: SHOPGO_HANDHELD_TOKEN or [handheld] token; never the command line, which `ps` shows).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Local event log and caches (default: [handheld] data_dir).")
 @click.option("--http", help="HOST:PORT of the shopper display (default: [handheld] http; port 0 picks one).")
 @click.option("--no-scanner", is_flag=True, help="Run without a scanner (screen and sync only).")
@@ -28,6 +30,12 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     from handheld.runtime import HandheldConfig, HandheldRuntime
 
     config_path = getattr(ctx.obj, "config_path", None)
+    token_file = options.pop("token_file", None)
+    if token_file is not None:
+        try:
+            options["token"] = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {token_file}: {exc.strerror}", param_hint="--token-file") from None
     try:
         cfg = config_mod.load(config_path)
         http = options.get("http")
@@ -39,7 +47,8 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     if no_scanner:
         config = HandheldConfig(**{**config.__dict__, "scanner_port": None})
     if not config.token:
-        raise click.ClickException("no device token: pass --token or set [handheld] token (from `shopgo device add`)")
+        raise click.ClickException("no device token: give --token-file, SHOPGO_HANDHELD_TOKEN or [handheld] token "
+                                   "(from `shopgo device add`)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

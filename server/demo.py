@@ -227,8 +227,9 @@ def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: di
     scanner = VirtualScanner(protocol="raw", aim=False)  # as the default scanner profile expects
     device_path = scanner.open()
     children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
-                                      "--server", f"http://{store_bind}", "--token", token, "--data-dir", data_dir,
-                                      "--http", handheld_bind], env=env))
+                                      "--server", f"http://{store_bind}", "--data-dir", data_dir,
+                                      "--http", handheld_bind],
+                                     env={**env, "SHOPGO_HANDHELD_TOKEN": token}))  # not the command line `ps` shows
     _wait_http(f"http://{handheld_bind}/api/state")
     return scanner
 

@@ -22,13 +22,15 @@ class HandheldProcess:
     def __init__(self, data_dir: Path, scanner: str | None, server_url: str, token: str = "test-token",
                  protocol: str = "raw", profile: str = "honeywell") -> None:
         self.args = [sys.executable, "-m", "handheld", "--data-dir", str(data_dir),
-                     "--server", server_url, "--token", token, "--http", "127.0.0.1:0", "--backoff-max", "0.3"]
+                     "--server", server_url, "--http", "127.0.0.1:0", "--backoff-max", "0.3"]
+        self.token = token
         self.args += ["--scanner", scanner, "--protocol", protocol, "--profile", profile] if scanner else ["--no-scanner"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> HandheldProcess:
-        env = {**os.environ, "SHOPGO_HANDHELD_SYNC_INTERVAL_SECONDS": "0.05", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "SHOPGO_HANDHELD_SYNC_INTERVAL_SECONDS": "0.05", "PYTHONUNBUFFERED": "1",
+               "SHOPGO_HANDHELD_TOKEN": self.token}
         self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None
         end = time.monotonic() + timeout

@@ -14,19 +14,30 @@ from server import config as config_mod
 def test_help_lists_every_option() -> None:
     result = CliRunner().invoke(handheld, ["--help"])
     assert result.exit_code == 0
-    for option in ("--scanner", "--protocol", "--server", "--token", "--data-dir", "--http"):
+    for option in ("--scanner", "--protocol", "--server", "--token-file", "--data-dir", "--http"):
         assert option in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--protocol", "usb"], "'usb' is not one of 'raw', 'ssi'"),
-    (["--http", "nowhere"], "'nowhere' is not HOST:PORT"),
-    (["--token", "", "--no-scanner"], "no device token"),
-    (["--token", "t", "--server", "ftp://x", "--no-scanner", "--http", "127.0.0.1:0"], "server URL must be http"),
-    (["--token", "t", "--profile", "nope"], "nope"),
+def test_the_token_is_never_taken_from_the_command_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(handheld, ["--token", "secret", "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "No such option '--token'" in result.output
+
+
+@pytest.mark.parametrize("token, args, message", [
+    ("t", ["--protocol", "usb"], "'usb' is not one of 'raw', 'ssi'"),
+    ("t", ["--http", "nowhere"], "'nowhere' is not HOST:PORT"),
+    ("", ["--no-scanner"], "no device token"),
+    ("t", ["--server", "ftp://x", "--no-scanner", "--http", "127.0.0.1:0"], "server URL must be http"),
+    ("t", ["--profile", "nope"], "nope"),
+    (None, ["--token-file", "/nonexistent/token"], "cannot read /nonexistent/token"),
 ])
-def test_bad_options_are_refused_with_a_message(args: list[str], message: str, tmp_path: Path) -> None:
-    result = CliRunner().invoke(handheld, [*args, "--data-dir", str(tmp_path)])
+def test_bad_options_are_refused_with_a_message(token: str | None, args: list[str], message: str,
+                                                tmp_path: Path) -> None:
+    if token is not None:
+        (tmp_path / "token").write_text(token)
+        args = ["--token-file", str(tmp_path / "token"), *args]
+    result = CliRunner().invoke(handheld, [*args, "--data-dir", str(tmp_path / "d")],
+                                env={"SHOPGO_HANDHELD_TOKEN": ""})
     assert result.exit_code != 0 and message in result.output
 
 
