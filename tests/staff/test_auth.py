@@ -1,4 +1,4 @@
-"""Sign-in, lock-out, CSRF, roles and store scoping of the staff console."""
+"""Sign-in, CSRF, roles and store scoping of the staff console (throttling: test_lockout.py)."""
 from __future__ import annotations
 
 import pytest
