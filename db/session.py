@@ -34,6 +34,17 @@ def sqlite_file_problem(path: str) -> str | None:
     return None
 
 
+def keep_private(path: str | os.PathLike[str]) -> None:
+    """Take group and other permissions off a file that holds members' data (a database, its WAL,
+    a backup): the umask of whoever made it may have left it world-readable."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        os.chmod(path, stat.S_IMODE(mode) & 0o700)
+
+
 def _guard_the_file(engine: Engine, path: str) -> None:
     """Refuse a commit when the file was deleted or replaced under the open connection: SQLite
     would write to the unlinked file and the commit would be gone at the next start."""
@@ -41,6 +52,8 @@ def _guard_the_file(engine: Engine, path: str) -> None:
     @event.listens_for(engine, "connect")
     def _remember(_dbapi_conn: Any, record: Any) -> None:
         record.info["shopgo_file"] = _file_id(path)
+        for part in (path, f"{path}-wal", f"{path}-shm"):
+            keep_private(part)
 
     @event.listens_for(engine, "commit")
     def _same_file(conn: Any) -> None:

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from db.session import keep_private
+
 PAGES_PER_STEP = 1024
 
 
@@ -63,6 +65,7 @@ def backup(url: str, out: Path, progress: Callable[[int, int], None] | None = No
         out = out / f"shopgo-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.db"
     tmp = out.with_suffix(out.suffix + ".partial")
     tmp.unlink(missing_ok=True)
+    tmp.touch(mode=0o600)  # a copy of every member's data: private from the first byte (SQLite takes an empty file)
     src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(tmp)
     try:
@@ -77,9 +80,12 @@ def backup(url: str, out: Path, progress: Callable[[int, int], None] | None = No
         dst.close()
     tmp.replace(out)
     report = BackupReport(out, out.stat().st_size, counts, _digest(out))
-    out.with_suffix(out.suffix + ".json").write_text(json.dumps(
+    meta = out.with_suffix(out.suffix + ".json")
+    meta.write_text(json.dumps(
         {"source": str(src_path), "made_at": datetime.now(timezone.utc).isoformat(), "bytes": report.bytes,
          "sha256": report.sha256, "tables": counts}, indent=2))
+    keep_private(out)
+    keep_private(meta)
     return report
 
 
@@ -98,6 +104,9 @@ def restore(backup_file: Path, url: str, force: bool = False) -> dict[str, int]:
         if dst_path.exists() and not force:
             raise BackupError(f"{dst_path} exists; stop the servers and pass --force to replace it")
         dst_path.parent.mkdir(parents=True, exist_ok=True)
+        if not dst_path.exists():
+            dst_path.touch(mode=0o600)
+        keep_private(dst_path)
         dst = sqlite3.connect(dst_path, timeout=30)
         try:
             src.backup(dst, pages=PAGES_PER_STEP)
