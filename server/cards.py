@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Member
+from server.params import is_digits
 
 
 class CardError(LookupError):
@@ -18,7 +19,7 @@ class CardError(LookupError):
 def find_member(session: Session, ref: str) -> Member:
     """A member by id or by card number."""
     member = session.scalar(select(Member).where(Member.card_number == ref))
-    if member is None and ref.isdigit() and len(ref) <= 8:
+    if member is None and is_digits(ref, high_len=8):
         member = session.get(Member, int(ref))
     if member is None:
         raise CardError(f"no member with id or card number {ref!r}; see `shopgo import completejourney`")

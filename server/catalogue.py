@@ -40,7 +40,7 @@ def _set_state(session: Session, key: str, value: str) -> None:
 def current_version(session: Session) -> int:
     """The published catalogue version (1 before the first bump)."""
     value = _state(session, VERSION_KEY)
-    return int(value) if value and value.isdigit() else 1
+    return int(value) if value and value.isascii() and value.isdigit() else 1
 
 
 def bump_version(session: Session, now: datetime | None = None) -> int:

@@ -54,7 +54,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        return error_response(exc.code or 500, exc.description or "")
+        resp = error_response(exc.code or 500, exc.description or "")
+        # The exception's own headers (a 405's Allow, a 401's WWW-Authenticate), not its
+        # Content-Type: the body is ours.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

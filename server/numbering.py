@@ -31,7 +31,7 @@ def card_number(member_id: int) -> str:
 
 def member_id_from_card(card: str) -> int | None:
     """The member id a card number carries, or None if it is not a valid ShopGo card."""
-    if len(card) != 13 or not card.isdigit() or not card.startswith(CARD_PREFIX):
+    if len(card) != 13 or not (card.isascii() and card.isdigit()) or not card.startswith(CARD_PREFIX):
         return None
     if str(gs1_standard_check_digit(card[:12])) != card[12]:
         return None

@@ -4,15 +4,21 @@ Each schema is written once, here: the endpoints validate request bodies against
 the OpenAPI document (server/api/openapi.py) publishes it. The validator understands the
 JSON Schema keywords used below and nothing else: type, properties, required,
 additionalProperties, items, minItems, maxItems, minimum, maximum, minLength, maxLength,
-pattern, enum, format (uuid, date-time) and description.
+pattern, enum, format (uuid, date-time) and description. They mean what JSON Schema says:
+a pattern's `$` is the end of the text (not before a final newline, as Python's `re` has
+it), "integer" is any whole number, 11.0 as much as 11 (`validate` hands the service an
+int), and a date-time is one that exists in UTC (year 1 to 9999 after its offset).
 """
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Mapping
 
+from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
+from server.params import MAX_ID, json_integer
 
 Schema = dict[str, Any]
 
@@ -46,11 +52,14 @@ REMOVE_PAYLOAD = _obj({"key": LINE_KEY}, ("key",), extra=True)
 SET_QUANTITY_PAYLOAD = _obj({"key": LINE_KEY, "quantity": {"type": "integer", "minimum": 0, "maximum": 999}},
                             ("key", "quantity"), extra=True)
 FINISH_PAYLOAD = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-                       "item_count": {"type": "integer", "minimum": 0}}, extra=True)
+                       "item_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}, extra=True)
 PAYLOADS: dict[str, Schema] = {"scan": SCAN_PAYLOAD, "remove": REMOVE_PAYLOAD, "set_quantity": SET_QUANTITY_PAYLOAD,
                                "finish": FINISH_PAYLOAD}
 
-EVENT = _obj({"id": UUID, "seq": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+# A device numbers its events 1, 2, 3, ...; the store numbers its own (a staff void) from
+# SERVER_SEQ_BASE up, so a device's number stays below it.
+EVENT = _obj({"id": UUID, "seq": {"type": "integer", "minimum": 1, "maximum": SERVER_SEQ_BASE - 1,
+                                  "description": "the device's own sequence number, 1, 2, 3, ..."},
               "kind": {"type": "string", "pattern": "^[a-z_]{1,16}$",
                        "description": "scan, remove, set_quantity, finish, help, feedback, age_ok, ..."},
               "occurred_at": DATE_TIME,
@@ -59,7 +68,7 @@ EVENT = _obj({"id": UUID, "seq": {"type": "integer", "minimum": 1, "maximum": 2*
 EVENT_BATCH = _obj({"events": {"type": "array", "items": EVENT, "minItems": 0,
                                "description": "at most server.max_batch_events (413 above)"}}, ("events",))
 FINISH = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-               "event_count": {"type": "integer", "minimum": 0},
+               "event_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                "epoch": {"type": "string", "maxLength": 64,
                          "description": "the last durability epoch the device was told (server/durability.py)"}}, ())
 CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}}, ())
@@ -71,11 +80,15 @@ FINDING = _obj({"gtin": GTIN, "expected": {"type": "integer", "minimum": 0, "max
                 "found": {"type": "integer", "minimum": 0, "maximum": 999}}, ("gtin", "expected", "found"))
 AUDIT_OUTCOME = _obj({"findings": {"type": "array", "items": FINDING, "maxItems": 500}}, ("findings",))
 
+ERASE = _obj({"confirm": {"type": "boolean", "enum": [True], "description": "true: erasure cannot be undone"}},
+             ("confirm",), extra=True)
+
 REQUESTS: dict[str, Schema] = {"TripStart": TRIP_START, "EventBatch": EVENT_BATCH, "Event": EVENT,
                                "ScanPayload": SCAN_PAYLOAD, "RemovePayload": REMOVE_PAYLOAD,
                                "SetQuantityPayload": SET_QUANTITY_PAYLOAD, "FinishPayload": FINISH_PAYLOAD,
                                "Finish": FINISH, "Checkout": CHECKOUT, "Feedback": FEEDBACK,
-                               "AuditFinding": FINDING, "AuditOutcome": AUDIT_OUTCOME}
+                               "AuditFinding": FINDING, "AuditOutcome": AUDIT_OUTCOME,
+                               "Erase": ERASE}
 
 _TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
                                        "number": (int, float), "boolean": (bool,), "null": (type(None),)}
@@ -84,7 +97,21 @@ _TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "str
 def _type_ok(value: Any, name: str) -> bool:
     if name in ("integer", "number") and isinstance(value, bool):
         return False  # JSON true is not the number 1
+    if name == "integer":
+        return json_integer(value) is not None  # 11.0 is an integer, as JSON Schema says
     return isinstance(value, _TYPES[name])
+
+
+@lru_cache(maxsize=64)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A schema's pattern as JSON Schema (ECMA-262) means it: a final `$` is the end of the text."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def errors(value: Any, schema: Schema, path: str = "body") -> list[str]:
@@ -101,11 +128,11 @@ def errors(value: Any, schema: Schema, path: str = "body") -> list[str]:
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", 1 << 30):
             out.append(f"{path} must be {schema.get('minLength', 0)}..{schema.get('maxLength', '')} characters long")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
             out.append(f"{path} {value[:60]!r} is not {schema.get('description') or 'in the expected form'}")
         if schema.get("format") == "date-time" and parse_time(value) is None:
             out.append(f"{path} {value[:60]!r} is not an ISO 8601 time with a UTC offset")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _number(value):
         if value < schema.get("minimum", value) or value > schema.get("maximum", value):
             out.append(f"{path} must be from {schema.get('minimum', '')} to {schema.get('maximum', '')}, not {value}")
     if isinstance(value, list):
@@ -125,21 +152,47 @@ def errors(value: Any, schema: Schema, path: str = "body") -> list[str]:
 
 
 def validate(value: Any, schema: Schema, path: str = "body") -> Any:
-    """Return `value` when it conforms; otherwise raise a 422 naming the first few problems."""
+    """Return `value` when it conforms, its whole numbers as ints (11.0 becomes 11, in place, so
+    whoever holds the parsed body sees them so too); otherwise raise a 422 naming the first few
+    problems."""
     problems = errors(value, schema, path)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise ApiError(422, "; ".join(problems[:3]) + more)
+    return _normalised(value, schema)
+
+
+def _normalised(value: Any, schema: Schema) -> Any:
+    """`value` (which conforms to `schema`) with every number the schema calls an integer as an int."""
+    types = schema.get("type")
+    names = [types] if isinstance(types, str) else list(types or [])
+    if isinstance(value, float) and "integer" in names and "number" not in names:
+        return json_integer(value)
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            value[i] = _normalised(item, schema["items"])
+    elif isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                value[key] = _normalised(value[key], sub)
     return value
 
 
 def parse_time(text: str) -> datetime | None:
-    """An aware datetime from ISO 8601 text that carries an offset (or Z), else None."""
+    """An aware datetime from ISO 8601 text that carries an offset (or Z), else None; None too
+    for a time that does not exist in UTC (year 1 at +14:00, year 9999 at -23:59), which the
+    database could not hold."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    if moment.tzinfo is None:
+        return None
+    try:
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        return None
+    return moment
 
 
 def _json_type(value: Any) -> str:
@@ -152,15 +205,16 @@ def _json_type(value: Any) -> str:
 # The sync path's fast check. It answers only "does this event conform?" and is never more
 # permissive than the schemas above; anything it doubts goes to `errors`, so the messages a
 # device sees for a bad event are the validator's own.
-_UUID_RE = re.compile(UUID_PATTERN)
-_GTIN_RE = re.compile(GTIN_PATTERN)
-_KIND_RE = re.compile(EVENT["properties"]["kind"]["pattern"])
+_UUID_RE = _pattern(UUID_PATTERN)
+_GTIN_RE = _pattern(GTIN_PATTERN)
+_KIND_RE = _pattern(EVENT["properties"]["kind"]["pattern"])
 _EVENT_KEYS = frozenset(EVENT["properties"])
 _SCAN_LIMITS = {k: (s["minimum"], s["maximum"]) for k, s in SCAN_PAYLOAD["properties"].items() if "minimum" in s}
 _SEQ_MIN, _SEQ_MAX = EVENT["properties"]["seq"]["minimum"], EVENT["properties"]["seq"]["maximum"]
 
 
 def _int_within(value: Any, low: int, high: int) -> bool:
+    # int only: 11.0 conforms too, but goes the general way, where `validate` makes it 11
     return type(value) is int and low <= value <= high
 
 

@@ -14,6 +14,7 @@ from server.actors import Actor
 from server.audits import record_outcome
 from server.basket import fold
 from server.errors import ApiError
+from server.params import is_digits, whole_number
 
 MAX_FOUND = 999
 
@@ -76,7 +77,7 @@ def parse_findings(form: Mapping[str, Any], expected: list[ExpectedLine]) -> lis
         findings.append({"gtin": line.gtin, "expected": line.expected, "found": _count(raw, line.name)})
     extra_gtin = str(form.get("extra_gtin", "")).strip()
     if extra_gtin:
-        if not (extra_gtin.isdigit() and 8 <= len(extra_gtin) <= 14):
+        if not is_digits(extra_gtin, low_len=8, high_len=14):
             raise ApiError(400, f"Extra item barcode {extra_gtin!r} should be 8 to 14 digits.")
         if any(f["gtin"] == extra_gtin for f in findings):
             raise ApiError(400, f"{extra_gtin} is already a line above; count it there.")
@@ -86,9 +87,7 @@ def parse_findings(form: Mapping[str, Any], expected: list[ExpectedLine]) -> lis
 
 
 def _count(raw: str, what: str) -> int:
-    if not raw.isdigit() or int(raw) > MAX_FOUND:
-        raise ApiError(400, f"Found count for {what} must be a whole number from 0 to {MAX_FOUND}, not {raw!r}.")
-    return int(raw)
+    return whole_number(raw, f"Found count for {what}", low=0, high=MAX_FOUND)
 
 
 def record_findings(session: Session, audit_id: int, findings: list[dict[str, Any]], user: User) -> Audit:

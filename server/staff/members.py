@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Member, Offer, OfferRedemption, Product, Purchase, PurchaseLine
 from server.errors import ApiError
+from server.params import is_digits
 
 HISTORY_DAYS = 730
 PER_PAGE = 20
@@ -106,7 +107,7 @@ def search_members(session: Session, query: str, store_id: str | None, limit: in
         raise ApiError(400, "Search text is too long; use a card number, household id or part of a name.")
     conds: list[ColumnElement[bool]] = []
     digits = re.sub(r"[\s-]", "", q)
-    if digits.isdigit():
+    if is_digits(digits, high_len=120):
         if int(digits) <= MAX_INT:
             conds.append(Member.id == int(digits))
         conds.append(Member.card_number == digits)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, request
 
 from server.errors import ApiError
+from server.params import whole_number
 
 SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "DKK": "kr ", "SEK": "kr ", "NOK": "kr "}
 
@@ -57,9 +58,7 @@ def int_arg(name: str, default: int, low: int = 1, high: int = 1_000_000) -> int
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}, not {raw!r}.")
-    return int(raw)
+    return whole_number(raw, name, low=low, high=high)
 
 
 def date_arg(name: str, default: date) -> date:

@@ -1,4 +1,4 @@
-"""GET /api/v1/members/<id>/export and POST /api/v1/members/<id>/erase for signed-in console users."""
+"""POST /api/v1/members/<id>/export and POST /api/v1/members/<id>/erase for signed-in console users."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +9,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from db.models import DataRequest, Member, Purchase, User
+from db.models import DataRequest, Member, Purchase
 from db.session import make_engine, make_session_factory
 from server.accounts import add_user
+
+from tests.staff.conftest import csrf_from
 
 from .conftest import BACKENDS, NOW, Shop, clone_template, seed
 
@@ -50,15 +52,14 @@ def api_app(request: pytest.FixtureRequest, templates: dict[str, str],
 
 
 def _client(app: Flask, username: str | None) -> FlaskClient:
-    """A test client signed in as `username` (as the staff console's sign-in leaves the session)."""
+    """A test client signed in as `username` through the sign-in form, sending the session's
+    CSRF token with every request as the console's pages do."""
     client = app.test_client()
     if username is not None:
-        eng = make_engine(app.config["SHOPGO"]["database"]["url"])
-        with make_session_factory(eng)() as sess:
-            user_id = sess.scalar(select(User.id).where(User.username == username))
-        eng.dispose()
-        with client.session_transaction() as s:
-            s["user_id"] = user_id
+        token = csrf_from(client.get("/signin").get_data(as_text=True))
+        resp = client.post("/signin", data={"username": username, "password": "password-123", "csrf_token": token})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        client.environ_base["HTTP_X_CSRF_TOKEN"] = csrf_from(client.get("/signin").get_data(as_text=True))
     return client
 
 
@@ -74,16 +75,16 @@ def _count(app: Flask, model: Any, *where: Any) -> int:
     (None, "/api/v1/members/1/export", 401),
     ("staff1", "/api/v1/members/1/export", 403),
     ("manager2", "/api/v1/members/1/export", 403),  # another store's manager
-    ("manager1", "/api/v1/members/abc/export", 400),
-    ("manager1", "/api/v1/members/-1/export", 400),
-    ("manager1", "/api/v1/members/99999999999/export", 400),
+    ("manager1", "/api/v1/members/abc/export", 404),  # not a member id: no such page
+    ("manager1", "/api/v1/members/-1/export", 404),
+    ("manager1", "/api/v1/members/99999999999/export", 404),
     ("manager1", "/api/v1/members/404/export", 404),
     ("manager1", "/api/v1/members/1/export", 200),
     ("hq", "/api/v1/members/8/export", 200),  # head office reaches every store
 ])
 def test_export_needs_a_manager_or_head_office_user(api_app: Flask, user: str | None, path: str,
                                                     status: int) -> None:
-    resp = _client(api_app, user).get(path)
+    resp = _client(api_app, user).post(path)
     assert resp.status_code == status, resp.get_json()
     body = resp.get_json()
     if status == 200:
@@ -93,7 +94,7 @@ def test_export_needs_a_manager_or_head_office_user(api_app: Flask, user: str | 
 
 
 def test_export_is_recorded_with_the_user_as_actor(api_app: Flask) -> None:
-    assert _client(api_app, "manager1").get("/api/v1/members/2/export").status_code == 200
+    assert _client(api_app, "manager1").post("/api/v1/members/2/export").status_code == 200
     assert _count(api_app, DataRequest, DataRequest.member_id == 2, DataRequest.kind == "export",
                   DataRequest.actor == "user:manager1") == 1
 
@@ -134,4 +135,4 @@ def test_a_user_deleted_after_sign_in_is_refused(api_app: Flask) -> None:
     client = api_app.test_client()
     with client.session_transaction() as s:
         s["user_id"] = 987654
-    assert client.get("/api/v1/members/1/export").status_code == 401
+    assert client.post("/api/v1/members/1/export").status_code == 401
