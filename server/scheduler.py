@@ -69,10 +69,15 @@ class Jobs:
     def retention_purge(self) -> str:
         from server.retention import ensure_future_partitions, purge
 
+        from server.auth.users import purge_sessions
+
         now = utcnow()
         made = ensure_future_partitions(self.engine, now)
         report = purge(self.engine, self.cfg, now)
-        return report.summary() + (f"; partitions made: {', '.join(made)}" if made else "")
+        with self.session() as sess:
+            sessions = purge_sessions(sess, now)
+        return report.summary() + (f"; partitions made: {', '.join(made)}" if made else "") + \
+            (f"; {sessions} old console sessions removed" if sessions else "")
 
     def offers_build(self) -> str:
         from server.offers_build import as_of_for, build_store_offers

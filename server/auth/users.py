@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, Callable, Iterable, TypeVar, cast
 
 from flask import current_app, g, redirect, request, session, url_for
+from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -24,6 +26,8 @@ from server.errors import ApiError
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "user_id"  # shared with server.api.members' check
 SECRET_KEY = "console_session"  # the secret whose SHA-256 names the ConsoleSession row
+SESSION_MAX_AGE = timedelta(hours=16)  # a shift and then some: an unattended console signs in again next day
+ENDED_KEPT = timedelta(days=7)  # ended sessions kept this long (who was signed in when), then purged
 
 
 def _row_id(secret: str) -> str:
@@ -36,9 +40,17 @@ def _live_row(sess: Session) -> ConsoleSession | None:
     if not isinstance(user_id, int) or not isinstance(secret, str) or not secret:
         return None
     row = sess.get(ConsoleSession, _row_id(secret))
-    if row is None or row.ended_at is not None or row.user_id != user_id:
+    if row is None or row.ended_at is not None or row.user_id != user_id or utcnow() - row.started_at > SESSION_MAX_AGE:
         return None
     return row
+
+
+def purge_sessions(sess: Session, now: datetime | None = None) -> int:
+    """Delete console sessions ended more than ENDED_KEPT ago or started before twice SESSION_MAX_AGE; how many."""
+    now = now or utcnow()
+    gone = sess.execute(delete(ConsoleSession).where(or_(
+        ConsoleSession.ended_at < now - ENDED_KEPT, ConsoleSession.started_at < now - 2 * SESSION_MAX_AGE)))
+    return int(gone.rowcount or 0)
 
 
 def start_session(sess: Session, user: User) -> None:

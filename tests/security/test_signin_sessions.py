@@ -94,3 +94,46 @@ def test_a_cookie_without_a_session_is_refused(shared_app: Flask) -> None:  # no
     with alice.session_transaction() as cookie:
         cookie.pop("console_session", None)  # what a cookie made before console sessions carries
     assert alice.get("/staff/").status_code == 302
+
+
+def test_a_session_older_than_a_long_shift_signs_in_again(shared_app: Flask) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from server.auth.users import SESSION_MAX_AGE
+    from server.database import session_factory
+
+    client = _signed_in(shared_app, "alice")
+    row = _session_row(shared_app, client)
+    assert row is not None and client.get("/staff/").status_code == 200
+    with session_factory(shared_app)() as sess:
+        sess.execute(update(ConsoleSession).where(ConsoleSession.id == row.id).values(
+            started_at=row.started_at - SESSION_MAX_AGE - timedelta(minutes=1)))
+        sess.commit()
+    resp = client.get("/staff/")
+    assert resp.status_code == 302 and "/signin" in resp.location
+
+
+def test_the_nightly_purge_removes_old_and_ended_sessions_only(shared_app: Flask) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    from db.base import utcnow
+    from server.auth.users import ENDED_KEPT, SESSION_MAX_AGE, purge_sessions
+    from server.database import session_factory
+
+    now = utcnow()
+    with session_factory(shared_app)() as sess:
+        user = sess.scalars(select(User).where(User.username == "alice")).one()
+        rows = {"ended long ago": ConsoleSession(id="a" * 64, user_id=user.id, started_at=now - ENDED_KEPT * 2,
+                                                 ended_at=now - ENDED_KEPT - timedelta(hours=1)),
+                "ended today": ConsoleSession(id="b" * 64, user_id=user.id, started_at=now - timedelta(hours=2),
+                                              ended_at=now - timedelta(hours=1)),
+                "abandoned": ConsoleSession(id="c" * 64, user_id=user.id, started_at=now - 3 * SESSION_MAX_AGE),
+                "live": ConsoleSession(id="d" * 64, user_id=user.id, started_at=now - timedelta(hours=1))}
+        sess.add_all(rows.values())
+        sess.commit()
+        assert purge_sessions(sess, now) >= 2
+        sess.commit()
+        left = set(sess.scalars(select(ConsoleSession.id).where(ConsoleSession.id.in_([r.id for r in rows.values()]))))
+    assert left == {"b" * 64, "d" * 64}
