@@ -28,17 +28,26 @@ TOKEN = "store-link-token-for-tests"
 
 
 class HeadOffice:
-    """A stand-in head office on loopback that answers every request with the body it is given."""
+    """A stand-in head office on loopback: answers every request with `body`, or with `answer(method, path,
+    request body)` when set, and keeps what it was sent."""
 
     def __init__(self) -> None:
         self.body: bytes = b"{}"
+        self.answer: Callable[[str, str, Any], tuple[str, Any]] | None = None
         self.seen: list[str] = []
+        self.sent: list[Any] = []
         self.server = LoopbackServer(self.wsgi)
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        self.seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(self.body)))])
-        return [self.body]
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        sent = json.loads(environ["wsgi.input"].read(length)) if length else None
+        self.seen.append(f"{method} {path}")
+        self.sent.append(sent)
+        status, body = ("200 OK", self.body) if self.answer is None else self.answer(method, path, sent)
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))])
+        return [raw]
 
 
 @pytest.fixture
@@ -174,3 +183,42 @@ def test_the_scheduler_job_logs_a_malformed_answer_and_carries_on(store: Engine,
     assert "no list of packs" in caplog.text and "AttributeError" not in caplog.text
     assert _nothing_applied(store)
 
+
+
+def test_an_ack_head_office_refuses_does_not_hold_up_the_others(store: Engine, head_office: HeadOffice,
+                                                                key: Ed25519PrivateKey) -> None:
+    # Recorded by an older ShopGo under numbers a bad pack claimed: 0, and 99 which head office never issued.
+    with make_session_factory(store)() as sess:
+        sess.add_all([StorePack(seq=seq, status=status, reason="", offers_written=0, received_at=NOW)
+                      for seq, status in ((0, "refused"), (1, "activated"), (99, "refused"))])
+        sess.commit()
+
+    def answer(method: str, path: str, sent: Any) -> tuple[str, Any]:
+        if path.endswith("/acks"):
+            seqs = [a["seq"] for a in sent["acks"]]
+            if 99 in seqs:
+                return "422 Unprocessable Entity", {"error": "unprocessable entity", "status": 422,
+                                                    "message": "head office issued no pack(s) 99 to store S001"}
+            return "200 OK", {"recorded": len(seqs), "acked_seq": 1}
+        return "200 OK", {"store_id": "S001", "packs": []}
+
+    head_office.answer = answer
+    report = pull(store, _cfg(head_office, key), send_results=False)
+    assert report.error == "" and report.acked == 1
+    acks = [[a["seq"] for a in sent["acks"]] for sent in head_office.sent if sent]
+    assert acks == [[1, 99], [1], [99]]  # never pack 0; the refused batch again one by one
+    with make_session_factory(store)() as sess:
+        assert all(r.acked_at is not None for r in sess.scalars(select(StorePack)))
+    head_office.sent.clear()
+    assert pull(store, _cfg(head_office, key), send_results=False).acked == 0
+    assert [s for s in head_office.sent if s] == []
+
+
+def test_a_tampered_pack_is_acknowledged_under_the_number_head_office_listed(store: Engine, head_office: HeadOffice,
+                                                                            key: Ed25519PrivateKey) -> None:
+    pack = _good_pack(key)
+    tampered = {**pack, "body": pack["body"].replace('"seq":1', '"seq":99')}  # the signature no longer matches
+    head_office.body = json.dumps({"store_id": "S001", "packs": [tampered]}).encode()
+    report = pull(store, _cfg(head_office, key), send_results=False)
+    assert [seq for seq, _ in report.refused] == [1] and report.refused[0][1].startswith("signature")
+    assert [[a["seq"] for a in sent["acks"]] for sent in head_office.sent if sent] == [[1]]
