@@ -91,7 +91,7 @@ def check_login(session: Session, username: str, password: str) -> LoginResult:
 
 def new_token() -> str:
     """A fresh secret for a device or a store link: URL-safe and never starting with '-', which
-    a command line (`shopgo head-office link TOKEN`) would take for an option."""
+    a command line (`shopgo head-office link --token-file PATH`) would take for an option."""
     while (token := secrets.token_urlsafe(32)).startswith("-"):
         pass
     return token

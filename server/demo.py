@@ -206,7 +206,7 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
         link = ho.get(StoreLink, store_id)
         assert link is not None
         link.url = f"http://{store_bind}"
-        set_head_office_token(store, token)
+        set_head_office_token(store, token, cfg)
         ho.commit()
         store.commit()
     ho_eng.dispose()

@@ -2,6 +2,8 @@
 their pack status, results with a chart. Thin views over the campaigns and results services."""
 from __future__ import annotations
 
+import math
+
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +22,7 @@ from server.head_office.definition import LIFECYCLE_STAGES, REWARD_TYPES, VALUE_
 from server.head_office.notify import notify_stores, signing_key
 from server.head_office.results import campaign_report
 from server.head_office.signing import SignatureError
+from server.params import MAX_ID, whole_number
 
 bp = Blueprint("head_office", __name__, url_prefix="/head-office", template_folder="templates")
 HEAD_OFFICE = login_required(roles=("head_office",))
@@ -27,19 +30,26 @@ HEAD_OFFICE = login_required(roles=("head_office",))
 
 def _numbers(text: str, name: str) -> list[int]:
     parts = [p for p in text.replace(",", " ").split() if p]
-    if not all(p.isdigit() for p in parts):
-        raise CampaignError(f"{name} must be whole numbers separated by commas or spaces")
-    return [int(p) for p in parts]
+    try:
+        return [whole_number(p, name, low=1) for p in parts]
+    except ApiError:
+        raise CampaignError(f"{name} must be ids (whole numbers up to {MAX_ID}) separated by commas or spaces") from None
 
 
 def _opt_number(text: str, name: str, kind: type) -> Any:
+    """A form's optional number: an int within an INTEGER column, or a finite float; None when empty."""
     text = text.strip()
     if not text:
         return None
     try:
-        return kind(text)
-    except ValueError:
-        raise CampaignError(f"{name} must be a number, not {text!r}") from None
+        if kind is int:
+            return whole_number(text, name)
+        value = float(text)
+    except (ApiError, ValueError):
+        raise CampaignError(f"{name} must be a number, not {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise CampaignError(f"{name} must be a number, not {text[:40]!r}")
+    return value
 
 
 def form_to_definition(form: MultiDict[str, str]) -> dict[str, Any]:

@@ -78,8 +78,9 @@ def parse_definition(raw: Mapping[str, Any], known_stores: set[str] | None = Non
     if not isinstance(name, str) or not 0 < len(name.strip()) <= 120:
         raise CampaignError("name must be 1-120 characters")
     products = raw.get("product_ids") or []
-    if not isinstance(products, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in products):
-        raise CampaignError("product_ids must be a list of product ids (whole numbers)")
+    if not isinstance(products, list) or not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= MAX_ID
+                                                 for p in products):
+        raise CampaignError(f"product_ids must be a list of product ids (whole numbers from 1 to {MAX_ID})")
     categories = _str_list(raw.get("categories"), "categories")
     if not products and not categories:
         raise CampaignError("give the campaign's products (product_ids) or categories")

@@ -27,6 +27,7 @@ from tests.head_office.conftest import definition
     ({"name": ""}, "name must be"),
     ({"product_ids": [], "categories": []}, "products (product_ids) or categories"),
     ({"product_ids": ["1"]}, "whole numbers"),
+    ({"product_ids": [2**63]}, "whole numbers from 1 to 2147483647"),
     ({"reward": {"type": "cashback", "value": 1}}, "reward.type must be one of"),
     ({"reward": {"type": "percent", "value": 150}}, "reward.value (percent) must be a whole number from 1 to 100"),
     ({"valid_from": "soon"}, "valid_from 'soon' is not an ISO 8601 time"),
@@ -162,3 +163,19 @@ def test_too_many_products_are_refused(chain: Session) -> None:
                             .group_by(Product.category).having(func.count() > 100).limit(1))
     with pytest.raises(CampaignError, match="at most 100"):
         campaigns.create_campaign(chain, definition(product_ids=[], categories=[category]))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("product_ids", "12, ²", "Products must be ids"),
+    ("product_ids", str(2**63), "Products must be ids"),
+    ("top_n", str(10**30), "Top N must be a number"),
+    ("min_propensity", "nan", "Minimum propensity must be a number"),
+    ("holdout_percent", "inf", "Hold-out share must be a number"),
+])
+def test_console_form_numbers_out_of_range_say_what_is_wrong(field: str, value: str, message: str) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from server.head_office.console import form_to_definition
+
+    with pytest.raises(CampaignError, match=message):
+        form_to_definition(MultiDict({"name": "x", "product_ids": "1", field: value}))
