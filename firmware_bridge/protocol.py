@@ -190,6 +190,7 @@ class SsiProtocol(ScannerProtocol):
         self._tries = 0
         # The last decoder packet answered and the answer's bytes: a retransmission of it
         # (our answer was lost) gets the same answer again and is not counted twice.
+        # Forgotten when we NAK a packet we could not read (see _nak_unreadable).
         self._last_answer: tuple[tuple[int, int, int, bytes], bytes] | None = None
         self.duplicates = 0
         self.naks_sent = 0
@@ -238,8 +239,7 @@ class SsiProtocol(ScannerProtocol):
                 # arrives as "packets" whose checksum fails.
                 self.frame_errors += 1
                 self.noise.add(time.monotonic(), len(item.packet), bad_packet=True)
-                self.naks_sent += 1
-                self.write(ssi.nak(wire.NAK_RESEND).encode())
+                self._nak_unreadable()
             elif isinstance(item, FrameError):
                 self._frame_error(item)
             elif item.source == wire.SOURCE_DECODER:
@@ -288,6 +288,19 @@ class SsiProtocol(ScannerProtocol):
             barcode_type, data = read
             symbology = wire.SSI_BARCODE_TYPES.get(barcode_type, "unknown")
             self._deliver(interpret(data.decode("latin-1"), symbology, self.barcodes))
+
+    def _nak_unreadable(self) -> None:
+        """Ask the scanner to resend a packet we could not read, and take the resend as new."""
+        # The resend carries the retransmission bit, so a second identical tin resent after
+        # a bad checksum looks exactly like a retransmission of the first; remembered, it
+        # would be dropped as a duplicate and the tin lost. SSI has no sequence number to
+        # tell the two apart, so after a NAK the next packet is always taken as new. The
+        # cost is the rarer double fault (our ACK lost AND the scanner's retransmission
+        # then hit on the wire), which counts a read twice: a line the shopper sees on the
+        # display and can remove, where a lost tin goes unpaid and unseen.
+        self._last_answer = None
+        self.naks_sent += 1
+        self.write(ssi.nak(wire.NAK_RESEND).encode())
 
     def _reply(self, packet: ssi.Packet, answer: ssi.Packet) -> None:
         """Answer a decoder packet, remembering the answer for its retransmission."""

@@ -90,6 +90,43 @@ def test_retransmission_after_lost_ack_is_acked_but_not_delivered_twice(ssi_prot
     assert len(recorder.scans) == 1 and proto.duplicates == 1
 
 
+def test_second_identical_read_resent_after_bad_checksum_is_delivered(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    packet = ssi.decode_data(0x0B, b"5901234123457")[0]
+    proto.data_received(packet.encode())  # the first tin: ACKed and remembered
+    proto.data_received(EAN13_PACKET[:-1] + b"\x53")  # the second tin, hit on the wire
+    assert NAK_RESEND in transport.writes
+    # The scanner resends the second tin with the retransmission bit set: byte for byte what
+    # a retransmission of the first would be, but the NAK said "send it again", so it is new.
+    proto.data_received(packet.as_retransmission().encode())
+    assert transport.writes.count(ACK) == 2
+    assert [s.data for s in recorder.scans] == ["5901234123457"] * 2 and proto.duplicates == 0
+
+
+def test_lost_ack_of_a_resent_read_is_answered_but_not_delivered_twice(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    packet = ssi.decode_data(0x0B, b"5901234123457")[0]
+    proto.data_received(packet.encode())
+    proto.data_received(EAN13_PACKET[:-1] + b"\x53")
+    proto.data_received(packet.as_retransmission().encode())  # the resend: the second tin
+    proto.data_received(packet.as_retransmission().encode())  # its ACK was lost: sent once more
+    assert transport.writes.count(ACK) == 3
+    assert len(recorder.scans) == 2 and proto.duplicates == 1
+
+
+def test_identical_packets_of_one_read_survive_a_bad_checksum(ssi_protocol: Any) -> None:
+    proto, transport, recorder = ssi_protocol
+    parts = ssi.decode_data(0x1C, b"A" * 250, max_data=100)
+    assert parts[0] == parts[1]  # two full packets of "A": the same bytes
+    proto.data_received(parts[0].encode())
+    bad = parts[1].encode()
+    proto.data_received(bad[:-1] + bytes(((bad[-1] + 1) & 0xFF,)))
+    proto.data_received(parts[1].as_retransmission().encode())
+    proto.data_received(parts[2].encode())
+    assert NAK_RESEND in transport.writes
+    assert [s.data for s in recorder.scans] == ["A" * 250]
+
+
 def test_same_barcode_read_twice_is_two_scans(ssi_protocol: Any) -> None:
     proto, _, recorder = ssi_protocol
     proto.data_received(EAN13_PACKET + EAN13_PACKET)  # two tins of beans: no retransmit bit

@@ -70,6 +70,17 @@ def test_bad_checksum_is_nakked_and_resent(ssi_pty: Any) -> None:
     assert bridge.protocol.naks_sent == 1  # type: ignore[attr-defined]
 
 
+def test_second_identical_tin_with_bad_checksum_is_resent_and_counted(ssi_pty: Any) -> None:
+    vs, bridge, recorder = ssi_pty
+    vs.scan("5901234123457")
+    assert vs.wait_idle()
+    vs.corrupt_next(1)
+    vs.scan("5901234123457")  # the same tin again; its first send is hit on the wire
+    assert vs.wait_idle()
+    assert recorder.wait(2) == ["5901234123457", "5901234123457"]
+    assert vs.naks_received == 1 and bridge.protocol.duplicates == 0  # type: ignore[attr-defined]
+
+
 def test_lost_ack_makes_scanner_resend_but_scan_counts_once(ssi_pty: Any) -> None:
     vs, bridge, recorder = ssi_pty
     vs.ignore_acks(1)
