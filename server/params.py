@@ -9,6 +9,7 @@ what was wrong, never a 500.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -56,9 +57,39 @@ def optional_number(raw: object, name: str, *, low: int = 0, high: int = MAX_ID)
     return None if raw is None else whole_number(raw, name, low=low, high=high)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates JSON's \\u escapes left unpaired
+
+
+def storable(value: Any) -> bool:
+    """False when any text in `value` (keys too) holds NUL or a lone surrogate, or a number is
+    NaN or infinite: JSON can spell the first two (\\u0000, \\ud800) and Python's parser takes
+    the others, but neither database can store them (PostgreSQL refuses NUL in text and jsonb,
+    and NaN in jsonb; UTF-8 has no surrogates)."""
+    stack = [value]
+    while stack:  # a loop, not recursion: a body may be nested as deeply as the parser allows
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_json(raw: bytes, *, required: bool = True) -> Any:
-    """A request body as JSON: 400 when it is missing (and required), not UTF-8, not JSON, or
-    nested so deeply that Python's parser gives up (RecursionError)."""
+    """A request body as JSON: 400 when it is missing (and required), not UTF-8, not JSON (NaN
+    and Infinity are not), nested so deeply that Python's parser gives up (RecursionError), or
+    holding text no database can store (`storable`)."""
     if not raw.strip():
         if required:
             raise ApiError(400, "a JSON body is required")
@@ -68,11 +99,15 @@ def parse_json(raw: bytes, *, required: bool = True) -> Any:
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the body is not valid JSON: not UTF-8 ({exc.reason})") from None
     try:
-        return json.loads(text)
+        body = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, "the body is not valid JSON for this API: nested too deeply") from None
+    if "\\u" in text and not storable(body):  # only an escape can spell either
+        raise ApiError(400, "the body holds text no database can store: the NUL character (\\u0000) "
+                            "or half of a UTF-16 surrogate pair")
+    return body
 
 
 class IdConverter(BaseConverter):

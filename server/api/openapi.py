@@ -30,7 +30,8 @@ ERROR: Schema = {"type": "object", "required": ["error", "status", "message"],
                                 "message": {"type": "string", "description": "what was wrong"}}}
 ANY_OBJECT: Schema = {"type": "object"}
 EVENTS_ANSWER: Schema = {"type": "object", "properties": {
-    "stored": {"type": "array", "items": {"type": "string"}}, "duplicates": {"type": "array", "items": {"type": "string"}},
+    "stored": {"type": "array", "items": {"type": "string"}},
+    "duplicates": {"type": "array", "items": {"type": "string"}},
     "gaps": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}},
              "description": "missing sequence ranges [first, last], inclusive"},
     "last_seq": {"type": "integer"},
@@ -71,6 +72,7 @@ ANSWER_SCHEMAS: dict[str, Schema] = {"EventsStored": EVENTS_ANSWER, "Durability"
                                      "TripStarted": TRIP_STARTED, "TripFinished": FINISHED, "Audit": AUDIT,
                                      "PullStarted": PULLING, "PackStatus": PACK_STATUS}
 
+NOT_JSON = "not JSON, or text holding NUL (\\u0000) or half of a surrogate pair, which no database stores"
 NONE: list[dict[str, list[str]]] = []
 DEVICE = [{"deviceToken": []}]
 CONSOLE = [{"consoleSession": [], "csrfToken": []}]
@@ -91,7 +93,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
      {"200": "catalogue", "304": "unchanged (If-None-Match)", "400": "bad since", "401": "bad token"}, DEVICE,
      "catalogue"),
     ("post", "/api/v1/trips", "Start a trip by card or as a guest (a handheld)", "TripStart",
-     {"200": "trip already started", "201": "trip started", "400": "not JSON", "401": "bad token",
+     {"200": "trip already started", "201": "trip started", "400": NOT_JSON, "401": "bad token",
       "403": "a till, or the trip of another device", "404": "unknown card",
       "409": "a concurrent start of the same trip", "422": "invalid body",
       "429": "too many unknown cards from this handheld lately"}, DEVICE, "trips"),
@@ -99,26 +101,26 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
      {"200": "offers", "401": "bad token", "403": "a till, or another device's trip", "404": "unknown trip"},
      DEVICE, "trips"),
     ("post", "/api/v1/trips/{trip_id}/events", "Store a batch of events (idempotent by event id)", "EventBatch",
-     {"200": "stored, duplicates, gaps", "400": "not JSON", "401": "bad token",
+     {"200": "stored, duplicates, gaps", "400": NOT_JSON, "401": "bad token",
       "403": "a till, or another device's trip", "404": "unknown trip",
       "409": "trip checked out, full, or sequence clash", "413": "batch too large", "422": "invalid event"},
      DEVICE, "trips"),
     ("post", "/api/v1/trips/{trip_id}/finish", "Finish the trip; decides the rescan audit", "Finish",
-     {"200": "finished", "400": "not JSON", "401": "bad token", "403": "a till, or another device's trip",
+     {"200": "finished", "400": NOT_JSON, "401": "bad token", "403": "a till, or another device's trip",
       "404": "unknown trip", "409": "abandoned, or the database recovered since (epoch)", "422": "invalid body"},
      DEVICE, "trips"),
     ("post", "/api/v1/trips/{trip_id}/checkout", "Re-price, record the purchase and points, return the receipt "
      "(a till or staff of the trip's store)", "Checkout",
-     {"200": "the receipt (the same one again on a repeat)", "400": "not JSON", "401": "no or bad credential",
+     {"200": "the receipt (the same one again on a repeat)", "400": NOT_JSON, "401": "no or bad credential",
       "403": "a handheld, another store's till or staff, or no CSRF token", "404": "unknown trip",
       "409": "not finished, or audit pending", "422": "invalid body"}, TILL_OR_STAFF, "checkout"),
     ("post", "/api/v1/feedback", "A shopper's report: missing item, wrong price, other", "Feedback",
-     {"200": "already kept", "201": "kept", "400": "not JSON", "401": "bad token",
+     {"200": "already kept", "201": "kept", "400": NOT_JSON, "401": "bad token",
       "403": "a till, or another device's trip", "404": "unknown trip or GTIN",
       "409": "a concurrent report with the same id", "422": "invalid body"}, DEVICE, "feedback"),
     ("post", "/api/v1/audits/{audit_id}/outcome", "Record a rescan audit's findings (a till or staff of the "
      "audit's store)", "AuditOutcome",
-     {"200": "the recorded audit", "400": "not JSON", "401": "no or bad credential",
+     {"200": "the recorded audit", "400": NOT_JSON, "401": "no or bad credential",
       "403": "a handheld, another store's till or staff, or no CSRF token", "404": "unknown audit",
       "409": "already recorded", "422": "invalid findings"}, TILL_OR_STAFF, "audits"),
     ("post", "/api/v1/members/{member_id}/export", "Everything held about a member (a manager's or head "

@@ -7,18 +7,20 @@ additionalProperties, items, minItems, maxItems, minimum, maximum, minLength, ma
 pattern, enum, format (uuid, date-time) and description. They mean what JSON Schema says:
 a pattern's `$` is the end of the text (not before a final newline, as Python's `re` has
 it), "integer" is any whole number, 11.0 as much as 11 (`validate` hands the service an
-int), and a date-time is one that exists in UTC (year 1 to 9999 after its offset).
+int), and a date-time is RFC 3339's (as JSON Schema has it), narrowed to what both
+databases and Python read alike: at most six decimal places, an offset within the world's
+(+-14:00), and a moment that exists in UTC (year 1 to 9999 after its offset).
 """
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Mapping
 
 from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
-from server.params import MAX_ID, json_integer
+from server.params import MAX_ID, json_integer, storable
 
 Schema = dict[str, Any]
 
@@ -28,7 +30,8 @@ MAX_MINOR = 100_000_000  # a million pounds: anything above is a bug, not a bask
 
 UUID: Schema = {"type": "string", "pattern": UUID_PATTERN, "description": "a UUID made by the device"}
 DATE_TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 40,
-                     "description": "ISO 8601 with a UTC offset"}
+                     "description": "RFC 3339 (2025-03-31T10:15:00.250+01:00 or ...Z): at most six decimal "
+                                    "places, an offset within +-14:00, a moment between the years 1 and 9999 in UTC"}
 GTIN: Schema = {"type": "string", "pattern": GTIN_PATTERN, "description": "GTIN-8 to GTIN-14, digits only"}
 LINE_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": 36, "description": "a basket line key"}
 
@@ -125,6 +128,9 @@ def errors(value: Any, schema: Schema, path: str = "body") -> list[str]:
     out: list[str] = []
     if "enum" in schema and value not in schema["enum"]:
         out.append(f"{path} must be one of {', '.join(map(str, schema['enum']))}, not {value!r}")
+    if isinstance(value, str) or (isinstance(value, dict) and "properties" not in schema):
+        if not storable(value):
+            out.append(f"{path} holds text no database can store (NUL, or half of a surrogate pair)")
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", 1 << 30):
             out.append(f"{path} must be {schema.get('minLength', 0)}..{schema.get('maxLength', '')} characters long")
@@ -178,19 +184,28 @@ def _normalised(value: Any, schema: Schema) -> Any:
     return value
 
 
+# RFC 3339's date-time, at most six decimal places (PostgreSQL rounds a seventh, which can
+# carry 9999-12-31T23:59:59.9999999Z past its last year). Python's fromisoformat takes more
+# (week dates, commas, no seconds), which PostgreSQL, reading the same text on the sync
+# path, refuses: only this form reaches either.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+MAX_OFFSET = timedelta(hours=14)  # Kiribati; PostgreSQL refuses offsets past 15:59
+
+
 def parse_time(text: str) -> datetime | None:
-    """An aware datetime from ISO 8601 text that carries an offset (or Z), else None; None too
-    for a time that does not exist in UTC (year 1 at +14:00, year 9999 at -23:59), which the
-    database could not hold."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
+    """An aware datetime from RFC 3339 text (an offset or Z), else None; None too for an offset
+    beyond +-14:00 and for a time that does not exist in UTC (year 1 at +14:00, year 9999 at
+    -12:00), which the database could not hold."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
         return None
     try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        offset = moment.utcoffset()
+        if offset is None or abs(offset) > MAX_OFFSET:
+            return None
         moment.astimezone(timezone.utc)
-    except OverflowError:
+    except (ValueError, OverflowError):
         return None
     return moment
 
@@ -202,9 +217,11 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-# The sync path's fast check. It answers only "does this event conform?" and is never more
-# permissive than the schemas above; anything it doubts goes to `errors`, so the messages a
-# device sees for a bad event are the validator's own.
+# The sync path's fast check. It answers only "does this event conform?", exactly as the
+# schemas above do (tests/store_api/test_event_validator.py holds the two together), and like
+# `validate` it leaves a conforming event's whole numbers as ints (7.0 becomes 7), so what it
+# passes on is what the general path would store; anything it refuses goes to `errors`, so
+# the messages a device sees for a bad event are the validator's own.
 _UUID_RE = _pattern(UUID_PATTERN)
 _GTIN_RE = _pattern(GTIN_PATTERN)
 _KIND_RE = _pattern(EVENT["properties"]["kind"]["pattern"])
@@ -213,9 +230,15 @@ _SCAN_LIMITS = {k: (s["minimum"], s["maximum"]) for k, s in SCAN_PAYLOAD["proper
 _SEQ_MIN, _SEQ_MAX = EVENT["properties"]["seq"]["minimum"], EVENT["properties"]["seq"]["maximum"]
 
 
-def _int_within(value: Any, low: int, high: int) -> bool:
-    # int only: 11.0 conforms too, but goes the general way, where `validate` makes it 11
-    return type(value) is int and low <= value <= high
+def _whole_within(item: dict[str, Any], key: str, low: int, high: int) -> bool:
+    """item[key] is a whole number within [low, high]; 7.0 is made 7 on the way."""
+    value = item[key]
+    if type(value) is not int:
+        value = json_integer(value)
+        if value is None:
+            return False
+        item[key] = value
+    return low <= value <= high
 
 
 def _scan_ok(payload: dict[str, Any]) -> bool:
@@ -224,7 +247,7 @@ def _scan_ok(payload: dict[str, Any]) -> bool:
         return False
     if "barcode" in payload and (type(payload["barcode"]) is not str or len(payload["barcode"]) > 128):
         return False
-    return all(_int_within(payload[k], low, high) for k, (low, high) in _SCAN_LIMITS.items() if k in payload)
+    return all(_whole_within(payload, k, low, high) for k, (low, high) in _SCAN_LIMITS.items() if k in payload)
 
 
 def event_ok(event: Any) -> bool:
@@ -232,13 +255,18 @@ def event_ok(event: Any) -> bool:
     if type(event) is not dict or len(event) != len(_EVENT_KEYS) or event.keys() != _EVENT_KEYS:
         return False
     eid, kind, when, payload = event["id"], event["kind"], event["occurred_at"], event["payload"]
-    if not (type(eid) is str and _UUID_RE.search(eid) and _int_within(event["seq"], _SEQ_MIN, _SEQ_MAX)
-            and type(kind) is str and _KIND_RE.search(kind) and type(payload) is dict
-            and type(when) is str and len(when) <= 40 and parse_time(when) is not None):
+    if not (type(eid) is str and _UUID_RE.search(eid) and type(kind) is str and _KIND_RE.search(kind)
+            and type(payload) is dict and type(when) is str and len(when) <= 40 and parse_time(when) is not None
+            and _whole_within(event, "seq", _SEQ_MIN, _SEQ_MAX)):
+        return False
+    if not storable(payload):  # neither database stores it: the view's parse_json refuses it too
         return False
     if kind == "scan":
         return _scan_ok(payload)
-    return kind not in PAYLOADS or not errors(payload, PAYLOADS[kind])
+    if kind not in PAYLOADS or errors(payload, PAYLOADS[kind]):
+        return kind not in PAYLOADS
+    _normalised(payload, PAYLOADS[kind])
+    return True
 
 
 def validate_event_batch(body: Any) -> Any:

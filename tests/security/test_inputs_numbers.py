@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from db.models import Audit, DataRequest, Trip, TripEvent
 from server import cards, numbering
-from server.api.schemas import EVENT, TRIP_START, errors, parse_time, validate
+from server.api.schemas import EVENT, TRIP_START, errors, event_ok, parse_time, validate
 from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
 from server.params import MAX_ID, is_digits, whole_number
@@ -63,16 +63,22 @@ def test_card_print_refuses_a_superscript_member_reference(site: Site) -> None: 
         cards.find_member(session, "²")
 
 
-@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00",
-                                  "0001-01-01T00:00:00.000001+00:01"])
-def test_a_time_that_does_not_exist_in_utc_is_no_time(text: str) -> None:
+@pytest.mark.parametrize("text", [
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00.000001+00:01",  # not in UTC
+    "2025-01-01T10:00:00-18:59", "2025-01-01T10:00:00+14:01",  # offsets no place has (PostgreSQL: 500)
+    "9999-12-31T23:59:59.9999999Z",  # PostgreSQL rounds the seventh place into the year 10000
+    "2025-W01-1T10:00:00+00:00", "2025-01-01T10:00:00,5+00:00", "2025-01-01T10+00:00",  # Python only
+    "2025-01-01 10:00:00+00:00", "2025-01-01T10:00:00", "2025-01-01T10:00:00Z\n", "2025-02-30T10:00:00Z",
+])
+def test_a_time_outside_rfc_3339_or_utc_is_no_time(text: str) -> None:
     assert parse_time(text) is None
     assert errors(text, {"type": "string", "format": "date-time"})
 
 
-def test_times_at_the_edges_of_utc_are_times() -> None:
-    assert parse_time("9999-12-31T23:59:59+00:00") is not None
-    assert parse_time("0001-01-01T00:00:00-01:00") is not None
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00-01:00",
+                                  "2025-01-01t10:00:00z", "2025-01-01T10:00:00.5+14:00", "2025-01-01T10:00:00-12:00"])
+def test_rfc_3339_times_within_utc_are_times(text: str) -> None:
+    assert parse_time(text) is not None
 
 
 def test_a_pattern_ends_at_the_end_of_the_text_not_before_a_newline() -> None:
@@ -83,6 +89,22 @@ def test_a_pattern_ends_at_the_end_of_the_text_not_before_a_newline() -> None:
 
 def test_device_sequence_numbers_stop_below_the_stores_own() -> None:
     assert EVENT["properties"]["seq"]["maximum"] == SERVER_SEQ_BASE - 1
+
+
+def test_the_sync_paths_fast_check_takes_whole_floats_as_ints_too() -> None:
+    event = {"id": str(uuid.uuid4()), "seq": 3.0, "kind": "scan", "occurred_at": "2025-01-01T10:00:00Z",
+             "payload": {"gtin": "04000000000017", "quantity": 2.0}}
+    assert event_ok(event) and type(event["seq"]) is int and type(event["payload"]["quantity"]) is int
+    assert not event_ok({**event, "seq": 3.5})
+    help_event = {**event, "kind": "set_quantity", "payload": {"key": "k1", "quantity": 4.0}}
+    assert event_ok(help_event) and type(help_event["payload"]["quantity"]) is int
+
+
+@pytest.mark.parametrize("payload", [{"note": "a\x00b"}, {"\ud800": 1}, {"n": [float("nan")]}])
+def test_text_no_database_stores_is_refused_by_both_checks(payload: dict[str, Any]) -> None:
+    event = {"id": str(uuid.uuid4()), "seq": 3, "kind": "help", "occurred_at": "2025-01-01T10:00:00Z",
+             "payload": payload}
+    assert not event_ok(event) and errors(event, EVENT)
 
 
 def test_whole_numbers_written_as_floats_are_integers_and_become_ints() -> None:
@@ -150,8 +172,8 @@ def test_the_export_is_a_post_and_a_get_is_405_naming_post(site: Site, manager: 
 
 
 @pytest.mark.parametrize("action, body", [("export", None), ("erase", {"confirm": True})])
-def test_member_data_requests_without_the_sessions_csrf_token_are_refused(site: Site, manager: FlaskClient,  # noqa: F811
-                                                                          action: str, body: Any) -> None:
+def test_member_data_requests_without_the_sessions_csrf_token_are_refused(
+        site: Site, manager: FlaskClient, action: str, body: Any) -> None:  # noqa: F811
     forged = site.store.test_client()  # the manager's cookie, as a browser sends it to a forged request
     cookie = manager.get_cookie("session")
     assert cookie is not None
@@ -229,12 +251,14 @@ def test_whole_numbers_written_as_floats_are_stored_as_integers(site: Site, hand
 @pytest.mark.parametrize("change, needle", [
     ({"occurred_at": "9999-12-31T23:59:59-23:59"}, "occurred_at"),
     ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at"),
+    ({"occurred_at": "1227-07-08T15:39:48-18:59"}, "occurred_at"),  # found by the fuzzer: 500 on PostgreSQL
+    ({"occurred_at": "2025-W01-1T10:00:00+00:00"}, "occurred_at"),
     ({"seq": SERVER_SEQ_BASE}, "seq"),
     ({"seq": 2**63}, "seq"),
     ({"seq": 1.5}, "seq"),
 ])
-def test_a_bad_event_number_or_time_is_422_and_stores_nothing(site: Site, handheld: dict[str, str], trip: str,  # noqa: F811
-                                                              change: dict[str, Any], needle: str) -> None:
+def test_a_bad_event_number_or_time_is_422_and_stores_nothing(
+        site: Site, handheld: dict[str, str], trip: str, change: dict[str, Any], needle: str) -> None:  # noqa: F811
     event = {**_event(next(SEQ), site.ids["gtin"]), **change}
     resp = site.store.test_client().post(f"/api/v1/trips/{trip}/events", json={"events": [event]},
                                          headers=handheld)
