@@ -10,6 +10,7 @@ from flask import current_app, request
 from server.errors import ApiError
 from server.params import whole_number
 
+FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
 SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "DKK": "kr ", "SEK": "kr ", "NOK": "kr "}
 
 
@@ -67,9 +68,12 @@ def date_arg(name: str, default: date) -> date:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ApiError(400, f"{name} must be a date like 2025-03-31, not {raw!r}.") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # a day's bounds in any time zone must exist in UTC
+        raise ApiError(400, f"{name} must be a date from {FIRST_DAY} to {LAST_DAY}, not {raw!r}.")
+    return day
 
 
 def today_local(now: datetime) -> date:

@@ -306,6 +306,17 @@ def test_a_basket_page_number_that_is_not_one_is_400(site: Site, staff: FlaskCli
     assert resp.status_code == 400 and "page must be a whole number" in resp.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "２０２５-01-01", "2025-0²-01"])
+def test_a_dashboard_day_whose_bounds_leave_the_calendar_is_400(staff: FlaskClient, day: str) -> None:
+    resp = staff.get("/staff/", query_string={"day": day}, headers={"Accept": "text/html"})
+    assert resp.status_code == 400 and "day must be a date" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("day", ["9999-12-30", "0001-01-02", "2025-03-31"])
+def test_a_dashboard_day_within_the_calendar_answers(staff: FlaskClient, day: str) -> None:
+    assert staff.get("/staff/", query_string={"day": day}).status_code == 200
+
+
 @pytest.mark.parametrize("query", ["²", "٣٣٣٣٣٣", "9" * 40, "0490²00000017"])
 def test_a_member_search_with_unusual_digits_answers(staff: FlaskClient, query: str) -> None:
     resp = staff.get("/staff/members", query_string={"q": query})
