@@ -12,6 +12,8 @@ Served on loopback, the display is still reachable by any web page the device's 
 opens, so a state-changing request is taken only from the display's own page: a JSON body
 (a cross-site page cannot send one without a CORS preflight, which is never granted), and
 `Sec-Fetch-Site` and `Origin`, when the browser sends them, saying it came from here.
+A page on a name rebound to loopback (DNS rebinding) is same-origin to itself, so any
+request, reads included, must also name the display itself in its Host header.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ import math
 import queue
 import threading
 from collections.abc import Collection
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from cheroot import wsgi
 from flask import Flask, Response, jsonify, request, send_from_directory
@@ -46,8 +50,10 @@ def create_display(handheld: Handheld, origins: Collection[str] | None = None) -
 
     @app.before_request
     def same_origin_only() -> None:
+        origins = app.config["DISPLAY_ORIGINS"]
+        _refuse_foreign_host(origins)
         if request.method not in SAFE_METHODS:
-            _refuse_cross_site(app.config["DISPLAY_ORIGINS"])
+            _refuse_cross_site(origins)
 
     @app.errorhandler(ActionError)
     def action_error(exc: ActionError) -> ResponseReturnValue:
@@ -122,6 +128,22 @@ def create_display(handheld: Handheld, origins: Collection[str] | None = None) -
     return app
 
 
+def _refuse_foreign_host(origins: frozenset[str] | None) -> None:
+    """Raise 403 unless the Host header names the display (any Host when its origins are unknown)."""
+    # 403, not 421 Misdirected Request: 421 invites the client to retry on another
+    # connection (RFC 9110 15.5.20), but there is no other server to find; the request
+    # reached the display and is refused, as the cross-site actions are, with the same
+    # JSON error. A missing Host falls back to the server's name, which is not one of them.
+    if origins is not None and request.host.lower() not in _hosts(origins):
+        raise ActionError(403, "request refused: its Host header does not name this display")
+
+
+@lru_cache(maxsize=8)
+def _hosts(origins: frozenset[str]) -> frozenset[str]:
+    """The Host header values (host[:port], lower case) of the display's origins."""
+    return frozenset(urlsplit(origin).netloc.lower() for origin in origins)
+
+
 def _refuse_cross_site(origins: frozenset[str] | None) -> None:
     """Raise 403 unless the request can only have come from the display's own page (or no browser)."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
@@ -140,7 +162,13 @@ def display_origins(host: str, port: int) -> frozenset[str] | None:
     if host in ("", "0.0.0.0", "::"):
         return None  # reachable under any of the machine's addresses: take the request's own
     names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else {host}
-    return frozenset(f"http://{_url_host(name)}:{port}" for name in names)
+    return frozenset(_http_origin(name, port) for name in names)
+
+
+def _http_origin(host: str, port: int) -> str:
+    """The origin http://host:port as a browser writes it (no default port, IPv6 bracketed)."""
+    # Browsers leave port 80 out of Origin and Host, and werkzeug's request.host drops it too.
+    return f"http://{_url_host(host)}" + ("" if port == 80 else f":{port}")
 
 
 def _url_host(name: str) -> str:
@@ -197,7 +225,8 @@ class DisplayServer:
     @property
     def url(self) -> str:
         """Where the page is."""
-        return f"http://{self.host}:{self.port}/"
+        # Always with the port (even 80): the benchmarks and the simulation split it out.
+        return f"http://{_url_host(self.host)}:{self.port}/"
 
     def start(self) -> None:
         """Serve in the background."""

@@ -211,3 +211,27 @@ def test_another_sites_page_cannot_start_a_trip(browser: object, rig: tuple[Hand
         assert rig[0].handheld.state()["status"] == "idle" and rig[0].handheld.events == []
     finally:
         context.close()
+
+
+def test_page_on_a_name_rebound_to_loopback_cannot_read_the_basket(browser: object,
+                                                                   rig: tuple[HandheldRuntime, VirtualScanner]) -> None:
+    # DNS rebinding, with Chromium's resolver told that evil.example is 127.0.0.1: the page
+    # is then same-origin with the display's port, and only the Host header tells them apart.
+    runtime, scanner = rig
+    runtime.handheld.start_guest()
+    scanner.scan(gtin(CHEESE))
+    assert wait_until(lambda: runtime.handheld.state()["item_count"] == 1)
+    rebound = f"http://evil.example:{runtime.display.port}/"
+    # A browser of its own: the resolver rule is a launch argument.
+    b = browser.browser_type.launch(  # type: ignore[attr-defined]
+        executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"])
+    try:
+        pg = b.new_page()
+        pg.set_default_timeout(10_000)
+        assert pg.goto(rebound).status == 403
+        answers = pg.evaluate("""Promise.all(["/api/state", "/api/stream"].map((path) =>
+            fetch(path).then(async (r) => [r.status, await r.text()])))""")
+    finally:
+        b.close()
+    assert [status for status, _ in answers] == [403, 403]
+    assert not any(gtin(CHEESE) in body for _, body in answers)
