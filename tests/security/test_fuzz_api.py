@@ -242,6 +242,30 @@ def test_every_documented_operation_is_fuzzed(site: Site) -> None:  # noqa: F811
         assert documented == fuzzed, role
 
 
+def test_the_store_document_says_what_member_requests_and_notify_take(site: Site) -> None:  # noqa: F811
+    doc = site.store.test_client().get("/api/v1/openapi.json").get_json()
+    erase = doc["paths"]["/api/v1/members/{member_id}/erase"]["post"]
+    body = doc["components"]["schemas"][erase["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                                        .rsplit("/", 1)[1]]
+    assert erase["requestBody"]["required"] and body["required"] == ["confirm"]
+    assert body["properties"]["confirm"]["enum"] == [True]
+    export = doc["paths"]["/api/v1/members/{member_id}/export"]
+    assert set(export) == {"post"} and export["post"]["security"] == [{"consoleSession": [], "csrfToken": []}]
+    assert set(doc["paths"]["/api/v1/packs/notify"]["post"]["responses"]) == {"202"}
+    assert not any(path.startswith(HEAD_OFFICE_PREFIX) for path in doc["paths"])
+
+
+def test_head_offices_document_carries_its_store_api(site: Site) -> None:  # noqa: F811
+    from server.head_office.openapi import paths
+
+    doc = site.office.test_client().get("/api/v1/openapi.json").get_json()
+    for path, ops in paths().items():
+        assert doc["paths"][path] == json.loads(json.dumps(ops))
+    assert "storeToken" in doc["components"]["securitySchemes"]
+    assert {"HeadOfficeAcks", "HeadOfficeResults", "Error"} <= set(doc["components"]["schemas"])
+    assert "/api/v1/packs/notify" not in doc["paths"]  # a store's endpoint: head office does not serve it
+
+
 def _body_taking() -> list[Any]:
     from server.api.openapi import OPERATIONS as STORE
     from server.head_office.openapi import OPERATIONS as OFFICE
