@@ -24,9 +24,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def row(benchmark: str, figure: str, value: float, unit: str, baseline: str, baseline_value: float,
+def row(benchmark: str, figure: str, value: float | str, unit: str, baseline: str, baseline_value: float | str,
         target: str, ok: bool | None) -> Row:
-    """One line of a benchmark table."""
+    """One line of a benchmark table (a value given as text, such as ">= 4,000", is printed as it is)."""
     return {"benchmark": benchmark, "figure": figure, "value": value, "unit": unit, "baseline": baseline,
             "baseline_value": baseline_value, "target": target, "ok": ok}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.bench_sync_load import _during, _flush_probe, _probe
+from bench.bench_sync_load import _during, _flush_probe, _next_count, _probe, _stall_probe
 from bench.disk_stalls import GROUP, DiskStalls, disk_of
 from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable
 from db import localpg
@@ -21,8 +21,8 @@ def test_a_slow_batch_counts_against_the_disk_only_when_in_flight_during_a_stall
                (10.4, 10.9),  # began as it ended: waited on the queue, not the flush
                (15.0, 15.2),  # no stall near
                (19.5, 20.0)]  # ended as the second began
-    assert _during(batches, stalls) == 2
-    assert _during(batches, []) == 0
+    assert _during(batches, stalls) == [True, True, False, False, False]
+    assert _during(batches, []) == [False] * 5
 
 
 def test_the_flush_probe_flushes_until_told_to_stop_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -36,6 +36,22 @@ def test_the_flush_probe_flushes_until_told_to_stop_and_leaves_nothing_behind(tm
     assert longest >= median > 0
     assert len(stalls) % 2 == 0 and all(end > start for start, end in zip(stalls[::2], stalls[1::2]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_stall_probe_sleeps_until_told_to_stop_and_reports_its_longest_oversleep() -> None:
+    probe = _stall_probe()
+    time.sleep(0.2)
+    (oversleep,) = _probe(probe)
+    assert probe.returncode == 0 and 0 <= oversleep < 5
+
+
+def test_the_capacity_search_doubles_to_the_cap_then_bisects_after_a_failure_to_within_a_quarter() -> None:
+    assert [_next_count(n, n, None, 4000) for n in (250, 500, 1000, 2000, 4000)] == [500, 1000, 2000, 4000, None]
+    assert _next_count(2000, 1000, 2000, 4000) == 1500  # 1,000 held, 2,000 failed
+    assert _next_count(1500, 1500, 2000, 4000) == 1750
+    assert _next_count(1750, 1500, 1750, 4000) is None  # within a quarter of 1,500
+    assert _next_count(250, 0, 250, 4000) == 100  # even the first step failed
+    assert _next_count(100, 0, 100, 4000) is None
 
 
 def test_disk_stalls_are_asked_for_as_hold_over_period_and_bad_values_say_why() -> None:
