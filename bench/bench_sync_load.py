@@ -299,7 +299,8 @@ class Site:
 def _others_cpu(site: Site) -> float:
     """CPU seconds the machine has spent so far less those of this benchmark's processes (this load
     generator, gunicorn's master and workers, its database's backends): read before and after a
-    step, what other work on the shared machine took meanwhile (PostgreSQL's WAL writer counts as other)."""
+    step, what other work on the shared machine took meanwhile (PostgreSQL's WAL writer counts as
+    other; the machine's tick counts and the processes' own differ by up to a tenth of a core)."""
     import psycopg
 
     from db import localpg
@@ -351,7 +352,7 @@ async def _step(site: Site, clients: list[Client]) -> Step:
         beats, measured = await _paced(site.port, clients, site.seconds, errors)
     finally:
         gc.enable()
-    others = (_others_cpu(site) - others) / (WARMUP + site.seconds)
+    others = max(0.0, _others_cpu(site) - others) / (WARMUP + site.seconds)
     (machine_stall,), (flush, flush_median, *stalls) = _probe(probes[0]), _probe(probes[1])
     timed = [b for b in beats if b[0] >= measured]
     latencies = [end - due if status == 200 else float("inf") for due, end, status, _ in timed]
