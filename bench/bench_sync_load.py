@@ -20,7 +20,8 @@ that falls behind shows up as latency, it cannot hide the server's queue, so the
 if anything understated.
 
 With --disk-stalls HOLD/PERIOD the sync steps hold PostgreSQL's writes on purpose
-(bench/disk_stalls.py), to see what a slow disk does without waiting for one.
+(bench/disk_stalls.py), to see what a slow disk does without waiting for one; the POSTs they
+hold count in the p99 (the flush probe writes outside them, so it does not see them).
 """
 from __future__ import annotations
 
