@@ -70,9 +70,7 @@ def _request(method: str, path: str, token: str | None = None, body: Any = None)
     data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
     head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", "Accept: application/json"]
     if token:
-        # Today's server answers a batch before its flush (its fastest path) only for a client
-        # sending this header; issue 18 removes it, after which servers ignore it.
-        head += [f"Authorization: Bearer {token}", "X-ShopGo-Durability: 1"]
+        head.append(f"Authorization: Bearer {token}")
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + data

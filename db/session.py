@@ -77,7 +77,7 @@ def make_engine(url: str, echo: bool = False, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             # WAL lets readers run beside the one writer. FULL syncs the log at every commit, so a
             # batch the server has answered survives a power cut (NORMAL: only a crash of the process),
-            # as the handheld, which forgets an answered event, needs (server/durability.py).
+            # as the handheld, which forgets an answered event, needs.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")

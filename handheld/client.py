@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-# Tells the store server this device keeps each answered event until an answer reports it on
-# disk (server/durability.py): only then may the server answer before its commit is flushed.
-DURABILITY_HEADER = "X-ShopGo-Durability"
-
 
 class Offline(Exception):
     """The server could not be reached or answered 5xx: try again later."""
@@ -68,8 +64,7 @@ class ApiClient:
 
     def request(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
         """One call; JSON in and out."""
-        hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
-                DURABILITY_HEADER: "1", **(headers or {})}
+        hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
@@ -116,11 +111,7 @@ class ApiClient:
         """POST /trips/<id>/events: which were stored and which were duplicates."""
         return self.request("POST", f"/api/v1/trips/{trip_id}/events", {"events": events}).body
 
-    def finish(self, trip_id: str, handheld_total_minor: int, event_count: int,
-               epoch: str | None = None) -> dict[str, Any]:
-        """POST /trips/<id>/finish: whether a rescan audit is needed. With `epoch` (the last one
-        an answer reported) the server refuses with 409 if its database has recovered since."""
-        body: dict[str, Any] = {"handheld_total_minor": handheld_total_minor, "event_count": event_count}
-        if epoch:
-            body["epoch"] = epoch
+    def finish(self, trip_id: str, handheld_total_minor: int, event_count: int) -> dict[str, Any]:
+        """POST /trips/<id>/finish: whether a rescan audit is needed."""
+        body = {"handheld_total_minor": handheld_total_minor, "event_count": event_count}
         return self.request("POST", f"/api/v1/trips/{trip_id}/finish", body).body

@@ -18,7 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-SCHEMA_VERSION = 3  # 2: the catalogue cache moved to its own file (handheld/catalogue.py); 3: events.wal_bound
+# 2: the catalogue cache moved to its own file (handheld/catalogue.py); 3: events.wal_bound;
+# 4: wal_bound gone again (the server answers only once its commit is on disk)
+SCHEMA_VERSION = 4
 DB_NAME = "handheld.db"
 
 _SCHEMA = """
@@ -29,10 +31,7 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     payload TEXT NOT NULL,
     occurred_at TEXT NOT NULL,
-    sent INTEGER NOT NULL DEFAULT 0,      -- 0 to send, 1 stored on the server's disk, 2 refused, 3 stored but
-                                          -- not yet reported on the server's disk (sent again on a new epoch)
-    -- for sent = 3: a WAL position past its commit, once an answer gave one
-    wal_bound INTEGER
+    sent INTEGER NOT NULL DEFAULT 0       -- 0 to send, 1 stored on the server, 2 refused
 );
 CREATE INDEX ix_events_unsent ON events (sent, seq);
 CREATE INDEX ix_events_trip ON events (trip_id, seq);
@@ -143,8 +142,10 @@ class LocalStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-            if version in (1, 2):  # durability reports (server/durability.py): events wait for the server's flush
-                self._db.execute("ALTER TABLE events ADD COLUMN wal_bound INTEGER")
+            if version == 3:  # events the server had answered before its flush go again (it stores each once)
+                self._db.execute("UPDATE events SET sent = 0 WHERE sent = 3")
+                self._db.execute("ALTER TABLE events DROP COLUMN wal_bound")
+                self._db.execute("DELETE FROM meta WHERE key = 'server_epoch'")
             if version == 1:  # the catalogue cache lived here; it is downloaded again into catalogue.db
                 for table in ("products", "promotions", "barcode_rules"):
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -230,40 +231,10 @@ class LocalStore:
         rows = self.execute("SELECT * FROM events WHERE sent = 0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [_event(r) for r in rows]
 
-    def acknowledge(self, ids: list[str], report: Mapping[str, Any] | None) -> int:
-        """Record a server answer: events `ids` stored (or already held) and the answer's
-        durability report (server/durability.py; None when the server's commits are on disk
-        before it answers). Returns how many events must be sent again because the server
-        recovered from a crash since it acknowledged them."""
+    def acknowledge(self, ids: list[str]) -> None:
+        """Record a server answer: events `ids` are stored there (now, or already before)."""
         with self.transaction():
-            again = 0
-            if report is not None:
-                epoch = str(report.get("epoch", ""))
-                if self.meta("server_epoch") != epoch:  # the first answer, or a crash lost what was not flushed
-                    again = self.new_epoch(epoch)
-                if report.get("synchronous"):
-                    self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3")
-                else:  # `written` is past the commit of every batch answered before this request
-                    self._db.execute("UPDATE events SET wal_bound = ? WHERE sent = 3 AND wal_bound IS NULL",
-                                     (int(report["written"]),))
-                    self._db.execute("UPDATE events SET sent = 1, wal_bound = NULL WHERE sent = 3 AND wal_bound <= ?",
-                                     (int(report["flushed"]),))
-            state = 3 if report is not None and not report.get("synchronous") else 1
-            self._db.executemany("UPDATE events SET sent = ?, wal_bound = NULL WHERE id = ? AND sent <> 1",
-                                 [(state, i) for i in ids])
-        return again
-
-    def new_epoch(self, epoch: str) -> int:
-        """The server's database recovered from a crash (its epoch is now `epoch`): every event
-        not yet reported on disk is to be sent again. Returns how many."""
-        with self.transaction():
-            again = self._db.execute("UPDATE events SET sent = 0, wal_bound = NULL WHERE sent = 3").rowcount
-            self.set_meta("server_epoch", epoch)
-        return int(again)
-
-    def awaiting_flush(self) -> int:
-        """How many acknowledged events the server has not yet reported on its disk."""
-        return int(self.execute("SELECT COUNT(*) FROM events WHERE sent = 3").fetchone()[0])
+            self._db.executemany("UPDATE events SET sent = 1 WHERE id = ? AND sent <> 1", [(i,) for i in ids])
 
     def pending_count(self) -> int:
         """How many events wait for the server."""

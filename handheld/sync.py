@@ -1,12 +1,10 @@
 """Background workers: the event sync (trips, event batches, finish) and the catalogue refresh.
 
-Events are marked sent only when the server lists them as stored or duplicate, so a
-lost answer means a resend that the server deduplicates by event id: every event
-reaches the server exactly once in effect. A PostgreSQL store server answers before its
-commit is on disk; the device keeps such events until a later answer reports them
-flushed, and sends them again if the server has recovered from a crash meanwhile
-(server/durability.py, LocalStore.acknowledge). Failures back off exponentially (capped);
-the screen shows "offline" while the server cannot be reached.
+Events are marked sent only when the server lists them as stored or duplicate, which it
+does once its commit is on disk, so a lost answer means a resend that the server
+deduplicates by event id: every event reaches the server exactly once in effect.
+Failures back off exponentially (capped); the screen shows "offline" while the server
+cannot be reached.
 """
 from __future__ import annotations
 
@@ -38,12 +36,6 @@ def checkpoint_due(now: float, last_checkpoint: float, last_write: float, wal_by
         return False
     return now - last_write >= CHECKPOINT_IDLE_S or wal_bytes >= CHECKPOINT_WAL_BYTES
 
-
-def _sending_again(count: int) -> int:
-    """Log how many acknowledged events go again because the server's database crashed; `count`."""
-    if count:
-        log.warning("the server recovered from a crash: sending %d acknowledged events again", count)
-    return count
 
 
 class Worker:
@@ -192,32 +184,22 @@ class EventSync(Worker):
             return True
         acked = set(answer.get("stored", [])) | set(answer.get("duplicates", []))
         ids = [e.id for e in batch if e.id in acked]
-        again = self._acknowledge(ids, answer)
+        self.store.acknowledge(ids)
         self._changed = True
         if answer.get("staff_events"):
             self.handheld.server_events_arrived(trip_id, answer["staff_events"])
         # Go again at once while whole batches are acknowledged and more are waiting.
-        return again > 0 or (len(ids) == len(batch) and (len(unsent) == self.batch_size
-                                                         or trip_id != unsent[-1].trip_id))
-
-    def _acknowledge(self, ids: list[str], answer: dict[str, Any]) -> int:
-        """Record an answer's acknowledged events and durability report; how many go again."""
-        return _sending_again(self.store.acknowledge(ids, answer.get("durability")))
+        return len(ids) == len(batch) and (len(unsent) == self.batch_size or trip_id != unsent[-1].trip_id)
 
     def _finish(self, trip: TripRow) -> None:
         request = trip.finish_request or {}
         self._contacted = True
         try:
             answer = self.client.finish(trip.id, int(request.get("handheld_total_minor", 0)),
-                                        int(request.get("event_count", 0)), self.store.meta("server_epoch"))
+                                        int(request.get("event_count", 0)))
         except Refused as exc:
-            if exc.status == 409 and exc.body.get("epoch"):  # the database crashed since our last answer
-                _sending_again(self.store.new_epoch(str(exc.body["epoch"])))
-                return  # they go first; the finish (not yet made) follows
             log.error("server refused the finish of trip %s: %s", trip.id, exc)
             answer = {"trip_id": trip.id, "status": "finished", "audit": False, "error": exc.message}
-        if self._acknowledge([], answer):
-            return  # events go again first, then the finish (whose answer counts them)
         if answer.get("staff_events"):
             self.handheld.server_events_arrived(trip.id, answer["staff_events"])
         self.store.update_trip(trip.id, finish_answer=answer)

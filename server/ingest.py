@@ -1,32 +1,27 @@
 """Event batches from the handhelds: the store server's hottest request (the sync path).
 
-Batches are idempotent by event UUID and validated whole before anything is written: a
-batch with one bad event is refused and stores nothing. Sequence numbers are per device
-(across trips); a batch that skips numbers is stored and the missing ranges reported.
-
-On PostgreSQL a well-formed batch is one statement (server/ingest_pg.py) that checks and
-writes together; everything else, and SQLite, takes the general path below. Both give the
-same answers, the same errors in the same order, and the same rows.
+One service function, `ingest_events`, used by the API view, the simulation and the tests
+on SQLite and PostgreSQL alike. A batch is validated whole before anything is written: a
+batch with one bad event is refused and stores nothing. Events are idempotent by their
+UUID, so a batch sent again after a lost answer stores nothing twice. Sequence numbers are
+per device (across trips); a batch that skips numbers is stored and the missing ranges
+reported. The caller commits (an ordinary synchronous commit) before answering, so an
+acknowledged event is on disk.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
-from weakref import WeakKeyDictionary
+from typing import Any, Mapping, Protocol, Sequence
 
-from sqlalchemy import Engine, Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Device, Product, Trip, TripEvent
+from db.models import Product, Trip, TripEvent
 from server.api.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
 from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
 
-REVOKED = "unknown or revoked device token"
-LAST_SEEN_EVERY = timedelta(minutes=1)  # a device's last_seen_at is written at most this often
 # A real trip is a few hundred events; a device that sends tens of thousands is broken or hostile
 # (150,000 made the live page take 3.5 s and 475 MB). A trip stops taking events once it holds
 # this many, so it holds at most this plus one batch (server.max_batch_events).
@@ -52,15 +47,11 @@ class IngestResult:
     gaps: list[list[int]] = field(default_factory=list)
     last_seq: int = 0
     staff_events: list[dict[str, Any]] = field(default_factory=list)
-    durability: dict[str, Any] | None = None  # server/durability.py; None on SQLite
 
     def as_json(self) -> dict[str, Any]:
         """The answer body of POST /trips/<id>/events."""
-        out = {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq,
-               "staff_events": self.staff_events}
-        if self.durability is not None:
-            out["durability"] = self.durability
-        return out
+        return {"stored": self.stored, "duplicates": self.duplicates, "gaps": self.gaps, "last_seq": self.last_seq,
+                "staff_events": self.staff_events}
 
 
 def staff_event_json(eid: str, seq: int, kind: str, payload: Any, occurred_at: Any) -> dict[str, Any]:
@@ -74,62 +65,21 @@ def staff_events(session: Session, trip_id: str) -> list[dict[str, Any]]:
     return [staff_event_json(*row) for row in session.execute(_STAFF_EVENTS, {"tid": trip_id})]
 
 
-# Per process: GTIN -> (name, sold by weight, when read), per engine. Checking a scan
-# needs only these two facts, and reading them for every batch was a third of the sync
-# path's queries. Only known products are kept, so a new product is accepted at once; a
-# withdrawn one is still accepted for up to SCANNABLE_TTL (checkout re-prices anyway). Weak
-# keys: a disposed engine's cache goes with it.
-_SCANNABLE: WeakKeyDictionary[Engine, dict[str, tuple[str, bool, float]]] = WeakKeyDictionary()
-SCANNABLE_TTL = 300.0
-
-
-# The two facts of the active products among some GTINs, as plain rows (no ORM objects).
+# The two facts a scan is checked against, for the active products among some GTINs.
 _SCANNABLE_ROWS = select(Product.gtin, Product.name, Product.sold_by_weight).where(
     Product.gtin.in_(bindparam("gtins", expanding=True)), Product.active.is_(True))
 
 
-def _scannable_from(engine: Engine, gtins: set[str],
-                    read: Callable[[list[str]], Iterable[Any]]) -> dict[str, tuple[str, bool]]:
-    """Name and sold-by-weight of the active products among `gtins`: this worker's cache, and
-    `read` (gtin, name, sold_by_weight rows) for the GTINs it lacks, 500 at a time."""
-    cache = _SCANNABLE.setdefault(engine, {})
-    now = time.monotonic()
-    out = {g: (c[0], c[1]) for g in gtins if (c := cache.get(g)) is not None and now - c[2] < SCANNABLE_TTL}
-    missing = sorted(gtins - out.keys())
-    if missing:
-        if len(cache) > 200_000:
-            cache.clear()
-        for i in range(0, len(missing), 500):
-            for gtin, name, by_weight in read(missing[i:i + 500]):
-                cache[gtin] = (name, by_weight, now)
-                out[gtin] = (name, by_weight)
-    return out
-
-
 def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
-    """Name and sold-by-weight of the active products among `gtins`, read in the session's transaction."""
-    return _scannable_from(session.get_bind(), gtins,  # type: ignore[arg-type]
-                           lambda some: session.execute(_SCANNABLE_ROWS, {"gtins": some}))
+    """Name and sold-by-weight of the active products among `gtins`."""
+    return {gtin: (name, by_weight) for gtin, name, by_weight in session.execute(
+        _SCANNABLE_ROWS, {"gtins": sorted(gtins)})} if gtins else {}
 
 
-def scannable(engine: Engine, gtins: set[str]) -> dict[str, tuple[str, bool]]:
-    """Like _scannable without a session: a GTIN this worker has not seen costs one light query
-    on a pooled connection, not the general path."""
-
-    def read(some: list[str]) -> list[Any]:
-        with engine.connect() as conn:
-            return list(conn.execute(_SCANNABLE_ROWS, {"gtins": some}))
-
-    return _scannable_from(engine, gtins, read)
-
-
-def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: bool = False) -> None:
-    """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product.
-
-    `conform` says every event already passed `event_ok`, so only the catalogue is asked.
-    """
+def check_batch(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse the whole batch (422) if any event or payload is malformed or names an unknown product."""
     for i, ev in enumerate(events):
-        if conform or event_ok(ev):
+        if event_ok(ev):
             continue
         validate(ev, EVENT, f"events[{i}]")
         if ev["kind"] in PAYLOADS:
@@ -138,7 +88,7 @@ def check_batch(session: Session, events: Sequence[Mapping[str, Any]], conform: 
 
 
 def check_scans(events: Sequence[Mapping[str, Any]], products: Mapping[str, tuple[str, bool]]) -> None:
-    """The catalogue's part of check_batch for conforming events, given name and sold-by-weight by GTIN."""
+    """The catalogue's part of check_batch, given name and sold-by-weight by GTIN."""
     scans = [(i, ev["payload"]) for i, ev in enumerate(events) if ev["kind"] == "scan"]
     for i, p in scans:
         known = products.get(p["gtin"])
@@ -219,11 +169,11 @@ def gaps(prev: int, new_seqs: list[int]) -> list[list[int]]:
     return out
 
 
-# The general path's statements, built once (building SQL per batch was a large share of its CPU).
+# The statements, built once (building SQL per batch was a large share of its CPU).
 _events = TripEvent.__table__
 _trips = Trip.__table__
-_devices = Device.__table__
-_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq, _trips.c.event_count).where(_trips.c.id == bindparam("tid"))
+_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq, _trips.c.event_count).where(
+    _trips.c.id == bindparam("tid"))
 # One look-up answers three questions: which ids are held (and for which trip), and
 # whether a sequence number of this device is already taken by another event.
 _HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
@@ -239,45 +189,12 @@ _COUNT_EVENTS = update(_trips).where(_trips.c.id == bindparam("tid")).values(
     last_seq=case((_trips.c.last_seq < bindparam("top", type_=Integer), bindparam("top", type_=Integer)),
                   else_=_trips.c.last_seq))
 _COUNT_EVENTS_HELP = _COUNT_EVENTS.values(needs_help=True)
-_DEVICE_LIVE = select(_devices.c.last_seen_at).where(_devices.c.id == bindparam("dev"),
-                                                     _devices.c.revoked_at.is_(None))
-_TOUCH_DEVICE = update(_devices).where(_devices.c.id == bindparam("dev")).values(last_seen_at=bindparam("now"))
 
 
-def ingest_events(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]], *,
-                  check_device: bool = False) -> IngestResult:
-    """Store a batch of a trip's events once each; report duplicates and sequence gaps.
-
-    With `check_device` the device was not looked up for this request (the API's token
-    cache): a revoked one is refused with 401 before anything else, and it is marked seen.
-    """
-    if session.get_bind().dialect.name == "postgresql" and all(event_ok(ev) for ev in events):
-        try:
-            check_batch(session, events, conform=True)
-        except ApiError:
-            pass  # refused; the general path answers it so that the trip's own errors come first
-        else:
-            from server.ingest_pg import ingest_one_statement
-
-            return ingest_one_statement(session, device, trip_id, events, check_device)
-    return _ingest_general(session, device, trip_id, events, check_device)
-
-
-def _device_live(session: Session, device_id: int) -> None:
-    """401 for a revoked (or removed) device; otherwise note it was seen, at most once a minute."""
-    row = session.execute(_DEVICE_LIVE, {"dev": device_id}).first()
-    if row is None:
-        raise ApiError(401, REVOKED)
-    now = utcnow()
-    if row[0] is None or now - row[0] >= LAST_SEEN_EVERY:
-        session.execute(_TOUCH_DEVICE, {"dev": device_id, "now": now})
-
-
-def _ingest_general(session: Session, device: DeviceRef, trip_id: str, events: Sequence[Mapping[str, Any]],
-                    check_device: bool) -> IngestResult:
-    """Any backend, any batch: read, check, then write, in the caller's transaction."""
-    if check_device:
-        _device_live(session, device.id)
+def ingest_events(session: Session, device: DeviceRef, trip_id: str,
+                  events: Sequence[Mapping[str, Any]]) -> IngestResult:
+    """Store a batch of a trip's events once each, in the caller's transaction; report
+    duplicates and sequence gaps. The caller commits before it answers."""
     trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
     last_seq = trip_open(trip_id, device.id, tuple(trip) if trip is not None else None)  # type: ignore[arg-type]
     check_batch(session, events)

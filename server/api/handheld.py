@@ -4,10 +4,10 @@ runs one service call in one transaction, and answers JSON; a refused request wr
 """
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable, TypeVar
 
@@ -20,86 +20,60 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Device, Member
-from server import audits, catalogue, checkout, durability, trips
+from server import audits, catalogue, checkout, trips
 from server.accounts import hash_token
 from server.actors import Actor
 from server.auth import csrf
 from server.auth.users import current_user
-from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, EVENT_BATCH, FINISH, TRIP_START, event_ok, parse_time, validate
-from server.database import db_session, engine
+from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate, validate_event_batch
+from server.database import db_session
 from server.errors import ApiError
 from server.params import optional_number, parse_json
-from server.ingest import LAST_SEEN_EVERY, REVOKED, IngestResult
-from server.ingest_pg import ingest_without_session
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 T = TypeVar("T")
+REVOKED = "unknown or revoked device token"
+LAST_SEEN_EVERY = timedelta(minutes=1)  # a device's last_seen_at is written at most this often
 
 
 @dataclass(frozen=True)
 class DeviceRef:
-    """The authenticated handheld as the views need it (read as plain columns, not an ORM row).
-
-    `checked` is False for a device taken from the token cache: the view's own statement
-    must then refuse it if it has been revoked (server.ingest `check_device`).
-    """
+    """The authenticated device as the views need it (read as plain columns, not an ORM row)."""
 
     id: int
     store_id: str
     role: str = "handheld"
-    checked: bool = True
 
 
-# Columns only: loading a Device entity for every request was a sizeable part of the sync
-# path's CPU. The revoked check is in the same query, so a revoked token is refused at once.
+# Columns only, the revoked check in the same query: a revoked token is refused at once.
 _DEVICE_BY_TOKEN = select(Device.id, Device.store_id, Device.role, Device.last_seen_at).where(
     Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None))
 _TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindparam("device")).values(
     last_seen_at=bindparam("now"))
-TOKEN_CACHE_SIZE = 10_000
-
-
-def bearer_hash(header: str) -> str | None:
-    """The hash of the token in an `Authorization: Bearer <token>` header; None when there is none."""
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return hash_token(token.strip())
 
 
 def _token_hash() -> str:
-    """The hash of the request's bearer token; 401 when there is none."""
-    token_hash = bearer_hash(request.headers.get("Authorization", ""))
-    if token_hash is None:
+    """The hash of the request's `Authorization: Bearer <token>`; 401 when there is none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send the device token as 'Authorization: Bearer <token>' (shopgo device add)")
-    return token_hash
-
-
-def token_cache(app: Flask | None = None) -> dict[str, tuple[int, str, str]]:
-    """This worker's token hash -> (device id, store, role) of devices it has authenticated."""
-    return (app or current_app).extensions.setdefault("shopgo.device_tokens", {})  # type: ignore[no-any-return]
+    return hash_token(token.strip())
 
 
 def _authenticate(token_hash: str) -> DeviceRef:
-    """The live device holding the token (401 otherwise); note it was seen, at most once a minute."""
+    """The live device of this store holding the token (401 otherwise, 403 for another store's);
+    note it was seen, at most once a minute."""
     session = db_session()
     row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
-        token_cache().pop(token_hash, None)
         raise ApiError(401, REVOKED)
     device_id, store_id, role, last_seen_at = row
     now = utcnow()
     if last_seen_at is None or now - last_seen_at >= LAST_SEEN_EVERY:
-        # at most once a minute: a write per request would cost the sync path
-        session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})
+        session.execute(_TOUCH_DEVICE, {"device": device_id, "now": now})  # not every request: a write costs
         session.commit()
-    device = _this_store(DeviceRef(device_id, store_id, role))  # before the cache: another store's never enters it
-    cache = token_cache()
-    if len(cache) >= TOKEN_CACHE_SIZE:
-        cache.clear()
-    cache[token_hash] = (device_id, store_id, role)
-    return device
+    return _this_store(DeviceRef(device_id, store_id, role))
 
 
 def _this_store(device: DeviceRef) -> DeviceRef:
@@ -158,28 +132,6 @@ def till_or_staff() -> Actor:
     return Actor(user.store_id, staff_user_id=user.id)
 
 
-def device_cached(view: View) -> View:
-    """Like handheld_required, but a token this worker has seen is taken from its cache unchecked
-    (g.device.checked is False): the view must refuse a revoked device in its own statement,
-    which saves the sync path a round trip. An unknown token is looked up as usual."""
-
-    @wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        token_hash = _token_hash()
-        known = token_cache().get(token_hash)
-        g.device = _handheld(_this_store(DeviceRef(*known, checked=False)) if known else _authenticate(token_hash))
-        try:
-            return view(*args, **kwargs)
-        except ApiError as exc:
-            if exc.status == 401:  # revoked since it was cached: look it up again next time
-                token_cache().pop(token_hash, None)
-            elif known:  # refused before its statement ran: a revoked device still hears 401 first
-                _authenticate(token_hash)
-            raise
-
-    return checked  # type: ignore[return-value]
-
-
 def _body(required: bool = True) -> Any:
     """The request's JSON body; 400 when it is missing (and required) or not JSON."""
     return parse_json(request.get_data(cache=True), required=required)
@@ -201,8 +153,7 @@ def _transaction(work: Callable[[Session], T]) -> T:
     for attempt in (1, 2):
         try:
             result = work(session)
-            if session.in_transaction():  # the sync path may have written on its own connection
-                session.commit()
+            session.commit()
             return result
         except IntegrityError:
             session.rollback()
@@ -278,43 +229,16 @@ def trip_offers(trip_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/trips/<trip_id>/events")
-@device_cached
+@handheld_required
 def post_events(trip_id: str) -> ResponseReturnValue:
     """Store a batch of events idempotently; report duplicates and sequence gaps."""
     body = _body()
     limit = int(_cfg()["server"]["max_batch_events"])
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
-    events = usual_events(body)
-    if events is None:
-        validate(body, EVENT_BATCH)  # 422 naming what is wrong (event_ok may also doubt a good event)
+    validate_event_batch(body)
     device: DeviceRef = g.device
-    # The usual batch needs no ORM session: one statement on a kept connection (server/ingest_pg.py).
-    # ... answered before its commit is flushed, for a client that keeps events until told (durability.aware).
-    result = None if events is None or not durability.aware(request.environ) else ingest_without_session(
-        engine(), device, trip_id, events, not device.checked)
-    if result is None:
-        result = _transaction(lambda s: _reported(trips.ingest_events(s, device, trip_id, body["events"],
-                                                                      check_device=not device.checked), s))
-    return Response(events_answer(result), mimetype="application/json")
-
-
-def _reported(result: IngestResult, session: Session) -> IngestResult:
-    """`result` with the durability report of the session's transaction (server/durability.py)."""
-    return dataclasses.replace(result, durability=durability.session_report(session))
-
-
-def usual_events(body: Any) -> list[Any] | None:
-    """The events of a body that is exactly {"events": [...]} with every event conforming
-    (schemas.event_ok); None for anything else, which the schema then judges."""
-    events = body.get("events") if type(body) is dict and len(body) == 1 else None
-    return events if type(events) is list and all(event_ok(ev) for ev in events) else None
-
-
-def events_answer(result: IngestResult) -> bytes:
-    """The body of a batch's 200 answer. json.dumps straight into it: jsonify's provider
-    machinery was a tenth of the view's CPU."""
-    return json.dumps(result.as_json(), separators=(",", ":")).encode()
+    return jsonify(_transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"])).as_json())
 
 
 @bp.post("/trips/<trip_id>/finish")
@@ -323,17 +247,9 @@ def finish(trip_id: str) -> ResponseReturnValue:
     """Finish the trip and decide its rescan audit (idempotent)."""
     body = validate(_body(required=False), FINISH)
 
-    def work(s: Session) -> dict[str, Any]:
-        told = body.get("epoch")
-        if told is not None and (now := durability.current_epoch(s)) is not None and now != told:
-            raise ApiError(409, "the store's database recovered from a crash since this device's last answer: "
-                                "send again every event not yet reported on disk, then finish", epoch=now)
-        answer = trips.finish_trip(s, g.device, trip_id, _cfg(), body.get("handheld_total_minor"),
-                                   body.get("event_count"))
-        report = durability.session_report(s)
-        return answer if report is None else {**answer, "durability": report}
-
-    return jsonify(_transaction(work))
+    return jsonify(_transaction(lambda s: trips.finish_trip(s, g.device, trip_id, _cfg(),
+                                                            body.get("handheld_total_minor"),
+                                                            body.get("event_count"))))
 
 
 @bp.post("/trips/<trip_id>/checkout")
@@ -376,8 +292,7 @@ def audit_outcome(audit_id: int) -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     """Register the handheld API and its OpenAPI document."""
-    from server.api import openapi, sync_lane
+    from server.api import openapi
 
     app.register_blueprint(bp)
     openapi.init_app(app)
-    sync_lane.init_app(app)

@@ -36,20 +36,7 @@ EVENTS_ANSWER: Schema = {"type": "object", "properties": {
              "description": "missing sequence ranges [first, last], inclusive"},
     "last_seq": {"type": "integer"},
     "staff_events": {"type": "array", "items": {"type": "object"},
-                     "description": "events the store made for this trip (a staff void), to fold after the device's"},
-    "durability": {"$ref": "#/components/schemas/Durability"}}}
-DURABILITY: Schema = {
-    "type": "object", "required": ["epoch", "synchronous"],
-    "description": "PostgreSQL only. Keep every acknowledged event until this reports it flushed; on a new "
-                   "epoch send again every event not yet reported flushed (see server/durability.py)",
-    "properties": {
-        "epoch": {"type": "string", "description": "changes when the database recovered from a crash"},
-        "synchronous": {"type": "boolean",
-                        "description": "this answer's commit was flushed: every event answered before, and "
-                                       "this request's own, are safe"},
-        "written": {"type": "integer", "description": "WAL position when this request was read; bounds every "
-                                                      "commit answered before it"},
-        "flushed": {"type": "integer", "description": "WAL position on disk at the same moment"}}}
+                     "description": "events the store made for this trip (a staff void), to fold after the device's"}}}
 TRIP_STARTED: Schema = {"type": "object", "required": ["trip_id", "status", "member", "offers"], "properties": {
     "trip_id": {"type": "string"}, "status": {"type": "string"},
     "member": {"type": ["object", "null"], "description": "the card's member, or null for a guest"},
@@ -57,8 +44,7 @@ TRIP_STARTED: Schema = {"type": "object", "required": ["trip_id", "status", "mem
 FINISHED: Schema = {"type": "object", "required": ["trip_id", "status", "audit", "audit_id"], "properties": {
     "trip_id": {"type": "string"}, "status": {"type": "string"}, "audit": {"type": "boolean"},
     "audit_reason": {"type": "string"},
-    "audit_id": {"type": ["integer", "null"], "description": "the rescan audit a till or staff records, if any"},
-    "durability": {"$ref": "#/components/schemas/Durability"}}}
+    "audit_id": {"type": ["integer", "null"], "description": "the rescan audit a till or staff records, if any"}}}
 AUDIT: Schema = {"type": "object", "required": ["id", "trip_id", "status"], "properties": {
     "id": {"type": "integer"}, "trip_id": {"type": "string"}, "status": {"type": "string"},
     "mismatch_count": {"type": ["integer", "null"]}, "findings": {"type": ["array", "null"]}}}
@@ -68,7 +54,7 @@ PULLING: Schema = {"type": "object", "required": ["pulling", "started"], "proper
 PACK_STATUS: Schema = {"type": "object", "required": ["last_applied", "packs"], "properties": {
     "last_applied": {"type": "integer", "description": "the newest pack applied (0 before the first)"},
     "packs": {"type": "array", "items": {"type": "object"}}}}
-ANSWER_SCHEMAS: dict[str, Schema] = {"EventsStored": EVENTS_ANSWER, "Durability": DURABILITY,
+ANSWER_SCHEMAS: dict[str, Schema] = {"EventsStored": EVENTS_ANSWER,
                                      "TripStarted": TRIP_STARTED, "TripFinished": FINISHED, "Audit": AUDIT,
                                      "PullStarted": PULLING, "PackStatus": PACK_STATUS}
 
@@ -107,7 +93,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
      DEVICE, "trips"),
     ("post", "/api/v1/trips/{trip_id}/finish", "Finish the trip; decides the rescan audit", "Finish",
      {"200": "finished", "400": NOT_JSON, "401": "bad token", "403": "a till, or another device's trip",
-      "404": "unknown trip", "409": "abandoned, or the database recovered since (epoch)", "422": "invalid body"},
+      "404": "unknown trip", "409": "abandoned", "422": "invalid body"},
      DEVICE, "trips"),
     ("post", "/api/v1/trips/{trip_id}/checkout", "Re-price, record the purchase and points, return the receipt "
      "(a till or staff of the trip's store)", "Checkout",

@@ -73,7 +73,7 @@ EVENT_BATCH = _obj({"events": {"type": "array", "items": EVENT, "minItems": 0,
 FINISH = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
                "event_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                "epoch": {"type": "string", "maxLength": 64,
-                         "description": "the last durability epoch the device was told (server/durability.py)"}}, ())
+                         "description": "sent by handhelds before version 4; accepted and ignored"}}, ())
 CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}}, ())
 FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},

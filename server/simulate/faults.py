@@ -56,9 +56,8 @@ def plan(day_seconds: float, handhelds: int, rng: random.Random) -> list[Fault]:
 def restart_postgres() -> str:
     """Crash and restart the machine's PostgreSQL 15 cluster; '' when done, else why it was skipped.
 
-    Immediate mode flushes nothing, as a power cut or a killed server would: event batches
-    answered before their WAL flush are lost, and the handhelds must send them again on the
-    new epoch their next answer reports (server/durability.py)."""
+    Immediate mode flushes nothing, as a power cut or a killed server would: only what was
+    committed (and so answered) survives; batches in flight are sent again by the handhelds."""
     if os.geteuid() != 0:
         return "skipped: not root (pg_ctlcluster needs root)"
     if shutil.which("pg_ctlcluster") is None:

@@ -67,25 +67,15 @@ def test_a_full_load_cut_short_keeps_the_old_catalogue_and_the_next_load_succeed
     assert _products(device) == count
 
 
-def _events_without_wal_bound(store: Any) -> None:
-    """The events table as schema versions 1 and 2 made it."""
-    store.execute("ALTER TABLE events RENAME TO events_v3")
-    store.execute("CREATE TABLE events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, trip_id TEXT NOT NULL, "
-                  "kind TEXT NOT NULL, payload TEXT NOT NULL, occurred_at TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0)")
-    store.execute("INSERT INTO events SELECT id, seq, trip_id, kind, payload, occurred_at, sent FROM events_v3")
-    store.execute("DROP TABLE events_v3")
-
-
 def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_catalogue_again(tmp_path: Path) -> None:
     from handheld.catalogue import Catalogue
-    from handheld.store import LocalStore
+    from handheld.store import SCHEMA_VERSION, LocalStore
 
     store = LocalStore(tmp_path)
     trip = store.start_trip(None)
     store.append(trip.id, "scan", {"gtin": gtin(MILK)})
-    # schema version 1: the catalogue in the same file, no server events yet, no WAL bounds
+    # schema version 1: the catalogue in the same file, no server events yet
     store.execute("DROP TABLE server_events")
-    _events_without_wal_bound(store)
     store.execute("CREATE TABLE products (gtin TEXT PRIMARY KEY, product_id INTEGER NOT NULL)")
     store.execute("CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
     store.execute("CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
@@ -97,8 +87,29 @@ def test_a_data_folder_from_before_the_split_keeps_its_trip_and_downloads_the_ca
     assert [e.payload["gtin"] for e in again.trip_events(trip.id)] == [gtin(MILK)]
     tables = {r[0] for r in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     assert not tables & {"products", "promotions", "barcode_rules"} and "server_events" in tables
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 3 and again.meta("catalogue_version") is None
+    assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and again.meta("catalogue_version") is None
     catalogue = Catalogue(again)
     assert catalogue.version is None  # the catalogue worker downloads it in full
     catalogue.close()
     again.close()
+
+
+def test_a_version_3_file_sends_again_what_waited_for_the_servers_flush(tmp_path: Path) -> None:
+    from handheld.store import SCHEMA_VERSION, LocalStore
+
+    store = LocalStore(tmp_path)
+    trip = store.start_trip(None)
+    on_disk, waiting = (store.append(trip.id, "scan", {"gtin": gtin(MILK)}) for _ in range(2))
+    # schema version 3: acknowledged events waited (sent = 3) until the server reported its flush
+    store.execute("ALTER TABLE events ADD COLUMN wal_bound INTEGER")
+    store.execute("UPDATE events SET sent = 1 WHERE id = ?", (on_disk.id,))
+    store.execute("UPDATE events SET sent = 3, wal_bound = 42 WHERE id = ?", (waiting.id,))
+    store.set_meta("server_epoch", "E1")
+    store.execute("PRAGMA user_version = 3")
+    store.close()
+
+    again = LocalStore(tmp_path)
+    assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [e.id for e in again.unsent(10)] == [waiting.id]  # the server stores it once, by its id
+    columns = {r[1] for r in again.execute("PRAGMA table_info(events)").fetchall()}
+    assert "wal_bound" not in columns and again.meta("server_epoch") is None

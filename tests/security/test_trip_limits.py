@@ -12,7 +12,6 @@ from sqlalchemy import func, select, update
 
 from db.base import utcnow
 from db.models import Product, Trip, TripEvent
-from handheld.client import DURABILITY_HEADER
 from server.accounts import add_device
 from server.ingest import MAX_TRIP_EVENTS
 from tests.conftest import app_config
@@ -30,7 +29,7 @@ def shop(imported_url: str, tmp_path: Path) -> Iterator[tuple[Flask, dict[str, s
         _, token = add_device(s, "S001", "busy handheld")
         gtin = s.scalars(select(Product.gtin).where(Product.sold_by_weight.is_(False)).limit(1)).one()
         s.commit()
-    yield app, {"Authorization": f"Bearer {token}", DURABILITY_HEADER: "1"}, gtin
+    yield app, {"Authorization": f"Bearer {token}"}, gtin
     engine(app).dispose()
 
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Member, Offer, Product, Promotion, Trip
-from handheld.client import DURABILITY_HEADER
 from server.accounts import add_device, add_user
 from server.numbering import card_number, product_gtin
 from tests.conftest import BACKENDS, _database
@@ -61,12 +60,9 @@ class Shop:
 
         return session_factory(self.app)()
 
-    def post(self, path: str, body: Any = None, token: str | None = None, aware: bool = True) -> Any:
-        """POST as a current handheld does: it keeps events until they are reported on disk."""
-        headers = {"Authorization": f"Bearer {token or self.token}"}
-        if aware:
-            headers[DURABILITY_HEADER] = "1"
-        return self.client.post(path, json=body, headers=headers)
+    def post(self, path: str, body: Any = None, token: str | None = None) -> Any:
+        """POST as the handheld (or the device whose token is given)."""
+        return self.client.post(path, json=body, headers={"Authorization": f"Bearer {token or self.token}"})
 
     def till(self, path: str, body: Any = None) -> Any:
         """POST as the store's till: checkouts and audit outcomes are its (or staff's) to make."""
