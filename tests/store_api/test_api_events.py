@@ -209,3 +209,18 @@ def test_a_staff_age_approval_travels_as_an_age_ok_event_that_changes_no_line(sh
     answer = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).get_json()
     assert [(e["kind"], e["payload"]["up_to_seq"]) for e in answer["staff_events"]] == \
         [("age_ok", max(e["seq"] for e in batch))]
+
+
+def test_a_handheld_of_the_previous_version_is_answered_as_any_other(shop: Shop, events: Events) -> None:
+    """Version 3 handhelds sent X-ShopGo-Durability and a finish epoch; both are accepted and ignored."""
+    trip_id = shop.start()
+    old = {"Authorization": f"Bearer {shop.token}", "X-ShopGo-Durability": "1"}
+    batch = [events.scan(MILK)]
+    resp = shop.client.post(f"/api/v1/trips/{trip_id}/events", json={"events": batch}, headers=old)
+    assert resp.status_code == 200 and resp.get_json()["stored"] == [batch[0]["id"]]
+    assert "durability" not in resp.get_json()  # every answered event is on disk: nothing to keep
+    resp = shop.client.post(f"/api/v1/trips/{trip_id}/finish",
+                            json={"handheld_total_minor": 0, "event_count": 1, "epoch": "an-old-epoch"}, headers=old)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["status"] == "finished" and resp.get_json()["events_missing"] == 0
+    assert "durability" not in resp.get_json()
