@@ -54,7 +54,7 @@ def run(quick: bool = False) -> list[Row]:
     from server.head_office.compiler import pack_document
     from server.head_office.definition import parse_definition
     from server.head_office.signing import canonical, load_public_key, public_key_b64, sign, verify
-    from server.packs import apply_pack
+    from server.store.packs import apply_pack
 
     members = 2_000 if quick else 20_000
     now = datetime.now(timezone.utc)

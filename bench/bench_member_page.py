@@ -29,7 +29,7 @@ from db.base import utcnow  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import PurchaseLine  # noqa: E402
 from db.session import make_engine, make_session_factory  # noqa: E402
-from server import accounts  # noqa: E402
+from server.auth import accounts  # noqa: E402
 from server.importer.completejourney import import_completejourney, load_dataset  # noqa: E402
 from server.staff import lifecycle, members  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Retention purge benchmark: dropping monthly partitions against deleting rows in batches.
 
 A year of purchase history older than the retention cutoff (plus a month of recent history
-that must stay) is loaded into fresh databases and purged with `server.retention.purge`:
+that must stay) is loaded into fresh databases and purged with `server.store.retention.purge`:
 - PostgreSQL with monthly partitions: whole partitions are dropped (the production path);
 - baseline, same run: the same PostgreSQL rows with no monthly partitions (all in the default
   partition), so the purge deletes them in batches of retention.batch_size;
@@ -32,7 +32,7 @@ from db import localpg  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.partitions import ensure_month_partitions  # noqa: E402
 from db.session import make_engine  # noqa: E402
-from server.retention import purge  # noqa: E402
+from server.store.retention import purge  # noqa: E402
 
 NOW = datetime(2027, 6, 15, tzinfo=timezone.utc)
 CFG = {"retention": {"days": 730, "batch_size": 5000}}

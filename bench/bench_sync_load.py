@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Row, percentile, print_table, row  # noqa: E402
 from bench.disk_stalls import DiskStalls, disk_of  # noqa: E402
-from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable  # noqa: E402
+from bench.disk_stalls import parse as parse_stalls  # noqa: E402
+from bench.disk_stalls import usable as stalls_unusable
 
 INTERVAL = 3.0  # seconds between a handheld's batches
 SLOW = 0.1  # the p99 bound, in seconds
@@ -401,7 +402,7 @@ def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str], 
     from db.migrate import upgrade
     from db.models import Product
     from db.session import make_engine, make_session_factory
-    from server.accounts import add_device
+    from server.auth.accounts import add_device
     from server.importer.completejourney import import_completejourney
 
     localpg.ensure_server()

@@ -32,6 +32,8 @@ Public API (stable; the handheld, the CLI and the store-day simulation rely on i
 - Exceptions: ScannerError -> FrameError -> ChecksumError, LineNoise, ReadTooLong; PortGone;
   BarcodeError.
 - CLI: `firmware_bridge.cli.scanner` is a click group (listen, virtual) for `shopgo scanner`.
+
+Imports no other ShopGo package.
 """
 
 from __future__ import annotations

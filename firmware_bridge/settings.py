@@ -8,7 +8,6 @@ from typing import Any
 
 from . import wire
 from .validate import (
-    BAUDRATES,
     check_actions,
     check_baud,
     check_bool,

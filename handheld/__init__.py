@@ -8,4 +8,7 @@ Public API:
     compute_state(trip, events, catalogue) handheld.state: fold + price_basket -> the screen state dict
     create_display(handheld)               handheld.web: the Flask display app (GET /api/state, /api/stream SSE)
 CLI: `shopgo handheld` (handheld.cli:handheld).
+
+Imports `shop` (pricing, the basket fold, the catalogue format) and `firmware_bridge`; never
+`server` or `db`: it talks to the store only over HTTP (client.py).
 """

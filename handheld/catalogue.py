@@ -20,14 +20,13 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from handheld.store import DB_NAME as LOG_NAME
 from handheld.store import LocalStore
-from server.pricing import PriceInfo, PromotionRule
+from shop.catalogue import PRODUCT_FIELDS, price_info, promotion_rule, promotion_window
+from shop.pricing import PriceInfo, PromotionRule
 
 DB_NAME = "catalogue.db"
 IMAGE_FILES = (LOG_NAME, DB_NAME)  # what a provisioning image copies into a new device's data folder
 SCHEMA_VERSION = 1
 LOAD_CHUNK = 5_000  # products per executemany: progress is reported between chunks
-PRODUCT_COLUMNS = ("gtin", "product_id", "name", "category", "price_minor", "member_price_minor",
-                   "sold_by_weight", "plu", "min_age", "active")
 _SCHEMA = """
 CREATE TABLE products (
     gtin TEXT PRIMARY KEY,
@@ -46,13 +45,6 @@ CREATE TABLE promotions (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE barcode_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-def _when(text: Any) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class _Connection:
@@ -132,9 +124,9 @@ class Catalogue:
         against the catalogue as it was; an answer cut short (an error, a kill) changes nothing.
         """
         products = answer.get("products", [])
-        rows = [tuple(_column(p, c) for c in PRODUCT_COLUMNS) for p in products]
-        insert = (f"INSERT OR REPLACE INTO products ({', '.join(PRODUCT_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(PRODUCT_COLUMNS))})")
+        rows = [tuple(_column(p, c) for c in PRODUCT_FIELDS) for p in products]
+        insert = (f"INSERT OR REPLACE INTO products ({', '.join(PRODUCT_FIELDS)}) "
+                  f"VALUES ({', '.join('?' * len(PRODUCT_FIELDS))})")
         with self._write() as db:
             if answer.get("full"):
                 for table in ("products", "promotions", "barcode_rules"):
@@ -164,7 +156,7 @@ class Catalogue:
                 return self._by_gtin[gtin]
             generation = self._generation
         rows = self._reader.execute("SELECT * FROM products WHERE gtin = ? AND active = 1", (gtin,))
-        info = _price_info(rows[0]) if rows else None
+        info = price_info(rows[0]) if rows else None
         with self._lock:
             if generation == self._generation:
                 self._by_gtin[gtin] = info
@@ -203,11 +195,8 @@ class Catalogue:
             cached = []
             for (body,) in self._reader.execute("SELECT body FROM promotions"):
                 p = json.loads(body)
-                if not p.get("active", True):
-                    continue
-                rule = PromotionRule(int(p["id"]), str(p["name"]), str(p["kind"]), dict(p.get("params") or {}),
-                                     p.get("product_id"), p.get("category"), bool(p.get("member_only", False)))
-                cached.append((rule, _when(p.get("starts_at")), _when(p.get("ends_at"))))
+                if p.get("active", True):
+                    cached.append((promotion_rule(p), *promotion_window(p)))
             with self._lock:
                 if generation == self._generation:
                     self._promotions = cached
@@ -236,12 +225,6 @@ def _column(product: Mapping[str, Any], column: str) -> Any:
     if column in ("sold_by_weight", "active"):
         return int(bool(value if value is not None else column == "active"))
     return value
-
-
-def _price_info(row: Any) -> PriceInfo:
-    return PriceInfo(gtin=row["gtin"], product_id=int(row["product_id"]), name=row["name"],
-                     price_minor=int(row["price_minor"]), member_price_minor=row["member_price_minor"],
-                     category=row["category"], sold_by_weight=bool(row["sold_by_weight"]), min_age=row["min_age"])
 
 
 class _WriteTx:

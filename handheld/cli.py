@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from server import config as config_mod
+from shop import config as config_mod
 
 
 @click.command("handheld")
@@ -29,7 +29,7 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     """Run a handheld: scan, keep the trip on disk, sync with the store server, serve the display."""
     from handheld.runtime import HandheldConfig, HandheldRuntime
 
-    config_path = getattr(ctx.obj, "config_path", None)
+    config_path = getattr(ctx.find_root().obj, "config_path", None)  # `shopgo --config`; else SHOPGO_CONFIG
     token_file = options.pop("token_file", None)
     if token_file is not None:
         try:
@@ -37,12 +37,12 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
         except OSError as exc:
             raise click.BadParameter(f"cannot read {token_file}: {exc.strerror}", param_hint="--token-file") from None
     try:
-        cfg = config_mod.load(config_path)
+        cfg = config_mod.load(config_path)  # its scanner sections are checked as the runtime reads them
         http = options.get("http")
         if http is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d{1,5}", http):
             raise click.BadParameter(f"{http!r} is not HOST:PORT", param_hint="--http")
         config = HandheldConfig.from_config(cfg, **options)
-    except (config_mod.ConfigError, ValueError, KeyError) as exc:
+    except (ValueError, KeyError) as exc:
         raise click.ClickException(f"configuration: {exc}") from None
     if no_scanner:
         config = HandheldConfig(**{**config.__dict__, "scanner_port": None})

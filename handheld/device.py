@@ -1,8 +1,8 @@
 """The handheld's trip: scans and screen actions become logged events; the screen state is their fold.
 
 Every action appends its event (committed, durable) before the state the screen sees
-changes. The basket is `server.basket.fold` of the trip's log priced by
-`server.pricing.price_basket` with the cached catalogue, so the device, the checkout and
+changes. The basket is `shop.basket.fold` of the trip's log priced by
+`shop.pricing.price_basket` with the cached catalogue, so the device, the checkout and
 the tests share one pricing function. Listeners (the SSE streams) get each new state.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`price_basket`, re-run only where the basket changed since the last scan.
 
-`server.pricing.price_basket` is the one pricing function; this module never prices
+`shop.pricing.price_basket` is the one pricing function; this module never prices
 anything itself. It relies on one property of that function (see its docstring): a line
 whose product has no personal offer is priced from that line alone (its unit price,
 member price, and the public promotions naming its product or category; multi-buys count
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from server.basket import BasketLine
-from server.pricing import PersonalOffer, PricedBasket, PricedLine, PriceInfo, PricingRules, PromotionRule, price_basket
+from shop.basket import BasketLine
+from shop.pricing import PersonalOffer, PricedBasket, PricedLine, PriceInfo, PricingRules, PromotionRule, price_basket
 
 # Per line key: the line, its PriceInfo, the promotions that fit it, member, rules -> its price.
 _Memo = tuple[BasketLine, PriceInfo, tuple[PromotionRule, ...], bool, PricingRules, "PricedLine | None"]

@@ -15,7 +15,8 @@ from handheld.device import Handheld
 from handheld.store import LocalStore
 from handheld.sync import CatalogueSync, EventSync
 from handheld.web import DisplayServer
-from server.pricing import PricingRules
+from shop.config import resolve_path
+from shop.pricing import PricingRules
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.0005
@@ -43,9 +44,7 @@ class HandheldConfig:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> HandheldConfig:
-        """Build from a loaded config (server.config.load); None overrides keep the configured value."""
-        from server.config import resolve_path
-
+        """Build from a loaded config (shop.config.load); None overrides keep the configured value."""
         hh, site, pricing = cfg["handheld"], cfg["site"], cfg["pricing"]
         settings = Settings.from_dict(cfg)
         o = {k: v for k, v in overrides.items() if v is not None}

@@ -6,7 +6,7 @@ from typing import Any
 
 from firmware_bridge import BarcodeSettings, Scan
 from handheld.catalogue import Catalogue
-from server.pricing import PriceInfo
+from shop.pricing import PriceInfo
 
 ITEM_KINDS = ("product", "weighed", "priced", "gs1")
 

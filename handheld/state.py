@@ -11,14 +11,14 @@ from typing import Any, Sequence
 from handheld.catalogue import Catalogue
 from handheld.pricer import IncrementalPricer
 from handheld.store import LoggedEvent, TripRow
-from server.basket import BasketLine, EventLike, apply_event, fold, newest_first
-from server.pricing import PersonalOffer, PricedLine, PriceInfo, PricingRules, price_basket
+from shop.basket import BasketLine, EventLike, apply_event, fold, newest_first
+from shop.pricing import PersonalOffer, PricedLine, PriceInfo, PricingRules, price_basket
 
 
 class RunningBasket:
     """`fold` kept up to date one event at a time.
 
-    Each new event goes through `server.basket.apply_event`, the very step `fold` repeats
+    Each new event goes through `shop.basket.apply_event`, the very step `fold` repeats
     over the whole log, so a scan costs O(lines) for the ordering instead of O(trip
     length); `fold(all events)` equals the running lines line for line (tested). Events
     the server made (staff voids) sort after every event of the device, as on the server;

@@ -67,7 +67,7 @@ def utc_iso(moment: datetime | None = None) -> str:
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """One event of the local log (fits server.basket.EventLike)."""
+    """One event of the local log (fits shop.basket.EventLike)."""
 
     id: str
     seq: int

@@ -12,7 +12,6 @@ import logging
 import random
 import threading
 import time
-from typing import Any
 
 from handheld.catalogue import Catalogue
 from handheld.client import ApiClient, Offline, Refused

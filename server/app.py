@@ -44,13 +44,14 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from server import api, database, errors
+    from server import api, database, errors, head_office, staff
+    from server.api import handheld, members
 
     database.init_app(app)
     errors.init_app(app)
     api.init_app(app)
-    for name in ("server.api.handheld", "server.staff", "server.head_office", "server.api.members"):
-        _init_optional(app, name)
+    for part in (handheld, staff, head_office, members):
+        part.init_app(app)
 
     @app.get("/")
     def index() -> ResponseReturnValue:
@@ -60,16 +61,3 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
                        health="/healthz")
 
     return app
-
-
-def _init_optional(app: Flask, module: str) -> None:
-    """Wire in a subsystem that has an init_app, when it exists in this build."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return
-        raise
-    mod.init_app(app)

@@ -9,12 +9,11 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.migrate import current_revision, head_revision
 from db.base import utcnow
+from db.migrate import current_revision, head_revision
 from db.models import SiteState
 from db.session import StorageLost, make_engine, make_session_factory, sqlite_file_problem
 from server.config import database_url
-
 
 _MAKING = threading.Lock()
 

@@ -30,7 +30,7 @@ HANDHELD_BIND = "127.0.0.1:8080"
 
 def _shopgo() -> list[str]:
     exe = Path(sys.executable).parent / "shopgo"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli.main"]
 
 
 def _tag(url: str) -> str:
@@ -42,9 +42,9 @@ def _tag(url: str) -> str:
 
 def demo_credentials(cfg: dict[str, Any], url: str) -> dict[str, str]:
     """The demo manager's password and a handheld token, made once and kept under var/."""
-    from db.session import make_engine, make_session_factory
     from db.models import User
-    from server.accounts import add_device, add_user, device_for_token, ensure_store
+    from db.session import make_engine, make_session_factory
+    from server.auth.accounts import add_device, add_user, device_for_token, ensure_store
 
     path = config_mod.resolve_path(cfg, f"var/demo-credentials-{_tag(url)}.json")
     creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -172,21 +172,19 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
     """Head office on its own database (a chain-wide copy of the store's), linked to the store.
 
     Returns the head-office process environment (and the public key the store must trust),
-    or None when this build has no head-office role or the store database is not SQLite.
+    or None when the store database is not SQLite.
     """
-    try:
-        from server.head_office.compiler import add_store, rotate_token
-        from server.head_office.signing import generate_key, load_private_key, public_key_b64
-        from server.packs import set_head_office_token
-    except ImportError:
-        return None
+    from server.head_office.compiler import add_store, rotate_token
+    from server.head_office.signing import generate_key, load_private_key, public_key_b64
+    from server.store.packs import set_head_office_token
+
     if not url.startswith("sqlite:///"):
         click.echo("(head office in the demo needs the embedded SQLite database; skipped)")
         return None
     from db.migrate import upgrade
     from db.models import StoreLink
     from db.session import make_engine, make_session_factory
-    from server.backup import backup
+    from server.store.backup import backup
 
     tag = _tag(url)
     ho_file = config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}.db")
@@ -218,12 +216,8 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
 
 def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
                     store_bind: str, handheld_bind: str) -> Any:
-    try:
-        from firmware_bridge.virtual import VirtualScanner
-        import handheld.cli  # noqa: F401  (only to know the handheld is in this build)
-    except ImportError:
-        click.echo("(handheld not in this build: store server only)")
-        return None
+    from firmware_bridge.virtual import VirtualScanner
+
     scanner = VirtualScanner(protocol="raw", aim=False)  # as the default scanner profile expects
     device_path = scanner.open()
     children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",

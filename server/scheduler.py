@@ -67,9 +67,8 @@ class Jobs:
             sess.commit()
 
     def retention_purge(self) -> str:
-        from server.retention import ensure_future_partitions, purge
-
         from server.auth.users import purge_sessions
+        from server.store.retention import ensure_future_partitions, purge
 
         now = utcnow()
         made = ensure_future_partitions(self.engine, now)
@@ -80,45 +79,37 @@ class Jobs:
             (f"; {sessions} old console sessions removed" if sessions else "")
 
     def offers_build(self) -> str:
-        from server.offers_build import as_of_for, build_store_offers
+        from server.offers.build import as_of_for, build_store_offers
 
         with self.session() as sess:
             report = build_store_offers(sess, self.cfg, as_of_for(utcnow().date()))
         return f"{report.offers_written} offers written, {report.offers_replaced} replaced"
 
     def catalogue_bump(self) -> str:
-        try:
-            from server.catalogue import bump_version
-        except ModuleNotFoundError as exc:
-            if exc.name and "server.catalogue".startswith(exc.name):
-                return "no catalogue module in this build; nothing to bump"
-            raise
+        from server.store.catalogue import bump_version
+
         with self.session() as sess:
             return f"catalogue version {bump_version(sess)}"
 
     def pack_pull(self) -> str:
         if not self.cfg["server"]["head_office_url"]:
             return "head-office packs are not configured (server.head_office_url is empty)"
-        try:
-            from server.packs import pull
-        except ModuleNotFoundError as exc:
-            if exc.name and "server.packs".startswith(exc.name):
-                return "head-office packs are not configured: no packs module in this build"
-            raise
+        from server.store.packs import pull
+
         report = pull(self.engine, self.cfg)
         if report.error:
             raise RuntimeError(f"pack pull: {report.error}")
         return f"{report.fetched} packs fetched, {len(report.applied)} applied, {len(report.refused)} refused"
 
     def points_expiry(self) -> str:
-        from server.loyalty import expire_points
+        from server.store.loyalty import expire_points
 
         with self.session() as sess:
             report = expire_points(sess, utcnow())
         return f"{report.points_expired} points expired for {report.members} members"
 
     def tier_recompute(self) -> str:
-        from server.loyalty import recompute_tiers
+        from server.store.loyalty import recompute_tiers
 
         with self.session() as sess:
             report = recompute_tiers(sess, utcnow(), self.cfg["loyalty"]["tiers"])

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from db.base import Base
 from db.models.catalogue import BarcodeRule, Product, Promotion, SiteState, Store
-from db.models.head_office import CampaignAudience, CampaignResult, CampaignVersion, Pack, ResultBatch, StorePack, StoreLink  # noqa: F401
+from db.models.head_office import (  # noqa: F401
+    CampaignAudience,
+    CampaignResult,
+    CampaignVersion,
+    Pack,
+    ResultBatch,
+    StoreLink,
+    StorePack,
+)
 from db.models.history import ImportChunk, Purchase, PurchaseLine
 from db.models.marketing import Campaign, DataRequest, Offer, OfferRedemption, PointsEntry
 from db.models.people import ConsoleSession, Device, Member, User

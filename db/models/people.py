@@ -54,7 +54,7 @@ class Device(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # "handheld" (a shopper's scanner: its own trips) or "till" (checks out and audits its store's trips)
     role: Mapped[str] = mapped_column(String(16), default="handheld", server_default="handheld")
-    # unknown cards presented to start a trip since card_failures_since (server/trips.py throttles them)
+    # unknown cards presented to start a trip since card_failures_since (server/store/trips.py throttles them)
     card_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     card_failures_since: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,8 @@
-"""The JSON API under /api/v1 (handheld, till, head office) and the health endpoint."""
+"""The JSON API under /api/v1 (handheld, till, head office) and the health endpoint.
+
+Thin over server.store's services; may import the platform, server.auth, server.store and head
+office's OpenAPI document.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify

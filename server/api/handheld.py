@@ -1,5 +1,5 @@
 """The handheld API (server/api/HANDHELD_API.md): thin views over the trips, catalogue,
-checkout and audits services. Every view validates its body against server/api/schemas.py,
+checkout and audits services. Every view validates its body against server/store/schemas.py,
 runs one service call in one transaction, and answers JSON; a refused request writes nothing.
 """
 from __future__ import annotations
@@ -20,15 +20,17 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Device, Member
-from server import audits, catalogue, checkout, trips
-from server.accounts import hash_token
-from server.actors import Actor
 from server.auth import csrf
+from server.auth.accounts import hash_token
+from server.auth.actors import Actor
 from server.auth.users import current_user
-from server.api.schemas import AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate, validate_event_batch
 from server.database import db_session
 from server.errors import ApiError
 from server.params import optional_number, parse_json
+from server.store import audits, catalogue, checkout, trips
+from server.store.finish import finish_trip
+from server.store.ingest import ingest_events
+from server.store.schemas import AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate, validate_event_batch
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
@@ -238,7 +240,7 @@ def post_events(trip_id: str) -> ResponseReturnValue:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
     validate_event_batch(body)
     device: DeviceRef = g.device
-    return jsonify(_transaction(lambda s: trips.ingest_events(s, device, trip_id, body["events"])).as_json())
+    return jsonify(_transaction(lambda s: ingest_events(s, device, trip_id, body["events"])).as_json())
 
 
 @bp.post("/trips/<trip_id>/finish")
@@ -247,7 +249,7 @@ def finish(trip_id: str) -> ResponseReturnValue:
     """Finish the trip and decide its rescan audit (idempotent)."""
     body = validate(_body(required=False), FINISH)
 
-    return jsonify(_transaction(lambda s: trips.finish_trip(s, g.device, trip_id, _cfg(),
+    return jsonify(_transaction(lambda s: finish_trip(s, g.device, trip_id, _cfg(),
                                                             body.get("handheld_total_minor"),
                                                             body.get("event_count"))))
 

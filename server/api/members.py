@@ -23,13 +23,13 @@ from flask import Blueprint, Flask, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
 
 from db.models import User
-from server.api.schemas import ERASE, errors
 from server.auth import csrf
 from server.auth.users import current_user
 from server.database import db_session
 from server.errors import ApiError
-from server.loyalty import LoyaltyError, erase_member, export_member, get_member
 from server.params import parse_json
+from server.store.loyalty import LoyaltyError, erase_member, export_member, get_member
+from server.store.schemas import ERASE, errors
 
 bp = Blueprint("members_api", __name__, url_prefix="/api/v1/members")
 DATA_ROLES = ("manager", "head_office")

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json.
 
-Request bodies come from server/api/schemas.py, the same objects the views validate
+Request bodies come from server/store/schemas.py, the same objects the views validate
 with, so the document cannot drift from the checks. The handheld, till, member and
 pack-notify operations are described in OPERATIONS; on a head-office site the operations
 of head office's store API are merged in from server/head_office/openapi.py. Any other
@@ -22,8 +22,8 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from server.api.schemas import REQUESTS, UUID_PATTERN, Schema
 from server.params import MAX_ID
+from server.store.schemas import REQUESTS, UUID_PATTERN, Schema
 
 ERROR: Schema = {"type": "object", "required": ["error", "status", "message"],
                  "properties": {"error": {"type": "string"}, "status": {"type": "integer"},

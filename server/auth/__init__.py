@@ -1,5 +1,9 @@
 """Console sign-in: a server-side session per sign-in, CSRF token on every form, throttling of
-failed sign-ins per client, role and store checks."""
+failed sign-ins per client, role and store checks.
+
+accounts.py (staff users, devices) and actors.py (who acts on a store's trips) are plain
+services; may import the platform modules and `db`.
+"""
 from __future__ import annotations
 
 import unicodedata
@@ -8,11 +12,17 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from server import accounts
-from server.auth import ratelimit
+from server.auth import accounts, ratelimit
 from server.auth.csrf import csrf_token, protect, rotate
-from server.auth.users import (current_user, end_session, login_required, require_store, scope_store, start_session,
-                               working_store)
+from server.auth.users import (
+    current_user,
+    end_session,
+    login_required,
+    require_store,
+    scope_store,
+    start_session,
+    working_store,
+)
 from server.database import db_session
 
 bp = Blueprint("auth", __name__, template_folder="templates")

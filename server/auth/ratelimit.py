@@ -21,7 +21,7 @@ could reset it with an account of their own).
 What this does not stop, honestly: a guesser spread over many addresses gets PAIR_LIMIT
 guesses per WINDOW at one account from each address, with no cap across addresses; the
 slow password hash (scrypt), the eight-character minimum and, for unknown names, the same
-hash work as for real ones (server/accounts.py, so timing does not reveal which names
+hash work as for real ones (server/auth/accounts.py, so timing does not reveal which names
 exist) are what is left against that. The counters live in the process (like the catalogue
 cache): exact for the embedded SQLite deployment (one process); under gunicorn with W
 workers each worker counts on its own, so a client gets up to W times the limits. The

@@ -12,7 +12,7 @@ How the pieces fit
   A stable hash puts `holdout_share` of them in the hold-out group.
 - Packs (compiler.py, signing.py): per store, the campaign version, its products and the
   exposed and hold-out member ids in that store, as canonical JSON signed with Ed25519,
-  numbered per store 1, 2, 3, ... Stores fetch them (server/packs.py) on the scheduler's
+  numbered per store 1, 2, 3, ... Stores fetch them (server/store/packs.py) on the scheduler's
   "pack-pull" job and when head office notifies them, verify and apply them strictly in
   order, and acknowledge; head office shows per store which version is active.
 - Results (feed.py on the store, results.py here): batches keyed by UUID carry redemptions

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Member, Product, Purchase, PurchaseLine
+from db.models import Member, Product, PurchaseLine
 from server.head_office.definition import MAX_PRODUCTS, CampaignError
 from server.offers.policy import holdout_fraction
 

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import click
 
-from server.cli import Ctx, _engine, _session, pass_ctx
+from server.cli.base import Ctx, engine, pass_ctx, session
 
 
 @click.group("head-office")
@@ -58,7 +58,7 @@ def store_add(ctx: Ctx, store_id: str, name: str | None, url: str, rotate: bool,
     from server.head_office.compiler import add_store, rotate_token
     from server.head_office.definition import CampaignError
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             token = rotate_token(sess, store_id) if rotate else add_store(sess, store_id, name or store_id, url)[1]
         except CampaignError as exc:
@@ -104,13 +104,13 @@ def link(ctx: Ctx, stray: tuple[str, ...], token_file: TextIO | None, database: 
     """On a store: keep the token head office printed for it (encrypted), read from --token-file,
     SHOPGO_HEAD_OFFICE_TOKEN or a hidden prompt."""
     from server.head_office.link_secret import LinkTokenError
-    from server.packs import set_head_office_token
+    from server.store.packs import set_head_office_token
 
     if stray:
         raise click.UsageError("the token is no longer taken on the command line, where `ps` shows it to everyone: "
                                f"put it in a file and pass --token-file PATH, or set {TOKEN_ENV}")
     token = read_link_token(token_file)
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             set_head_office_token(sess, token, ctx.cfg)
         except LinkTokenError as exc:
@@ -136,7 +136,7 @@ def create(ctx: Ctx, definition: str, database: str | None) -> None:
     from server.head_office.campaigns import create_campaign
     from server.head_office.definition import CampaignError
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             campaign = create_campaign(sess, _load(definition), actor="cli")
         except CampaignError as exc:
@@ -151,7 +151,7 @@ def _act(ctx: Ctx, campaign_id: int, action: str, notify: bool, database: str | 
     from server.head_office.notify import notify_stores, signing_key
     from server.head_office.signing import SignatureError
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             fn = campaigns.publish if action == "publish" else campaigns.withdraw
             result = fn(sess, campaign_id, signing_key(ctx.cfg), actor="cli")
@@ -161,7 +161,7 @@ def _act(ctx: Ctx, campaign_id: int, action: str, notify: bool, database: str | 
     for store, seq in sorted(result.packs.items()):
         click.echo(f"{store}: pack {seq} {json.dumps(result.audience.get(store, {}))}")
     if notify and result.packs:
-        eng = _engine(ctx, database)
+        eng = engine(ctx, database)
         try:
             notify_stores(eng, result.packs, wait=True)
         finally:
@@ -197,7 +197,7 @@ def preview(ctx: Ctx, campaign_id: int, database: str | None) -> None:
     from server.head_office.campaigns import preview as preview_fn
     from server.head_office.definition import CampaignError
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             click.echo(json.dumps(preview_fn(sess, campaign_id), indent=2))
         except CampaignError as exc:
@@ -208,9 +208,9 @@ def preview(ctx: Ctx, campaign_id: int, database: str | None) -> None:
 @pass_ctx
 def pull(ctx: Ctx) -> None:
     """On a store: fetch, verify and apply new packs now, then send results (the pack-pull job)."""
-    from server.packs import pull as pull_fn
+    from server.store.packs import pull as pull_fn
 
-    eng = _engine(ctx)
+    eng = engine(ctx)
     try:
         report = pull_fn(eng, ctx.cfg)
     finally:
@@ -230,7 +230,7 @@ def report(ctx: Ctx, campaign_id: int, database: str | None) -> None:
     from server.head_office.report_text import format_report
     from server.head_office.results import campaign_report
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             click.echo(format_report(campaign_report(sess, campaign_id)))
         except CampaignError as exc:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Pack, StoreLink
-from server.accounts import hash_token, new_token
+from server.auth.accounts import hash_token, new_token
 from server.head_office.definition import CampaignError, body_number
 from server.head_office.signing import canonical, sign
 

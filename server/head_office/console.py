@@ -3,7 +3,6 @@ their pack status, results with a chart. Thin views over the campaigns and resul
 from __future__ import annotations
 
 import math
-
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +22,7 @@ from server.head_office.notify import notify_stores, signing_key
 from server.head_office.results import campaign_report
 from server.head_office.signing import SignatureError
 from server.params import MAX_ID, whole_number
+from shop.money import format_money
 
 bp = Blueprint("head_office", __name__, url_prefix="/head-office", template_folder="templates")
 HEAD_OFFICE = login_required(roles=("head_office",))
@@ -244,8 +244,9 @@ def results_json(campaign_id: int) -> ResponseReturnValue:
 
 @bp.app_template_filter("money")
 def money(minor: float | int | None) -> str:
-    """Minor units as a decimal amount."""
-    return "–" if minor is None else f"{minor / 100:,.2f}"
+    """Minor units as the chain's currency."""
+    site = current_app.config["SHOPGO"]["site"]
+    return format_money(minor, site["currency"], int(site["currency_exponent"]))
 
 
 @bp.app_template_filter("when")

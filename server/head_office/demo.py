@@ -24,11 +24,11 @@ from db.models import PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
 from server.head_office import campaigns
 from server.head_office.compiler import add_store, packs_after
-from server.head_office.feed import build_batch
 from server.head_office.results import campaign_report, ingest_results
 from server.head_office.signing import public_key_b64
 from server.importer.completejourney import import_completejourney
-from server.packs import apply_pack
+from server.store.feed import build_batch
+from server.store.packs import apply_pack
 
 
 def coupon_campaign(cj_campaign: int) -> tuple[list[int], datetime, datetime]:

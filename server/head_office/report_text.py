@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from shop.money import format_money
+
 
 def _money(minor: float | None) -> str:
-    return "-" if minor is None else f"{minor / 100:,.2f}"
+    return "-" if minor is None else format_money(minor, symbol=False)
 
 
 def format_report(report: Mapping[str, Any]) -> str:

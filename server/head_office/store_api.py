@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from db.models import StorePack
-from server import packs
 from server.database import db_session, engine
+from server.store import packs
 
 bp = Blueprint("store_packs", __name__, url_prefix="/api/v1/packs")
 log = logging.getLogger(__name__)

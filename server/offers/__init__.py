@@ -2,6 +2,8 @@
 
 Pure functions over a purchase-history DataFrame (household_id, basket_id, product_id, quantity,
 sales_value, timestamp UTC); no database access here. Households are scored independently in shards.
+The engine imports no other ShopGo package; build.py (the nightly build of a store's offers)
+may import `db` and server.store, cli.py the platform too.
 """
 
 from __future__ import annotations

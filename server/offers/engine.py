@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 
 from server.offers.history import BasketLog, basket_log, before, check_history
-from server.offers.recommend import (REPLENISH, EngineParams, explore_rates, neighbour_pool, recommend,
-                                     neighbour_weights, repeat_vectors, unit_rows)
+from server.offers.recommend import (
+    REPLENISH,
+    EngineParams,
+    explore_rates,
+    neighbour_pool,
+    neighbour_weights,
+    recommend,
+    repeat_vectors,
+    unit_rows,
+)
 
 SCORE_COLUMNS = ["household_id", "rank", "product_id", "kind", "score"]
 

@@ -1,6 +1,6 @@
 """The end-of-day checks: every event exactly once, every trip at the right price, no stray 5xx.
 
-The price check is independent of `server.pricing`: it re-prices the shopper's own record
+The price check is independent of `shop.pricing`: it re-prices the shopper's own record
 (what it scanned, removed and changed) from the catalogue's shelf and member prices with
 its own arithmetic, so a bug in the shared pricing or in the event path shows as a mismatch.
 """

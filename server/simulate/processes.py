@@ -32,7 +32,7 @@ def free_port() -> int:
 def shopgo_command() -> list[str]:
     """How to run `shopgo` with this interpreter."""
     exe = Path(sys.executable).parent / "shopgo"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli.main"]
 
 
 def rss_kib(pid: int) -> tuple[int, int]:

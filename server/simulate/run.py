@@ -5,7 +5,6 @@ Every process started here is in `Children` and killed in the `finally`, whateve
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import secrets
@@ -15,8 +14,8 @@ import tempfile
 import threading
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -117,17 +116,13 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
                "PYTHONUNBUFFERED": "1"}
         server = StoreServer(children, env, workdir, options.workers)
         server.start()
-        scheduler = None
-        if importlib.util.find_spec("server.ops_cli") is not None:
-            # The nightly jobs move out of the day: an offers build mid-run would change prices under
-            # the independent check, and a purge is a night job, not part of the store's day.
-            night = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")
-            scheduler = children.spawn([*shopgo_command(), "scheduler"],
-                                       {**env, "SHOPGO_SCHEDULER_OFFERS_BUILD_AT": night,
-                                        "SHOPGO_SCHEDULER_PURGE_AT": night}, workdir / "scheduler.log")
-            log(f"scheduler started (offers-build and retention-purge moved to {night} UTC, after the day)")
-        else:
-            log("note: `shopgo scheduler` is not in this build; the day runs without it")
+        # The nightly jobs move out of the day: an offers build mid-run would change prices under
+        # the independent check, and a purge is a night job, not part of the store's day.
+        night = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")
+        scheduler = children.spawn([*shopgo_command(), "scheduler"],
+                                   {**env, "SHOPGO_SCHEDULER_OFFERS_BUILD_AT": night,
+                                    "SHOPGO_SCHEDULER_PURGE_AT": night}, workdir / "scheduler.log")
+        log(f"scheduler started (offers-build and retention-purge moved to {night} UTC, after the day)")
         proxy = Proxy("127.0.0.1", server.port).start()
         for i, token in enumerate(setup.device_tokens):
             handhelds.append(HandheldProc(i, children, env, workdir / f"hh{i:03d}", token,
@@ -189,11 +184,10 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
         for hh in handhelds:
             hh.stop()
         server.stop()
-        if scheduler is not None:
-            if scheduler.poll() is not None:
-                report.problems.append(f"the scheduler exited during the day ({scheduler.returncode}); "
-                                       f"see {workdir / 'scheduler.log'}")
-            kill_group(scheduler, signal.SIGTERM)
+        if scheduler.poll() is not None:
+            report.problems.append(f"the scheduler exited during the day ({scheduler.returncode}); "
+                                   f"see {workdir / 'scheduler.log'}")
+        kill_group(scheduler, signal.SIGTERM)
         report.faults, report.windows = faults, list(runner.windows)
         report.fault_errors = runner.errors + [e for s in shoppers for e in s.errors]
         # The baseline: the second half of the quiet first fifth, after the opening rush, before any fault.

@@ -99,7 +99,7 @@ def prepare_database(database: str | None, households: int, store_id: str, store
 def register_devices(session: Session, store_id: str, store_name: str, count: int,
                      tag: str) -> tuple[list[str], list[int], str]:
     """Register `count` handhelds and one till: (handheld tokens, handheld device ids, till token)."""
-    from server.accounts import add_device, ensure_store
+    from server.auth.accounts import add_device, ensure_store
 
     ensure_store(session, store_id, store_name)
     made = [add_device(session, store_id, f"storeday-{tag}-hh{i:03d}") for i in range(count)]
@@ -168,7 +168,7 @@ def catalogue_template(session: Session, folder: Path) -> int:
     """
     from handheld.catalogue import IMAGE_FILES, Catalogue
     from handheld.store import LocalStore
-    from server.catalogue import bump_version, snapshot
+    from server.store.catalogue import bump_version, snapshot
 
     bump_version(session)
     session.commit()

@@ -8,8 +8,14 @@ from sqlalchemy import select
 
 from db.models import Trip, TripEvent
 from db.session import make_engine, make_session_factory
-from server.simulate.checks import (catalogue_downloads, compare_events, errors_outside, expected_total, local_log,
-                                    read_access_log)
+from server.simulate.checks import (
+    catalogue_downloads,
+    compare_events,
+    errors_outside,
+    expected_total,
+    local_log,
+    read_access_log,
+)
 from server.simulate.processes import HandheldProc
 from server.simulate.report import Mispriced, StoreDayReport
 from server.simulate.setup import StoreSetup

@@ -1,18 +1,18 @@
 """The staff console: members and their basket history, live trips, audits, feedback,
-the store dashboard and data requests. Server-rendered Jinja; a little JavaScript."""
+the store dashboard and data requests. Server-rendered Jinja; a little JavaScript.
+
+Thin over server.store's services; may import the platform, server.auth and server.store.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Flask
-
-bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static",
-               static_url_path="/static")
+from flask import Flask
 
 
 def init_app(app: Flask) -> None:
     """Register sign-in (server.auth) and the console's pages."""
     from server import auth
     from server.staff import views_members, views_store  # noqa: F401  (routes register on import)
-    from server.staff.web import FILTERS
+    from server.staff.web import FILTERS, bp
 
     auth.init_app(app)
     if "staff" not in app.blueprints:

@@ -1,5 +1,5 @@
 """The rescan audit queue: trips picked for a rescan, what the log says they hold, and the
-staff member's findings, recorded through `server.audits.record_outcome`."""
+staff member's findings, recorded through `server.store.audits.record_outcome`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,11 +10,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Audit, Member, Product, Trip, TripEvent, User
-from server.actors import Actor
-from server.audits import record_outcome
-from server.basket import fold
+from server.auth.actors import Actor
 from server.errors import ApiError
 from server.params import is_digits, whole_number
+from server.store.audits import record_outcome
+from shop.basket import fold
 
 MAX_FOUND = 999
 

@@ -1,4 +1,4 @@
-"""Member data requests from the console: export and erase through `server.loyalty`, which
+"""Member data requests from the console: export and erase through `server.store.loyalty`, which
 records each one in `data_requests` (the audit trail shown here)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import DataRequest, Member
-from server import loyalty
 from server.errors import ApiError
+from server.store import loyalty
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Device, Member, Product, StaffAction, Trip, TripEvent, User
-from server.accounts import hash_token
-from server.basket import SERVER_SEQ_BASE, BasketLine, fold
+from server.auth.accounts import hash_token
 from server.errors import ApiError
+from shop.basket import SERVER_SEQ_BASE, BasketLine, fold
 
 LIVE_STATUSES = ("active", "finished")
 CONSOLE_DEVICE_NAME = "staff console"

@@ -11,8 +11,8 @@ from server.auth import current_user, login_required, require_store, scope_store
 from server.database import db_session
 from server.errors import ApiError
 from server.params import whole_number
-from server.staff import bp, charts, data_requests, lifecycle, members
-from server.staff.web import int_arg, money
+from server.staff import charts, data_requests, lifecycle, members
+from server.staff.web import bp, int_arg, money
 
 MANAGERS = ("manager", "head_office")
 

@@ -11,8 +11,10 @@ from db.models import User
 from server.auth import current_user, login_required, require_store, scope_store, working_store
 from server.database import db_session
 from server.errors import ApiError
-from server.staff import audit_queue, bp, dashboard as dash, feedback as fb, live
-from server.staff.web import ago, date_arg, site, today_local
+from server.staff import audit_queue, live
+from server.staff import dashboard as dash
+from server.staff import feedback as fb
+from server.staff.web import ago, bp, date_arg, site, today_local
 
 
 def _user() -> User:

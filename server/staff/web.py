@@ -1,17 +1,19 @@
-"""Small helpers the console's views and templates share: money, local times, arguments."""
+"""The console's blueprint and the small helpers its views and templates share: money, local times, arguments."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request
+from flask import Blueprint, current_app, request
 
 from server.errors import ApiError
 from server.params import whole_number
+from shop.money import format_money
 
+bp = Blueprint("staff", "server.staff", url_prefix="/staff", template_folder="templates", static_folder="static",
+               static_url_path="/static")
 FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
-SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "DKK": "kr ", "SEK": "kr ", "NOK": "kr "}
 
 
 def site() -> dict[str, Any]:
@@ -21,17 +23,8 @@ def site() -> dict[str, Any]:
 
 def money(minor: int | float | None) -> str:
     """Minor units as the store's currency, e.g. 12345 -> '£123.45'."""
-    if minor is None:
-        return "–"
     cfg = site()
-    exp = int(cfg["currency_exponent"])
-    sign = "-" if minor < 0 else ""
-    value = abs(int(round(minor)))
-    symbol = SYMBOLS.get(cfg["currency"], cfg["currency"] + " ")
-    if exp == 0:
-        return f"{sign}{symbol}{value:,}"
-    major, rest = divmod(value, 10 ** exp)
-    return f"{sign}{symbol}{major:,}.{rest:0{exp}d}"
+    return format_money(minor, cfg["currency"], int(cfg["currency_exponent"]))
 
 
 def local(when: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 from biip.checksums import gs1_price_weight_check_digit
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from firmware_bridge import KINDS, BarcodeError, BarcodeSettings, LabelRule, Scan, interpret, interpret_frame
-from firmware_bridge import gs1
+from firmware_bridge import KINDS, BarcodeError, BarcodeSettings, LabelRule, Scan, gs1, interpret, interpret_frame
 
 
 def with_check(payload: str) -> str:

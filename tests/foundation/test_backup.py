@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from server.backup import BackupError, backup, restore, table_counts
-from server.cli import main
+from server.cli.main import main
+from server.store.backup import BackupError, backup, restore, table_counts
 
 
 def _dump(path: Path) -> list[str]:

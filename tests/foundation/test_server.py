@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from db.models import Device, User
 from db.session import make_engine, make_session_factory
-from server.accounts import AccountError, add_device, add_user, device_for_token, hash_token
-from server.cli import main
+from server.auth.accounts import AccountError, add_device, add_user, device_for_token, hash_token
+from server.cli.main import main
 
 
 def test_healthz_reports_database_and_migration_head(client) -> None:  # type: ignore[no-untyped-def]

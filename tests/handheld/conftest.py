@@ -12,7 +12,7 @@ from firmware_bridge import BarcodeSettings, Scan, default_settings, interpret
 from handheld.catalogue import Catalogue
 from handheld.device import Handheld
 from handheld.store import LocalStore
-from server.numbering import card_number, product_gtin
+from server.importer.numbering import card_number, product_gtin
 from tests.loopback import LoopbackServer, dispose_when_idle
 
 MILK, BREAD, WINE, APPLES, CHEESE = 1, 2, 3, 4, 5
@@ -118,8 +118,8 @@ def device(seeded_dir: Path, barcodes: BarcodeSettings) -> Iterator[Handheld]:
 def store_server(imported_url: str, tmp_path: Path) -> Iterator[tuple[LoopbackServer, str, str]]:
     """The store server on the imported database, a registered device token, and the database URL."""
     from db.session import make_engine, make_session_factory
-    from server.accounts import add_device, ensure_store
     from server.app import create_app
+    from server.auth.accounts import add_device, ensure_store
 
     eng = make_engine(imported_url)
     with make_session_factory(eng)() as sess:
@@ -166,7 +166,7 @@ def server_trip(url: str, trip_id: str) -> tuple[list[Any], Any]:
 
     from db.models import Trip, TripEvent
     from db.session import make_engine, make_session_factory
-    from server.basket import Event
+    from shop.basket import Event
 
     eng = make_engine(url)
     try:

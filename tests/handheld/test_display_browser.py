@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import http.server
 import re
+import struct
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-import struct
 
 from firmware_bridge import VirtualScanner
 from handheld.runtime import HandheldConfig, HandheldRuntime

@@ -8,8 +8,7 @@ import pytest
 
 from firmware_bridge import VirtualScanner
 from handheld.store import LocalStore
-from server.basket import fold
-
+from shop.basket import fold
 from tests.loopback import LoopbackServer
 
 from .conftest import pick_products, server_trip, wait_until, weight_label

@@ -6,20 +6,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from handheld.cli import handheld
 from handheld.runtime import HandheldConfig
 from server import config as config_mod
+from server.cli.main import main
 
 
 def test_help_lists_every_option() -> None:
-    result = CliRunner().invoke(handheld, ["--help"])
+    result = CliRunner().invoke(main, ["handheld", "--help"])
     assert result.exit_code == 0
     for option in ("--scanner", "--protocol", "--server", "--token-file", "--data-dir", "--http"):
         assert option in result.output
 
 
 def test_the_token_is_never_taken_from_the_command_line(tmp_path: Path) -> None:
-    result = CliRunner().invoke(handheld, ["--token", "secret", "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(main, ["handheld", "--token", "secret", "--data-dir", str(tmp_path)])
     assert result.exit_code != 0 and "No such option '--token'" in result.output
 
 
@@ -36,7 +36,7 @@ def test_bad_options_are_refused_with_a_message(token: str | None, args: list[st
     if token is not None:
         (tmp_path / "token").write_text(token)
         args = ["--token-file", str(tmp_path / "token"), *args]
-    result = CliRunner().invoke(handheld, [*args, "--data-dir", str(tmp_path / "d")],
+    result = CliRunner().invoke(main, ["handheld", *args, "--data-dir", str(tmp_path / "d")],
                                 env={"SHOPGO_HANDHELD_TOKEN": ""})
     assert result.exit_code != 0 and message in result.output
 

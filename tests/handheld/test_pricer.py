@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handheld.pricer import IncrementalPricer
-from server.basket import Event, fold
-from server.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, price_basket
+from shop.basket import Event, fold
+from shop.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, price_basket
 from tests.store_api.test_pricing_properties import SETTINGS, _events, world
 
 MILK = PriceInfo("0400000000017", 1, "Milk", 150, 120, "dairy")

@@ -26,7 +26,6 @@ from handheld.client import ApiClient, Offline
 from handheld.device import Handheld
 from handheld.store import TripRow
 from handheld.sync import EventSync
-
 from tests.loopback import LoopbackServer, dispose_when_idle
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -110,8 +109,8 @@ def store_on(pg: Cluster) -> Iterator[tuple[LoopbackServer, str]]:
     """The store server on the cluster (migrated, one store, one device): the server and the device's token."""
     from db.migrate import upgrade
     from db.session import make_engine, make_session_factory
-    from server.accounts import add_device, ensure_store
     from server.app import create_app
+    from server.auth.accounts import add_device, ensure_store
     from server.database import engine as app_engine
 
     upgrade(pg.url)

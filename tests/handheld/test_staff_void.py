@@ -7,8 +7,7 @@ import pytest
 
 from firmware_bridge import default_settings, interpret
 from handheld.runtime import HandheldConfig, HandheldRuntime
-from server.basket import fold
-
+from shop.basket import fold
 from tests.loopback import LoopbackServer
 
 from .conftest import pick_products, server_trip, wait_until
@@ -17,7 +16,7 @@ from .conftest import pick_products, server_trip, wait_until
 def _till_token(url: str) -> str:
     """A till of the store: checkouts and audit outcomes are a till's (or staff's), not the handheld's."""
     from db.session import make_engine, make_session_factory
-    from server.accounts import add_device
+    from server.auth.accounts import add_device
 
     eng = make_engine(url)
     try:
@@ -34,7 +33,7 @@ def _void_on_the_server(url: str, trip_id: str, key: str) -> None:
 
     from db.models import User
     from db.session import make_engine, make_session_factory
-    from server.accounts import add_user
+    from server.auth.accounts import add_user
     from server.staff import live
 
     eng = make_engine(url)

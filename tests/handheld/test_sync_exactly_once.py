@@ -9,8 +9,7 @@ import pytest
 from firmware_bridge import default_settings, interpret
 from handheld.client import ApiClient, Offline
 from handheld.runtime import HandheldConfig, HandheldRuntime
-from server.basket import fold
-
+from shop.basket import fold
 from tests.loopback import LoopbackServer
 
 from .conftest import pick_products, server_trip, wait_until, weight_label

@@ -13,11 +13,22 @@ from handheld.catalogue import Catalogue
 from handheld.device import ActionError, Handheld
 from handheld.state import RunningBasket, compute_state
 from handheld.store import LocalStore
-from server.basket import Event, fold
-from server.pricing import PriceInfo, PromotionRule, price_basket
+from shop.basket import Event, fold
+from shop.pricing import PriceInfo, PromotionRule, price_basket
 
-from .conftest import (APPLES, BREAD, CARD, CHEESE, MILK, WINE, catalogue_answer, gtin, price_label, weight_label,
-                       with_check)
+from .conftest import (
+    APPLES,
+    BREAD,
+    CARD,
+    CHEESE,
+    MILK,
+    WINE,
+    catalogue_answer,
+    gtin,
+    price_label,
+    weight_label,
+    with_check,
+)
 
 Scanner = Callable[[str], Scan]
 
@@ -193,7 +204,7 @@ def test_label_line_quantity_cannot_change(device: Handheld, scan: Scanner) -> N
 def test_device_is_bound_until_finish_and_hand_in(device: Handheld, scan: Scanner) -> None:
     start(device, scan, CARD)
     device.on_scan(scan(gtin(MILK)))
-    other = __import__("server.numbering", fromlist=["card_number"]).card_number(2)
+    other = __import__("server.importer.numbering", fromlist=["card_number"]).card_number(2)
     assert device.on_scan(scan(other)) is False
     first = device.state()["trip_id"]
     device.finish(True)

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Audit, Feedback, Member, Product, Purchase, Trip, TripEvent
-from server import accounts
-from server.numbering import card_number
+from server.auth import accounts
+from server.importer.numbering import card_number
 from tests.conftest import BACKENDS, _database, app_config
 
 PASSWORD = "hardening-pass-1"

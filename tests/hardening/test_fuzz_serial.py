@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import string
 import time
-from hypothesis import HealthCheck, given, settings, strategies as st
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge import ssi, wire
 from firmware_bridge.errors import FrameError

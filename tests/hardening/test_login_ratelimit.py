@@ -140,7 +140,7 @@ def test_one_client_guessing_one_name_gets_429_on_that_name_only(site: Site) -> 
 
 
 def test_refused_attempts_do_not_reach_the_password_check(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    from server import accounts
+    from server.auth import accounts
 
     client = site.store.test_client()
     for i in range(ADDRESS_LIMIT):

@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import accounts, trips
-from server.cli import main
+from server.auth import accounts
+from server.cli.main import main
+from server.store import trips
 from tests.hardening.conftest import Site, csrf_from, quick_hash, sign_in
 
 PASSWORD = "Secret-Pass-4711"

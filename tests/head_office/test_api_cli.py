@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.models import ResultBatch, SiteState
 from db.session import make_engine, make_session_factory
-from server.cli import main
+from server.cli.main import main
 from server.head_office.compiler import add_store
 from server.head_office.signing import KEY_ENV
 from tests.conftest import app_config
@@ -82,7 +82,7 @@ def test_keygen_writes_key_and_prints_public_key(tmp_path: Path, monkeypatch: py
 
 
 def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str, tmp_path: Path) -> None:
-    from server.packs import head_office_token
+    from server.store.packs import head_office_token
 
     added = CliRunner().invoke(main, ["head-office", "store-add", "S777", "--database", db_url])
     assert added.exit_code == 0, added.output
@@ -101,7 +101,7 @@ def test_store_add_and_link_keep_the_token_on_both_sides(db_url: str, tmp_path: 
 
 
 def test_a_new_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server import accounts
+    from server.auth import accounts
 
     drawn = iter(["-looks-like-an-option", "Ab3-fine"])
     monkeypatch.setattr(accounts.secrets, "token_urlsafe", lambda n: next(drawn))
@@ -163,7 +163,7 @@ def test_spent_budget_withdraws_the_campaign(db_url: str, tmp_path: Path, monkey
 
 def test_pull_reports_an_unreachable_head_office_and_applies_nothing(db_url: str) -> None:
     from db.models import StorePack
-    from server.packs import pull, set_head_office_token
+    from server.store.packs import pull, set_head_office_token
     from tests.head_office.sites import free_port
 
     eng = make_engine(db_url)

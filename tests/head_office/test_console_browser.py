@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from db.models import CampaignAudience, PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
-from server.accounts import add_user
+from server.auth.accounts import add_user
 from server.head_office.compiler import add_store
 from server.head_office.results import ingest_results
 from server.head_office.signing import KEY_ENV, generate_key

@@ -15,17 +15,17 @@ from sqlalchemy.orm import Session
 
 from db import localpg
 from db.base import utcnow
-from db.models import Member, Offer, Pack, Product, Purchase, PurchaseLine, Store
+from db.models import Member, Offer, Pack, Product, Purchase, PurchaseLine
 from db.partitions import ensure_month_partitions
 from db.session import make_engine, make_session_factory
-from server.accounts import add_device, ensure_store
+from server.auth.accounts import add_device, ensure_store
 from server.head_office import campaigns
 from server.head_office.compiler import add_store, store_status
 from server.head_office.link_secret import KEY_ENV as LINK_KEY_ENV
 from server.head_office.notify import notify_stores
 from server.head_office.results import campaign_report
 from server.head_office.signing import generate_key, public_key_b64
-from server.packs import set_head_office_token
+from server.store.packs import set_head_office_token
 from tests.conftest import _pg_clone
 from tests.head_office.sites import Site, http, wait_for
 

@@ -13,8 +13,8 @@ from db.models import Campaign, CampaignAudience, Offer, StorePack
 from server.head_office.compiler import pack_document
 from server.head_office.definition import parse_definition
 from server.head_office.signing import canonical, sign
-from server.packs import apply_pack, last_applied
-from server.trips import member_offers
+from server.store.packs import apply_pack, last_applied
+from server.store.trips import member_offers
 from tests.head_office.conftest import NOW, definition, seed_chain
 
 
@@ -118,7 +118,7 @@ def test_refused_pack_is_logged_under_the_sequence_it_claims(store: Session, key
 
 
 def test_results_leave_out_purchases_whose_net_spend_is_not_positive(store: Session, key, store_cfg) -> None:  # type: ignore[no-untyped-def]
-    from server.head_office.feed import build_batch
+    from server.store.feed import build_batch
     from tests.head_office.conftest import add_purchase
 
     apply_pack(store, store_cfg, *make_pack(key, 1), now=NOW)

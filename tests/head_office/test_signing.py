@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from server.head_office.signing import (SignatureError, canonical, generate_key, load_private_key, load_public_key,
-                                        public_key_b64, sign, verify)
+from server.head_office.signing import (
+    SignatureError,
+    canonical,
+    generate_key,
+    load_private_key,
+    load_public_key,
+    public_key_b64,
+    sign,
+    verify,
+)
 from tests.head_office.conftest import other_key_b64, raw_b64
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from db.base import utcnow
 from db.models import Member, Offer, OfferRedemption, Product
-from server.accounts import add_device
+from server.auth.accounts import add_device
 from server.database import session_factory
-from server.offers_build import build_store_offers
+from server.offers.build import build_store_offers
 
 
 def test_nightly_offer_is_shown_at_trip_start_and_redeemed_at_checkout(app, client) -> None:  # type: ignore[no-untyped-def]

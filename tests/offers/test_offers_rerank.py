@@ -13,8 +13,14 @@ from server.offers.engine import score_households
 from server.offers.evaluate import holdout_split
 from server.offers.history import basket_log, check_history, parse_as_of
 from server.offers.recommend import EngineParams, adoption_stats, basket_sizes, candidate_table, trend_ratio
-from server.offers.rerank import (DISCOVER_FEATURES, REPLENISH_FEATURES, ChannelModel, Reranker, fit_logistic,
-                                  merge_by_gain)
+from server.offers.rerank import (
+    DISCOVER_FEATURES,
+    REPLENISH_FEATURES,
+    ChannelModel,
+    Reranker,
+    fit_logistic,
+    merge_by_gain,
+)
 from server.offers.rerank_weights import DEFAULT_RERANKER
 from server.offers.tune import fit_reranker, write_weights
 

@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 
 from db.base import utcnow
 from db.models import Device, Member, Trip
-from server.cli import main
-from server.numbering import card_number
-from server.trips import CARD_FAILURES_ALLOWED
+from server.cli.main import main
+from server.importer.numbering import card_number
+from server.store.trips import CARD_FAILURES_ALLOWED
 from tests.conftest import app_config
 
 
@@ -91,7 +91,7 @@ def test_a_device_walking_card_numbers_is_throttled_and_logged(store: Flask, imp
     def start(card: str) -> Any:
         return client.post("/api/v1/trips", json={"trip_id": str(uuid.uuid4()), "card_number": card}, headers=auth)
 
-    with caplog.at_level(logging.WARNING, logger="server.trips"):
+    with caplog.at_level(logging.WARNING, logger="server.store.trips"):
         assert [start(card).status_code for card in unknown] == [404] * CARD_FAILURES_ALLOWED
     assert sum("presented unknown card" in r.getMessage() for r in caplog.records) == CARD_FAILURES_ALLOWED
     paused = start(real.card_number)  # even a real card: the device is paused, the member not revealed

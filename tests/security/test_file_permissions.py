@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from db.session import make_engine
-from server.backup import backup, restore
+from server.store.backup import backup, restore
 
 
 def _mode(path: Path) -> int:

@@ -34,13 +34,16 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import select
 
 from db.models import Member, Product
-from server import accounts
-from server.api.schemas import UUID_PATTERN
+from server.auth import accounts
+from server.store.schemas import UUID_PATTERN
 from tests.hardening.conftest import OTHER_MEMBER, Site, csrf_from, sign_in, site  # noqa: F401  (site: fixture)
 
 EXAMPLES = 60  # per operation and generation mode

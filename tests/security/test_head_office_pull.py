@@ -20,7 +20,7 @@ from server.head_office.compiler import pack_document
 from server.head_office.definition import parse_definition
 from server.head_office.link_secret import KEY_ENV
 from server.head_office.signing import canonical, public_key_b64, sign
-from server.packs import PackAnswerError, pull, read_packs_answer, set_head_office_token
+from server.store.packs import PackAnswerError, pull, read_packs_answer, set_head_office_token
 from tests.head_office.conftest import NOW, definition, seed_chain
 from tests.loopback import LoopbackServer
 

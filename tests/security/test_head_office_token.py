@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 
 from db.models import SiteState
 from db.session import make_engine, make_session_factory
-from server.cli import main
+from server.cli.main import main
 from server.head_office import cli as head_office_cli
 from server.head_office.link_secret import KEY_ENV, LinkTokenError
-from server.packs import TOKEN_KEY, head_office_token, pull, set_head_office_token
+from server.store.packs import TOKEN_KEY, head_office_token, pull, set_head_office_token
 
 TOKEN = "Zq3-store-link-token-0123456789abcdef"
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from db.base import utcnow
 from db.models import Product, TripEvent
-from server.accounts import add_device
+from server.auth.accounts import add_device
 from tests.conftest import _database, app_config
 
 

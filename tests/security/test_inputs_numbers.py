@@ -17,11 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from db.models import Audit, DataRequest, Trip, TripEvent
-from server import cards, numbering
-from server.api.schemas import EVENT, TRIP_START, errors, event_ok, parse_time, validate
-from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
+from server.importer import numbering
 from server.params import MAX_ID, is_digits, whole_number
+from server.store import cards
+from server.store.schemas import EVENT, TRIP_START, errors, event_ok, parse_time, validate
+from shop.basket import SERVER_SEQ_BASE
 from tests.hardening.conftest import Site, csrf_from, sign_in, site  # noqa: F401  (site is a fixture)
 
 NOT_ASCII_DIGITS = ["²", "٣", "１２", "1²"]  # superscript two, Arabic-Indic three, full-width digits
@@ -128,7 +129,7 @@ def manager(site: Site) -> Iterator[FlaskClient]:  # noqa: F811
 @pytest.fixture(scope="module")
 def handheld(site: Site) -> dict[str, str]:  # noqa: F811
     """The auth header of a handheld of this module's own: sequence numbers are per device."""
-    from server import accounts
+    from server.auth import accounts
 
     with site.session() as session:
         _, token = accounts.add_device(session, "S001", "inputs handheld")

@@ -10,7 +10,7 @@ from flask import Flask
 
 from server import config as config_mod
 from tests.conftest import app_config
-from tests.staff.conftest import sign_in, shared_app  # noqa: F401  (shared_app is a fixture)
+from tests.staff.conftest import shared_app, sign_in  # noqa: F401  (shared_app is a fixture)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from db.models import ConsoleSession, Feedback, User
-from tests.staff.conftest import sign_in, shared_app, token_of  # noqa: F401  (shared_app is a fixture)
+from tests.staff.conftest import shared_app, sign_in, token_of  # noqa: F401  (shared_app is a fixture)
 
 
 def _signed_in(app: Flask, username: str) -> FlaskClient:

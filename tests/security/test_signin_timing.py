@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 from flask import Flask
 
-from server import accounts
+from server.auth import accounts
 from tests.staff.conftest import csrf_from, shared_app  # noqa: F401  (shared_app is a fixture)
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, update
 
 from db.base import utcnow
 from db.models import Product, Trip, TripEvent
-from server.accounts import add_device
-from server.ingest import MAX_TRIP_EVENTS
+from server.auth.accounts import add_device
+from server.store.ingest import MAX_TRIP_EVENTS
 from tests.conftest import app_config
 
 

@@ -9,12 +9,20 @@ from pathlib import Path
 import pytest
 
 from handheld.store import LocalStore
-from server.basket import BasketLine
-from server.pricing import PriceInfo, price_basket
-from server.simulate.checks import (AccessEntry, LocalEvent, compare_events, errors_outside, expected_total,
-                                    local_log, read_access_log, weighed_minor)
+from server.simulate.checks import (
+    AccessEntry,
+    LocalEvent,
+    compare_events,
+    errors_outside,
+    expected_total,
+    local_log,
+    read_access_log,
+    weighed_minor,
+)
 from server.simulate.setup import ShelfPrice
 from server.simulate.shopper import weight_label
+from shop.basket import BasketLine
+from shop.pricing import PriceInfo, price_basket
 
 MILK = ShelfPrice(1, "0400000000017", 150, 120, False)
 BREAD = ShelfPrice(2, "0400000000024", 100, None, False)
@@ -91,7 +99,7 @@ def test_local_log_reads_a_handheld_file(tmp_path: Path) -> None:
     trip = store.start_trip(None)
     first = store.append(trip.id, "scan", {"gtin": MILK.gtin})
     store.append(trip.id, "finish", {})
-    store.acknowledge([first.id], None)
+    store.acknowledge([first.id])
     store.close()
     got = local_log(tmp_path)
     assert [(e.id == first.id, e.kind, e.sent, e.trip_id) for e in got] == [(True, "scan", 1, trip.id),

@@ -6,7 +6,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from server.cli import main
+from server.cli.main import main
 from server.simulate.faults import KINDS
 from server.simulate.report import format_report
 from server.simulate.run import StoreDayOptions, run_store_day

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Audit, Feedback, Member, Product, Purchase, PurchaseLine, Trip, TripEvent
-from server import accounts
+from server.auth import accounts
 
 PASSWORD = "correct-horse-1"
 OTHER_MEMBER = 990001  # a household of store S002

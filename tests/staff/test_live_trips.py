@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import StaffAction, Trip, TripEvent, User
-from server.basket import fold
 from server.errors import ApiError
 from server.staff import live
+from shop.basket import fold
 from tests.staff.conftest import Seed, token_of
 
 

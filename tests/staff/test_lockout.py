@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import User
-from server import accounts
+from server.auth import accounts
 from server.auth.ratelimit import PAIR_LIMIT
 from tests.staff.conftest import PASSWORD, csrf_from
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from db.models import (Audit, Feedback, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip,
-                       TripEvent)
-from server.numbering import card_number, product_gtin
+from db.models import Audit, Feedback, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip, TripEvent
+from server.importer.numbering import card_number, product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, REGULAR, Events, Shop
 
 

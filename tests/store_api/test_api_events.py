@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 
 from db.models import Trip, TripEvent
-from server.numbering import product_gtin
+from server.importer.numbering import product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, Events, Shop
 
 
@@ -194,8 +194,8 @@ def test_a_staff_void_reaches_the_handheld_in_the_next_batch_answer_and_the_fini
 
 def test_a_staff_age_approval_travels_as_an_age_ok_event_that_changes_no_line(shop: Shop, events: Events) -> None:
     from db.models import User
-    from server.basket import fold
     from server.staff import live
+    from shop.basket import fold
 
     trip_id = shop.start()
     batch = [events.scan(BEER), events.scan(MILK)]

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from db.models import Device, Trip
-from server.accounts import revoke_device
-from server.numbering import card_number
+from server.auth.accounts import revoke_device
+from server.importer.numbering import card_number
 from tests.store_api.conftest import ERASED, OPTED_OUT, REGULAR, Shop, make_app
 
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from server.api.schemas import EVENT, EVENT_BATCH, PAYLOADS, errors, event_ok, validate, validate_event_batch
 from server.errors import ApiError
+from server.store.schemas import EVENT, EVENT_BATCH, PAYLOADS, errors, event_ok, validate, validate_event_batch
 
 GOOD: dict[str, Any] = {"id": "0b9a3c1e-6f2d-4c55-9a51-3f4e8d2b7a10", "seq": 7, "kind": "scan",
                         "occurred_at": "2026-11-23T02:00:00+00:00", "payload": {"gtin": "5000000000017"}}

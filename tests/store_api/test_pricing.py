@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.basket import BasketLine
-from server.pricing import (PersonalOffer, PriceInfo, PricingRules, PromotionRule, percent_off, price_basket,
-                            weighed_price)
+from shop.basket import BasketLine
+from shop.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, percent_off, price_basket, weighed_price
 
 PRICES = {
     "001": PriceInfo("001", 1, "Milk", 100, 90, "dairy"),

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.basket import BasketLine, Event, fold
-from server.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, price_basket
+from shop.basket import BasketLine, Event, fold
+from shop.pricing import PersonalOffer, PriceInfo, PricingRules, PromotionRule, price_basket
 
 GTINS = [f"{i:013d}" for i in range(1, 7)]
 CATEGORIES = ["dairy", "fruit", None]

@@ -10,7 +10,8 @@ import pytest
 
 from bench.bench_sync_load import _during, _flush_probe, _next_count, _probe, _stall_probe
 from bench.disk_stalls import GROUP, DiskStalls, disk_of
-from bench.disk_stalls import parse as parse_stalls, usable as stalls_unusable
+from bench.disk_stalls import parse as parse_stalls
+from bench.disk_stalls import usable as stalls_unusable
 from db import localpg
 
 

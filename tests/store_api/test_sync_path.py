@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from db import localpg
 from db.models import Device, TripEvent
-from server.accounts import revoke_device
+from server.auth.accounts import revoke_device
 from tests.store_api.conftest import BREAD, MILK, Events, Shop
 
 POSTGRES_ONLY = pytest.mark.parametrize(

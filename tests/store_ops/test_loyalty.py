@@ -7,10 +7,28 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from db.models import (Audit, DataRequest, Feedback, Member, Offer, OfferRedemption, PointsEntry, Purchase,
-                       PurchaseLine, Trip, TripEvent)
-from server.loyalty import (LoyaltyError, erase_member, expire_points, export_member, recompute_tiers, tier_for,
-                            year_before)
+from db.models import (
+    Audit,
+    DataRequest,
+    Feedback,
+    Member,
+    Offer,
+    OfferRedemption,
+    PointsEntry,
+    Purchase,
+    PurchaseLine,
+    Trip,
+    TripEvent,
+)
+from server.store.loyalty import (
+    LoyaltyError,
+    erase_member,
+    expire_points,
+    export_member,
+    recompute_tiers,
+    tier_for,
+    year_before,
+)
 
 from .conftest import NOW, Shop
 
@@ -103,7 +121,7 @@ def _full_member(shop: Shop) -> None:
                 started_at=NOW - timedelta(days=3, minutes=20), total_minor=215,
                 receipt={"member_id": 7, "card_number": "2900000000007", "total_minor": 215})
     shop.session.add(trip)
-    from server.accounts import add_device
+    from server.auth.accounts import add_device
 
     device, _ = add_device(shop.session, "S001", "hh-7")
     shop.session.add(TripEvent(id="e0000000-0000-4000-8000-000000000001", trip_id=trip.id, device_id=device.id,

@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 
 from db.models import DataRequest, Member, Purchase
 from db.session import make_engine, make_session_factory
-from server.accounts import add_user
-
+from server.auth.accounts import add_user
 from tests.staff.conftest import csrf_from
 
 from .conftest import BACKENDS, NOW, Shop, clone_template, seed

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from db.models import Campaign, Member, Offer
 from server import config as config_mod
+from server.offers.build import as_of_for, build_store_offers, history_frame, members_frame, offer_row
 from server.offers.policy import OfferPolicy, in_holdout
-from server.offers_build import as_of_for, build_store_offers, history_frame, members_frame, offer_row
 
 from .conftest import NOW, Shop
 

@@ -9,10 +9,20 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import func, select, text
 
-from db.models import (Audit, Device, Feedback, Offer, OfferRedemption, Purchase, PurchaseLine, StaffAction, Trip,
-                       TripEvent)
+from db.models import (
+    Audit,
+    Device,
+    Feedback,
+    Offer,
+    OfferRedemption,
+    Purchase,
+    PurchaseLine,
+    StaffAction,
+    Trip,
+    TripEvent,
+)
 from db.partitions import existing_partitions, month_start, partition_name
-from server.retention import cutoff_for, ensure_future_partitions, purge
+from server.store.retention import cutoff_for, ensure_future_partitions, purge
 
 from .conftest import NOW, Shop
 
@@ -81,7 +91,7 @@ def test_purge_on_postgresql_drops_whole_old_partitions(own_shop: Shop) -> None:
 def test_a_partition_busy_with_a_reader_is_purged_row_by_row(own_shop: Shop,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     _history(own_shop)
-    monkeypatch.setattr("server.retention.LOCK_TIMEOUT_MS", 50)
+    monkeypatch.setattr("server.store.retention.LOCK_TIMEOUT_MS", 50)
     with own_shop.engine.connect() as reader:
         reader.begin()
         reader.execute(select(func.count()).select_from(PurchaseLine))  # a long report holding its lock

@@ -14,10 +14,18 @@ from sqlalchemy import func, select
 
 from db.models import PurchaseLine
 from server import config as config_mod
-from server.cli import main
+from server.cli.main import main
 from server.config import ROOT
-from server.scheduler import (JOB_IDS, Jobs, SchedulerBusy, build_scheduler, in_web_worker, run_job, run_scheduler,
-                              site_lock)
+from server.scheduler import (
+    JOB_IDS,
+    Jobs,
+    SchedulerBusy,
+    build_scheduler,
+    in_web_worker,
+    run_job,
+    run_scheduler,
+    site_lock,
+)
 
 from .conftest import Shop
 

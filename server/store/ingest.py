@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Product, Trip, TripEvent
-from server.api.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
-from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
+from server.store.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
+from shop.basket import SERVER_SEQ_BASE
 
 # A real trip is a few hundred events; a device that sends tens of thousands is broken or hostile
 # (150,000 made the live page take 3.5 s and 475 MB). A trip stops taking events once it holds

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import BarcodeRule, Product, Promotion, SiteState
-from server.pricing import PriceInfo, PromotionRule
+from shop.catalogue import PRODUCT_FIELDS, price_info, promotion_rule
+from shop.pricing import PriceInfo, PromotionRule
 
 VERSION_KEY = "catalogue_version"
 BUMPED_AT_KEY = "catalogue_bumped_at"
@@ -80,15 +81,14 @@ def promotion_json(p: Promotion) -> dict[str, Any]:
     """A promotion as the catalogue answer carries it."""
     return {"id": p.id, "name": p.name, "kind": p.kind, "params": p.params, "product_id": p.product_id,
             "category": p.category, "member_only": p.member_only, "starts_at": p.starts_at.isoformat(),
-            "ends_at": p.ends_at.isoformat(), "active": p.active}
+            "ends_at": p.ends_at.isoformat(), "active": p.active}  # PROMOTION_FIELDS (shop/catalogue.py)
 
 
 def snapshot(session: Session, since: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The full catalogue, or with `since` the rows changed after that version (withdrawn ones inactive)."""
     now = now or utcnow()
     version = current_version(session)
-    cols = (Product.id.label("product_id"), Product.gtin, Product.name, Product.category, Product.price_minor,
-            Product.member_price_minor, Product.sold_by_weight, Product.plu, Product.min_age, Product.active)
+    cols = [getattr(Product, "id" if name == "product_id" else name).label(name) for name in PRODUCT_FIELDS]
     products = select(*cols).order_by(Product.id)  # plain rows: a full catalogue is ~100k products
     promotions = select(Promotion).order_by(Promotion.id)
     if since is None:
@@ -106,13 +106,6 @@ def snapshot(session: Session, since: int | None = None, now: datetime | None = 
                               for r in rules]}
 
 
-def price_info(p: Product) -> PriceInfo:
-    """What pricing needs of a product."""
-    return PriceInfo(gtin=p.gtin, product_id=p.id, name=p.name, price_minor=p.price_minor,
-                     member_price_minor=p.member_price_minor, category=p.category,
-                     sold_by_weight=p.sold_by_weight, min_age=p.min_age)
-
-
 def products_by_gtin(session: Session, gtins: Iterable[str]) -> dict[str, Product]:
     """Active products with these GTINs."""
     wanted = sorted(set(gtins))
@@ -123,15 +116,29 @@ def products_by_gtin(session: Session, gtins: Iterable[str]) -> dict[str, Produc
     return out
 
 
+_PRICE_COLUMNS = select(*[getattr(Product, "id" if name == "product_id" else name).label(name)
+                          for name in PRODUCT_FIELDS]).where(Product.gtin.in_(bindparam("gtins", expanding=True)),
+                                                             Product.active.is_(True))
+
+
 def price_infos(session: Session, gtins: Iterable[str]) -> Mapping[str, PriceInfo]:
-    """PriceInfo of the active products with these GTINs (unknown ones are absent)."""
-    return {gtin: price_info(p) for gtin, p in products_by_gtin(session, gtins).items()}
+    """PriceInfo of the active products with these GTINs (unknown ones are absent); plain rows, no ORM objects."""
+    wanted = sorted(set(gtins))
+    out: dict[str, PriceInfo] = {}
+    for i in range(0, len(wanted), 500):
+        for row in session.execute(_PRICE_COLUMNS, {"gtins": wanted[i:i + 500]}).mappings():
+            out[row["gtin"]] = price_info(row)
+    return out
+
+
+_RUNNING = select(Promotion.id, Promotion.name, Promotion.kind, Promotion.params, Promotion.product_id,
+                  Promotion.category, Promotion.member_only).where(
+    Promotion.active.is_(True), Promotion.starts_at <= bindparam("now"), Promotion.ends_at > bindparam("now")
+).order_by(Promotion.id)
 
 
 def active_promotions(session: Session, now: datetime | None = None) -> list[PromotionRule]:
     """The public promotions running at `now`, as pricing rules."""
     now = now or utcnow()
-    rows = session.scalars(select(Promotion).where(Promotion.active.is_(True), Promotion.starts_at <= now,
-                                                   Promotion.ends_at > now).order_by(Promotion.id))
-    return [PromotionRule(id=p.id, name=p.name, kind=p.kind, params=dict(p.params or {}), product_id=p.product_id,
-                          category=p.category, member_only=p.member_only) for p in rows]
+    rows = session.execute(_RUNNING, {"now": now}).mappings()
+    return [promotion_rule(row) for row in rows]

@@ -7,8 +7,8 @@ answers the very same receipt.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import fields
+from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import insert, select
@@ -16,44 +16,12 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Audit, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip
-from db.partitions import ensure_month_partitions
-from server.actors import Actor
-from server.basket import BasketSummary, Event, fold
-from server.catalogue import active_promotions, price_infos
+from db.partitions import ensure_month_partitions, month_start
+from server.auth.actors import Actor
 from server.errors import ApiError
-from server.pricing import PricedBasket, PricingRules, price_basket
-from server.trips import get_trip, member_offers, personal_offers, trip_events
-
-
-@dataclass(frozen=True)
-class PricedTrip:
-    """A trip's basket as the server sees it, priced."""
-
-    summary: BasketSummary
-    basket: PricedBasket
-    member: Member | None
-
-
-def pricing_rules(cfg: Mapping[str, Any]) -> PricingRules:
-    """The [pricing] section as PricingRules."""
-    section = cfg.get("pricing", {})
-    return PricingRules(weight_rounding=section.get("weight_rounding", "half_up"),
-                        max_redemptions_per_trip=int(section.get("max_redemptions_per_trip", 5)))
-
-
-def price_trip(session: Session, trip: Trip, cfg: Mapping[str, Any], at: datetime | None = None) -> PricedTrip:
-    """Fold and price the events the server holds for a trip, with the member's offers valid `at`."""
-    at = at or utcnow()
-    events = [Event(e.id, e.seq, e.kind, e.payload) for e in trip_events(session, trip.id)]
-    summary = fold(events)
-    member = session.get(Member, trip.member_id) if trip.member_id is not None else None
-    if member is not None and member.erased_at is not None:
-        member = None
-    offers = personal_offers(member_offers(session, member.id, at, trip.id)) if member else []
-    basket = price_basket(summary.lines, price_infos(session, {line.gtin for line in summary.lines}),
-                          active_promotions(session, at), offers, member=member is not None,
-                          rules=pricing_rules(cfg))
-    return PricedTrip(summary, basket, member)
+from server.store.priced_trip import price_trip
+from server.store.trips import get_trip
+from shop.pricing import PricedBasket, PricedLine
 
 
 def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any],
@@ -78,8 +46,7 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
         exponent = int(cfg.get("site", {}).get("currency_exponent", 2))
         per_unit = int(cfg.get("loyalty", {}).get("points_per_unit", 1))
         points = basket.total_minor // 10**exponent * per_unit + basket.points_bonus
-    if session.get_bind().dialect.name == "postgresql":
-        ensure_month_partitions(session.connection(), now, now)
+    _month_ready(session, now)
     purchase = Purchase(store_id=trip.store_id, member_id=member.id if member else None, trip_id=trip.id,
                         purchased_at=now, total_minor=basket.total_minor, discount_minor=basket.discount_minor,
                         points_awarded=points, source="selfscan")
@@ -98,7 +65,7 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
         member.points = Member.points + points  # type: ignore[assignment]
     handheld = handheld_total_minor if handheld_total_minor is not None else trip.handheld_total_minor
     receipt = {"trip_id": trip.id, "member_id": member.id if member else None,
-               "lines": [_line_json(asdict(line)) for line in basket.lines],
+               "lines": [_line_json(line) for line in basket.lines],
                "gross_minor": basket.gross_minor, "discount_minor": basket.discount_minor,
                "total_minor": basket.total_minor, "handheld_total_minor": handheld,
                "difference_minor": basket.total_minor - handheld if handheld is not None else None,
@@ -112,9 +79,24 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     return receipt
 
 
-def _line_json(line: dict[str, Any]) -> dict[str, Any]:
-    line["promotions"] = list(line["promotions"])
-    return line
+_MONTHS_READY: set[tuple[str, date]] = set()  # (database, month) whose partition this process has seen
+
+
+def _month_ready(session: Session, now: datetime) -> None:
+    """On PostgreSQL, the purchase-lines partition of this month exists (looked up once a month per
+    process; the scheduler makes them ahead, this is the safety net when it has not run)."""
+    bind = session.get_bind()
+    key = (str(bind.url), month_start(now))
+    if bind.dialect.name == "postgresql" and key not in _MONTHS_READY:
+        ensure_month_partitions(session.connection(), now, now)
+        _MONTHS_READY.add(key)
+
+
+def _line_json(line: PricedLine) -> dict[str, Any]:
+    """A priced line as the receipt keeps it (its fields are plain values: no deep copy needed)."""
+    out = {f.name: getattr(line, f.name) for f in fields(line)}
+    out["promotions"] = list(line.promotions)
+    return out
 
 
 def _redeem_offers(session: Session, trip: Trip, basket: PricedBasket, member: Member | None) -> list[dict[str, Any]]:

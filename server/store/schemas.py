@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Mapping
 
-from server.basket import SERVER_SEQ_BASE
 from server.errors import ApiError
 from server.params import MAX_ID, json_integer, storable
+from shop.basket import SERVER_SEQ_BASE
 
 Schema = dict[str, Any]
 

@@ -9,7 +9,7 @@ is refused with a logged reason and changes nothing. Activating a pack writes on
 (kind "campaign") per exposed member and product, valid for the campaign's window, and keeps
 exposed and hold-out members in `campaign_audience`; withdrawing ends the campaign's offers.
 A store that was offline simply pulls everything after its last pack when it is back.
-Then the results feed (server.head_office.feed) sends redemptions and purchases upstream.
+Then the results feed (server.store.feed) sends redemptions and purchases upstream.
 
 Head office's answer is read with a size cap (MAX_PACKS_ANSWER_BYTES) and its shape checked
 (a list of at most MAX_PACKS_PER_ANSWER objects, each a seq after the one asked for, a body
@@ -283,7 +283,7 @@ def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = 
                 report.applied.append(row.seq)
             report.acked = _send_acks(session, url, token)
             if send_results:
-                from server.head_office.feed import push_results
+                from server.store.feed import push_results
 
                 report.results_sent = push_results(session, cfg, url, token)
         except (LinkError, PackAnswerError) as exc:

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Audit, Trip
-from server.actors import Actor
-from server.api.schemas import AUDIT_OUTCOME, validate
+from server.auth.actors import Actor
 from server.config import SCHEMA
 from server.errors import ApiError
+from server.store.priced_trip import price_trip
+from server.store.schemas import AUDIT_OUTCOME, validate
 
 
 def _section(cfg: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -54,8 +55,6 @@ def _first_trip(session: Session, trip: Trip) -> bool:
 
 def decide_audit(session: Session, trip: Trip, cfg: Mapping[str, Any]) -> tuple[bool, str, float]:
     """Whether to audit a finished trip: (selected, reason, probability)."""
-    from server.checkout import price_trip  # checkout imports trips, which calls here at finish
-
     a = _section(cfg)
     if trip.member_id is not None and a["first_trip"] and _first_trip(session, trip):
         return True, "first self-scan trip of this member", 1.0

@@ -8,8 +8,14 @@ or Ctrl-C between or during batches leaves every table consistent, and a rerun c
 
 Nothing is kept per member beyond the window: the offers engine only ever reads the window
 itself, so no aggregate (spend, visits, favourite products) outlives the lines it came from.
-Handheld trips past the window leave with their events, audits and redemptions
-(server/trip_retention.py).
+
+Trips past the window go too, with everything recorded about them. A trip's scan events say
+what a member picked up, aisle by aisle, so they are personal history just as purchase lines
+are. A trip is old when its last moment (checked out, else finished, else started) is before
+the cutoff; its events, staff actions, rescan audit and offer redemptions go with it, and
+shopper feedback that named it stays, unlinked. No index on the trip times is needed: old
+trips were written first, and a batch asks for any `limit` old trips, not the oldest, so the
+scan stops as soon as it has found them.
 """
 from __future__ import annotations
 
@@ -18,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping
 
-from sqlalchemy import Connection, Engine, delete, exists, func, select, text
+from sqlalchemy import Connection, Engine, delete, exists, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from db.models import Purchase, PurchaseLine
+from db.models import Audit, Feedback, OfferRedemption, Purchase, PurchaseLine, StaffAction, Trip, TripEvent
 from db.partitions import ensure_month_partitions, existing_partitions, month_start, next_month, partition_name
-from server.trip_retention import count_old_trips, delete_trip_batch, trips_per_batch
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -234,3 +239,37 @@ def ensure_future_partitions(engine: Engine, now: datetime, months: int = 2) -> 
         month = upper
     return made
 
+
+# --- trips past the window ------------------------------------------------------------------
+ROWS_PER_TRIP = 50  # a trip brings its events (30 or so) along: batches are sized in rows, not trips
+_DEPENDENTS = (StaffAction, Audit, OfferRedemption)  # besides the events, which are counted
+
+
+def _old(cutoff: datetime) -> Any:
+    return func.coalesce(Trip.checked_out_at, Trip.finished_at, Trip.started_at) < cutoff
+
+
+def count_old_trips(conn: Connection, cutoff: datetime) -> tuple[int, int]:
+    """How many trips are past the window, and how many events they hold."""
+    trips = int(conn.execute(select(func.count()).select_from(Trip).where(_old(cutoff))).scalar_one())
+    events = int(conn.execute(select(func.count()).select_from(TripEvent).join(Trip, Trip.id == TripEvent.trip_id)
+                              .where(_old(cutoff))).scalar_one())
+    return trips, events
+
+
+def trips_per_batch(batch_rows: int) -> int:
+    """Trips to take per transaction for a batch of about `batch_rows` rows."""
+    return max(1, batch_rows // ROWS_PER_TRIP)
+
+
+def delete_trip_batch(conn: Connection, cutoff: datetime, limit: int) -> tuple[int, int]:
+    """Delete up to `limit` old trips with their records in the caller's transaction; (trips, events) removed."""
+    ids = list(conn.execute(select(Trip.id).where(_old(cutoff)).limit(limit)).scalars())
+    if not ids:
+        return 0, 0
+    events = conn.execute(delete(TripEvent).where(TripEvent.trip_id.in_(ids))).rowcount or 0
+    for model in _DEPENDENTS:
+        conn.execute(delete(model).where(model.trip_id.in_(ids)))
+    conn.execute(update(Feedback).where(Feedback.trip_id.in_(ids)).values(trip_id=None))
+    conn.execute(delete(Trip).where(Trip.id.in_(ids)))
+    return len(ids), events

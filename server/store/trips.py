@@ -1,6 +1,7 @@
-"""Trips on the server: start by card or as a guest, a member's offers, event batches, feedback.
+"""Trips on the server: start by card or as a guest, a member's offers, feedback, the events held.
 
-Event batches (the sync path) are in server/ingest.py; `ingest_events` is re-exported here.
+Event batches (the sync path) are stored by server/store/ingest.py; a trip is finished, and
+its rescan audit decided, in server/store/finish.py.
 """
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
-from server.api.schemas import FEEDBACK, validate
-from server.catalogue import products_by_gtin
 from server.errors import ApiError
-from server.ingest import DeviceRef, IngestResult, ingest_events, staff_events  # noqa: F401  (the sync path, kept importable here)
-from server.pricing import PersonalOffer
+from server.store.catalogue import products_by_gtin
+from server.store.ingest import DeviceRef
+from server.store.schemas import FEEDBACK, validate
+from shop.basket import Event
+from shop.pricing import PersonalOffer
 
 log = logging.getLogger(__name__)
 CARD_FAILURES_ALLOWED = 5  # unknown cards a handheld may present per window (a shopper mistypes; a script walks)
@@ -166,42 +168,10 @@ def record_feedback(session: Session, device: DeviceRef, body: Mapping[str, Any]
     return fb, True
 
 
-def trip_events(session: Session, trip_id: str) -> list[TripEvent]:
-    """A trip's events in device order."""
-    return list(session.scalars(select(TripEvent).where(TripEvent.trip_id == trip_id).order_by(TripEvent.seq)))
+_EVENTS = select(TripEvent.id, TripEvent.seq, TripEvent.kind, TripEvent.payload).where(
+    TripEvent.trip_id == bindparam("trip_id")).order_by(TripEvent.seq)
 
 
-def finish_trip(session: Session, device: DeviceRef, trip_id: str, cfg: Mapping[str, Any],
-                handheld_total_minor: int | None = None, event_count: int | None = None) -> dict[str, Any]:
-    """Finish a trip and decide its rescan audit; finishing again gives the same answer."""
-    from server.audits import decide_audit, open_audit
-
-    trip = own_trip(session, device, trip_id, for_update=True)
-    if trip.status == "abandoned":
-        raise ApiError(409, f"trip {trip_id} was abandoned; it cannot be finished")
-    if trip.status == "active":
-        trip.status = "finished"
-        trip.finished_at = utcnow()
-        if handheld_total_minor is not None:
-            trip.handheld_total_minor = handheld_total_minor
-        selected, reason, probability = decide_audit(session, trip, cfg)
-        if selected:
-            open_audit(session, trip, reason, probability)
-        session.flush()
-    return finish_json(session, trip, event_count)
-
-
-def finish_json(session: Session, trip: Trip, event_count: int | None = None) -> dict[str, Any]:
-    """The finish answer, rebuilt from what is stored so a repeat matches."""
-    from server.audits import audit_of
-
-    audit = audit_of(session, trip.id)
-    staff = staff_events(session, trip.id)
-    received = trip.event_count - len(staff)  # the device's own events (staff ones are counted in the trip too)
-    out: dict[str, Any] = {"trip_id": trip.id, "status": trip.status, "audit": audit is not None,
-                           "audit_reason": audit.reason if audit else "not selected",
-                           "audit_id": audit.id if audit else None, "exit_code": trip.id,
-                           "events_received": received, "staff_events": staff}
-    if event_count is not None:
-        out["events_missing"] = max(0, event_count - received)
-    return out
+def trip_events(session: Session, trip_id: str) -> list[Event]:
+    """A trip's events in device order, as the basket fold takes them."""
+    return [Event(*row) for row in session.execute(_EVENTS, {"trip_id": trip_id})]

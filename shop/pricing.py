@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, Mapping, Sequence
 
-from server.basket import BasketLine
+from shop.basket import BasketLine
 
 
 @dataclass(frozen=True)

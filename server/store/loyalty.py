@@ -13,8 +13,19 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import (Audit, DataRequest, Feedback, Member, Offer, OfferRedemption, PointsEntry, Purchase,
-                       PurchaseLine, Trip, TripEvent)
+from db.models import (
+    Audit,
+    DataRequest,
+    Feedback,
+    Member,
+    Offer,
+    OfferRedemption,
+    PointsEntry,
+    Purchase,
+    PurchaseLine,
+    Trip,
+    TripEvent,
+)
 
 DEFAULT_TIERS: dict[str, int] = {"bronze": 0, "silver": 50000, "gold": 150000}
 # Receipt keys that name the shopper; an erasure removes them from stored receipts.

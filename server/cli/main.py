@@ -1,41 +1,19 @@
-"""`shopgo`: the one command a person runs. Thin click functions over service functions."""
+"""`shopgo`: the group, the store's own commands (database, import, users, devices, cards, serve,
+backup, scheduler, purge, offers-build) and the other parts' groups attached. Thin click over
+service functions."""
 from __future__ import annotations
 
-import importlib
+import datetime as dt
+import logging
 import sys
-from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any
 
 import click
 
 from server import config as config_mod
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-
-class Ctx:
-    """What every command shares: the configuration, loaded once."""
-
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._cfg: dict[str, Any] | None = None
-
-    @property
-    def cfg(self) -> dict[str, Any]:
-        if self._cfg is None:
-            try:
-                self._cfg = config_mod.load(self.config_path)
-            except config_mod.ConfigError as exc:
-                raise click.ClickException(f"configuration: {exc}. Fix config.toml or the SHOPGO_... variable.") from None
-        return self._cfg
-
-    def url(self, override: str | None = None) -> str:
-        return override or config_mod.database_url(self.cfg)
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
+from server.cli.base import Ctx, engine, pass_ctx, session
 
 
 @click.group()
@@ -45,25 +23,6 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def main(ctx: click.Context, config_path: str | None) -> None:
     """ShopGo: self-scanning and loyalty for grocery stores."""
     ctx.obj = Ctx(config_path)
-
-
-def _engine(ctx: Ctx, database: str | None = None):  # type: ignore[no-untyped-def]
-    from db.session import make_engine
-
-    return make_engine(ctx.url(database))
-
-
-@contextmanager
-def _session(ctx: Ctx, database: str | None = None) -> Iterator[Session]:
-    """A session whose engine is disposed when the command is done with it."""
-    from db.session import make_session_factory
-
-    eng = _engine(ctx, database)
-    try:
-        with make_session_factory(eng)() as sess:
-            yield sess
-    finally:
-        eng.dispose()
 
 
 # --- database -----------------------------------------------------------------------------
@@ -121,7 +80,7 @@ def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: 
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-        eng = _engine(ctx, database)
+        eng = engine(ctx, database)
         try:
             report = import_completejourney(
                 eng, store_id=store_id or cfg["site"]["store_id"],
@@ -150,9 +109,9 @@ def user_group() -> None:
 @pass_ctx
 def user_add(ctx: Ctx, username: str, role: str, store_id: str | None, password: str, database: str | None) -> None:
     """Create a staff, manager or head-office user."""
-    from server.accounts import AccountError, add_user
+    from server.auth.accounts import AccountError, add_user
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             user = add_user(sess, username, password, role, store_id)
         except AccountError as exc:
@@ -175,9 +134,9 @@ def device_group() -> None:
 @pass_ctx
 def device_add(ctx: Ctx, name: str, role: str, store_id: str | None, database: str | None) -> None:
     """Register a device and print its token once (it is stored hashed)."""
-    from server.accounts import AccountError, add_device, ensure_store
+    from server.auth.accounts import AccountError, add_device, ensure_store
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             ensure_store(sess, store_id or ctx.cfg["site"]["store_id"], ctx.cfg["site"]["store_name"])
             device, token = add_device(sess, store_id or ctx.cfg["site"]["store_id"], name, role)
@@ -194,9 +153,9 @@ def device_add(ctx: Ctx, name: str, role: str, store_id: str | None, database: s
 @pass_ctx
 def device_list(ctx: Ctx, store_id: str | None, database: str | None) -> None:
     """List the store's devices: id, name, role, last seen, revoked."""
-    from server.accounts import find_devices
+    from server.auth.accounts import find_devices
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         devices = find_devices(sess, store_id or ctx.cfg["site"]["store_id"])
         click.echo(f"{'id':>5}  {'name':<24} {'role':<8} {'last seen (UTC)':<17} revoked")
         for d in devices:
@@ -212,9 +171,9 @@ def device_list(ctx: Ctx, store_id: str | None, database: str | None) -> None:
 @pass_ctx
 def device_revoke(ctx: Ctx, name: str, store_id: str | None, database: str | None) -> None:
     """Revoke a device (by name or id): its token is refused from its next request on."""
-    from server.accounts import AccountError, revoke_named_device
+    from server.auth.accounts import AccountError, revoke_named_device
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             device = revoke_named_device(sess, store_id or ctx.cfg["site"]["store_id"], name)
         except AccountError as exc:
@@ -235,9 +194,9 @@ def card_group() -> None:
 @pass_ctx
 def card_print(ctx: Ctx, member: str, out_dir: str, database: str | None) -> None:
     """Write MEMBER's card barcode (id or card number) as SVG and PNG."""
-    from server.cards import CardError, find_member, write_card
+    from server.store.cards import CardError, find_member, write_card
 
-    with _session(ctx, database) as sess:
+    with session(ctx, database) as sess:
         try:
             m = find_member(sess, member)
         except CardError as exc:
@@ -267,7 +226,7 @@ def server_cmd(ctx: Ctx, bind: str | None) -> None:
 @pass_ctx
 def backup_cmd(ctx: Ctx, out: str, database: str | None) -> None:
     """Back up the live SQLite database, online and consistent."""
-    from server.backup import BackupError, backup
+    from server.store.backup import BackupError, backup
 
     with click.progressbar(length=1, label="copying pages") as bar:
         def progress(done: int, total: int) -> None:
@@ -288,7 +247,7 @@ def backup_cmd(ctx: Ctx, out: str, database: str | None) -> None:
 @pass_ctx
 def restore_cmd(ctx: Ctx, backup_file: str, force: bool, database: str | None) -> None:
     """Restore the SQLite database from a backup made by `shopgo backup`."""
-    from server.backup import BackupError, restore
+    from server.store.backup import BackupError, restore
 
     try:
         counts = restore(Path(backup_file), ctx.url(database), force)
@@ -297,24 +256,112 @@ def restore_cmd(ctx: Ctx, backup_file: str, force: bool, database: str | None) -
     click.echo(f"restored {sum(counts.values()):,} rows in {len(counts)} tables")
 
 
-def _add_optional(group: click.Group, module: str, attr: str) -> None:
-    """Attach a subcommand group from a package when it is present in this build."""
+# --- operations -----------------------------------------------------------------------------
+def _cfg(ctx: click.Context, database: str | None = None) -> dict[str, Any]:
+    """The configuration `shopgo --config` loaded, with --database applied."""
+    root = ctx.find_root().obj
     try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return
-        raise
-    group.add_command(getattr(mod, attr))
+        cfg = dict(root.cfg) if root is not None else config_mod.load()
+    except config_mod.ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+    if database:
+        cfg["database"] = {**cfg["database"], "url": database}
+    return cfg
 
 
-for _module, _attr in (("firmware_bridge.cli", "scanner"), ("server.offers.cli", "offers"),
-                       ("handheld.cli", "handheld"), ("server.ops_cli", "scheduler"), ("server.ops_cli", "purge"),
-                       ("server.demo", "demo"),
-                       ("server.ops_cli", "offers_build_cmd"),
-                       ("server.simulate.cli", "simulate"),
-                       ("server.head_office.cli", "head_office"),):
-    _add_optional(main, _module, _attr)
+@main.command("scheduler")
+@click.option("--database", help="Database URL (default: database.url from the config).")
+@click.pass_context
+def scheduler(ctx: click.Context, database: str | None) -> None:
+    """Run the site's scheduled jobs in this process (one per site; never inside web workers)."""
+    from server.scheduler import JOB_IDS, SchedulerBusy, run_scheduler
+
+    cfg = _cfg(ctx, database)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo(f"ShopGo scheduler: jobs {', '.join(JOB_IDS)} (times UTC); Ctrl-C to stop")
+    try:
+        run_scheduler(cfg)
+    except (SchedulerBusy, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--database", help="Database URL (default: database.url from the config).")
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool, database: str | None) -> None:
+    """Remove purchase history older than retention.days (Ctrl-C stops safely; run again to finish)."""
+    from db.base import utcnow
+    from db.session import make_engine
+    from server.config import database_url
+    from server.store.retention import purge as purge_history
+
+    cfg = _cfg(ctx, database)
+    eng = make_engine(database_url(cfg))
+    try:
+        if dry_run:
+            report = purge_history(eng, cfg, utcnow(), dry_run=True)
+        else:
+            with click.progressbar(length=1, label="purging", show_pos=True, show_percent=True) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.length = max(total, 1)
+                    bar.update(done - bar.pos)
+
+                report = purge_history(eng, cfg, utcnow(), progress=progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        eng.dispose()
+    click.echo(report.summary())
+    if report.interrupted:
+        ctx.exit(130)
+
+
+@main.command("offers-build")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Build as of this UTC date, YYYY-MM-DD (default: today).")
+@click.option("--database", help="Database URL (default: database.url from the config).")
+@click.pass_context
+def offers_build_cmd(ctx: click.Context, as_of: dt.datetime | None, database: str | None) -> None:
+    """Build the store's personal offers now, as the nightly job does (same date twice: same offers)."""
+    from db.session import make_engine, make_session_factory
+    from server.config import database_url
+    from server.offers.build import as_of_for, build_store_offers
+
+    cfg = _cfg(ctx, database)
+    day = as_of.date() if as_of else dt.datetime.now(dt.timezone.utc).date()
+    eng = make_engine(database_url(cfg))
+    try:
+        with make_session_factory(eng)() as sess:
+            report = build_store_offers(sess, cfg, as_of_for(day))
+            sess.commit()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        eng.dispose()
+    click.echo(f"offers as of {day}: {report.members:,} members ({report.consenting:,} consenting), "
+               f"{report.history_lines:,} history lines; {report.offers_written:,} offers written, "
+               f"{report.offers_replaced:,} replaced, {report.skipped:,} proposals skipped")
+
+
+# --- the other parts' commands ----------------------------------------------------------------
+def _attach_commands() -> None:
+    """The server's own command groups, and those other packages declare under the entry point
+    group `shopgo.commands` (pyproject.toml): `shopgo handheld` is the handheld's, and the server
+    names it nowhere."""
+    from firmware_bridge.cli import scanner
+    from server.demo import demo
+    from server.head_office.cli import head_office
+    from server.offers.cli import offers
+    from server.simulate.cli import simulate
+
+    for command in (scanner, offers, demo, simulate, head_office):
+        main.add_command(command)
+    for entry in entry_points(group="shopgo.commands"):
+        main.add_command(entry.load())
+
+
+_attach_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
