@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -124,33 +125,17 @@ def trip_open(trip_id: str, device_id: int, trip: tuple[Any, str, int, int] | No
     return int(last_seq or 0)
 
 
-def sort_out(trip_id: str, device_id: int, events: Sequence[Mapping[str, Any]],
-             found: Sequence[Sequence[Any]]) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
-    """Split a batch into fresh events (by id, first wins) and duplicates, given the stored rows it
-    touches (id, trip, seq, device); 409 for an id of another trip or a sequence number taken."""
-    wanted = {str(ev["id"]) for ev in events}
-    held: dict[str, str] = {}
-    taken: set[int] = set()
-    for eid, tid, seq, dev in found:
-        if eid in wanted:
-            held[eid] = tid
-        if dev == device_id:
-            taken.add(seq)
+def check_left_out(trip_id: str, left: Mapping[str, Mapping[str, Any]], found: Sequence[Sequence[Any]]) -> None:
+    """The events the insert left out must each be held by this trip already, given the stored
+    rows they touch (id, trip, seq, device); 409 for an id of another trip or a sequence number
+    another event of this device holds."""
+    held = {eid: tid for eid, tid, _, _ in found if eid in left}
     if any(t != trip_id for t in held.values()):
         raise ApiError(409, "an event id in this batch belongs to another trip")
-    fresh: dict[str, Mapping[str, Any]] = {}
-    duplicates: list[str] = []
-    for ev in events:
-        eid = str(ev["id"])
-        if eid in held or eid in fresh:
-            duplicates.append(eid)
-        else:
-            fresh[eid] = ev
-    clash = next((s for s in sorted(ev["seq"] for ev in fresh.values()) if s in taken), None)
-    if clash is not None:
-        raise ApiError(409, f"sequence number {clash} of this device is already held by another event; "
+    clash = sorted(ev["seq"] for eid, ev in left.items() if eid not in held)
+    if clash:
+        raise ApiError(409, f"sequence number {clash[0]} of this device is already held by another event; "
                             "a reset device needs a new registration")
-    return fresh, duplicates
 
 
 def follows_on(last_seq: int, new_seqs: list[int]) -> bool:
@@ -172,17 +157,22 @@ def gaps(prev: int, new_seqs: list[int]) -> list[list[int]]:
 # The statements, built once (building SQL per batch was a large share of its CPU).
 _events = TripEvent.__table__
 _trips = Trip.__table__
-_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq, _trips.c.event_count).where(
-    _trips.c.id == bindparam("tid"))
-# One look-up answers three questions: which ids are held (and for which trip), and
-# whether a sequence number of this device is already taken by another event.
+# The trip's state, and whether the store made events for it (a staff void) that the answer must carry.
+_TRIP_STATE = select(_trips.c.device_id, _trips.c.status, _trips.c.last_seq, _trips.c.event_count,
+                     exists().where(_events.c.trip_id == bindparam("tid"), _events.c.seq >= SERVER_SEQ_BASE)
+                     ).where(_trips.c.id == bindparam("tid"))
+# Only when the insert left events out: which of them are held (and for which trip), and
+# which sequence numbers of this device other events hold.
 _HELD = select(_events.c.id, _events.c.trip_id, _events.c.seq, _events.c.device_id).where(or_(
     _events.c.id.in_(bindparam("ids", expanding=True)),
     and_(_events.c.device_id == bindparam("dev"), _events.c.seq.in_(bindparam("seqs", expanding=True)))))
 _STAFF_EVENTS = select(_events.c.id, _events.c.seq, _events.c.kind, _events.c.payload, _events.c.occurred_at).where(
     _events.c.trip_id == bindparam("tid"), _events.c.seq >= SERVER_SEQ_BASE).order_by(_events.c.seq)
 _DEVICE_TOP = select(func.max(_events.c.seq)).where(_events.c.device_id == bindparam("dev"))
-_INSERT_EVENTS = insert(_events)
+# An event already held (its id, or its device's sequence number) is left out, not an error:
+# the rows the insert returns are exactly the new ones, so the usual batch needs no look-up first.
+_INSERT_EVENTS = {name: dialect.insert(_events).on_conflict_do_nothing().returning(_events.c.id)
+                  for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 # SQL-side arithmetic so two batches of one trip landing together both count.
 _COUNT_EVENTS = update(_trips).where(_trips.c.id == bindparam("tid")).values(
     event_count=_trips.c.event_count + bindparam("n", type_=Integer),
@@ -196,21 +186,36 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
     """Store a batch of a trip's events once each, in the caller's transaction; report
     duplicates and sequence gaps. The caller commits before it answers."""
     trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
-    last_seq = trip_open(trip_id, device.id, tuple(trip) if trip is not None else None)  # type: ignore[arg-type]
+    last_seq = trip_open(trip_id, device.id, tuple(trip[:4]) if trip is not None else None)  # type: ignore[arg-type]
     check_batch(session, events)
-    ids = list(dict.fromkeys(str(ev["id"]) for ev in events))
-    seqs = sorted({ev["seq"] for ev in events})
-    found = list(session.execute(_HELD, {"ids": ids, "dev": device.id, "seqs": seqs})) if ids else []
-    fresh, duplicates = sort_out(trip_id, device.id, events, found)
-    new_seqs = sorted(ev["seq"] for ev in fresh.values())
-    prev = last_seq if follows_on(last_seq, new_seqs) else session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
-    if fresh:
+    candidates: dict[str, Mapping[str, Any]] = {}
+    for ev in events:
+        candidates.setdefault(str(ev["id"]), ev)  # the first of each id counts
+    seqs = sorted(ev["seq"] for ev in candidates.values())
+    prev = last_seq if follows_on(last_seq, seqs) else session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
+    stored: set[str] = set()
+    if candidates:
         now = utcnow()
-        session.execute(_INSERT_EVENTS, [
+        insert = _INSERT_EVENTS[session.get_bind().dialect.name]
+        stored = set(session.scalars(insert, [
             {"id": eid, "trip_id": trip_id, "device_id": device.id, "seq": ev["seq"], "kind": ev["kind"],
              "payload": dict(ev["payload"]), "occurred_at": parse_time(ev["occurred_at"]), "received_at": now}
-            for eid, ev in fresh.items()])
-        bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh.values()) else _COUNT_EVENTS
+            for eid, ev in candidates.items()]))
+    left = {eid: ev for eid, ev in candidates.items() if eid not in stored}
+    if left:
+        found = session.execute(_HELD, {"ids": list(left), "dev": device.id,
+                                        "seqs": sorted(ev["seq"] for ev in left.values())})
+        check_left_out(trip_id, left, list(found))
+    fresh, duplicates = [], []
+    for ev in events:  # in the batch's order: each stored id once, every other mention a duplicate
+        eid = str(ev["id"])
+        if eid in stored and candidates[eid] is ev:
+            fresh.append(ev)
+        else:
+            duplicates.append(eid)
+    new_seqs = sorted(ev["seq"] for ev in fresh)
+    if fresh:
+        bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh) else _COUNT_EVENTS
         session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})
-    return IngestResult(list(fresh), duplicates, gaps(prev, new_seqs), max([prev, *new_seqs]),
-                        staff_events(session, trip_id))
+    return IngestResult([str(ev["id"]) for ev in fresh], duplicates, gaps(prev, new_seqs), max([prev, *new_seqs]),
+                        staff_events(session, trip_id) if trip[4] else [])  # type: ignore[index]
