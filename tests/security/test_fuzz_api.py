@@ -44,7 +44,7 @@ from sqlalchemy import select
 from db.models import Member, Product
 from server.auth import accounts
 from server.store.schemas import UUID_PATTERN
-from tests.hardening.conftest import OTHER_MEMBER, Site, csrf_from, sign_in, site  # noqa: F401  (site: fixture)
+from tests.security.conftest import OTHER_MEMBER, Site, csrf_from, sign_in
 
 EXAMPLES = 60  # per operation and generation mode
 # The full catalogue is megabytes of JSON a call, and wrong audit findings lists of over 500 items.
@@ -122,7 +122,7 @@ def fuzzing(site: Site) -> Iterator[Fuzzing]:  # noqa: F811
     with site.session() as session:
         _, handheld = accounts.add_device(session, "S001", "fuzzing handheld")
         _, till = accounts.add_device(session, "S001", "fuzzing till", role="till")
-        cards = list(session.scalars(select(Member.card_number).where(Member.store_id == "S001")
+        cards = list(session.scalars(select(Member.card_number).where(Member.store_id == "S001", Member.erased_at.is_(None))
                                      .order_by(Member.id).limit(12)))
         gtins = list(session.scalars(select(Product.gtin).order_by(Product.id).limit(40)))
         session.commit()

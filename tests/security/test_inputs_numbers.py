@@ -23,7 +23,7 @@ from server.params import MAX_ID, is_digits, whole_number
 from server.store import cards
 from server.store.schemas import EVENT, TRIP_START, errors, event_ok, parse_time, validate
 from shop.basket import SERVER_SEQ_BASE
-from tests.hardening.conftest import Site, csrf_from, sign_in, site  # noqa: F401  (site is a fixture)
+from tests.security.conftest import Site, csrf_from, sign_in
 
 NOT_ASCII_DIGITS = ["²", "٣", "１２", "1²"]  # superscript two, Arabic-Indic three, full-width digits
 TOO_BIG = [str(2**31), str(2**63), str(2**64), "9" * 30]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.auth.ratelimit import ADDRESS_LIMIT, PAIR_LIMIT, WINDOW, LoginLimiter, limiter
-from tests.hardening.conftest import PASSWORD, Site, sign_in
+from tests.security.conftest import PASSWORD, Site, sign_in
 
 
 class Clock:

@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from server.auth import accounts
 from server.cli.main import main
 from server.store import trips
-from tests.hardening.conftest import Site, csrf_from, quick_hash, sign_in
+from tests.security.conftest import PASSWORD as SITE_PASSWORD, Site, csrf_from, quick_hash, sign_in
 
 PASSWORD = "Secret-Pass-4711"
 WRONG_PASSWORD = "Wrong-Guess-0815"
@@ -152,7 +152,7 @@ def test_no_secret_is_logged_or_returned_twice(site: Site, captured: Everything,
     # Head office makes its key, links a store, publishes a signed campaign; the store fetches it.
     seen.cli("keygen", "head-office", "keygen")
     store_token = seen.cli("store-add", "head-office", "store-add", "S002", "--database", site.url).strip()
-    office, csrf = _signed_in(site.office, seen, "h_office", "hardening-pass-1")
+    office, csrf = _signed_in(site.office, seen, "h_office", SITE_PASSWORD)
     published = seen.call(office, "POST", f"/head-office/campaigns/{site.ids['campaign']}/publish",
                           headers={"X-CSRF-Token": csrf})
     assert published.status_code == 302, published.get_data(as_text=True)

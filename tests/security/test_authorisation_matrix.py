@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from db.models import Base
-from tests.hardening.conftest import Site, csrf_from, sign_in
+from tests.security.conftest import Site, csrf_from, sign_in
 
 CALLERS = ("anon", "own", "handheld", "far_hh", "revoked", "till", "far_till", "staff", "manager", "far_staff",
            "far_mgr", "office", "link")

@@ -1,4 +1,4 @@
-"""Fixtures of the hardening tests: one store site (and a head-office app over the same
+"""Fixtures of the security tests: one store site (and a head-office app over the same
 database) per backend, seeded with every kind of credential and one object of
 each kind a URL can name, plus clients signed in through the real sign-in form."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ from server.auth import accounts
 from server.importer.numbering import card_number
 from tests.conftest import BACKENDS, _database, app_config
 
-PASSWORD = "hardening-pass-1"
+PASSWORD = "security-pass-1"
 # user name -> (role, store)
 USERS = {"h_staff": ("staff", "S001"), "h_manager": ("manager", "S001"), "h_office": ("head_office", None),
          "h_other": ("staff", "S002"), "h_other_manager": ("manager", "S002")}
@@ -76,13 +76,13 @@ def _seed(session: Session) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     for name, (role, store) in USERS.items():
         ids[name] = accounts.add_user(session, name, PASSWORD, role, store).id
-    device, ids["device_token"] = accounts.add_device(session, "S001", "hardening handheld")
+    device, ids["device_token"] = accounts.add_device(session, "S001", "security handheld")
     revoked, ids["revoked_token"] = accounts.add_device(session, "S001", "lost handheld")
     accounts.revoke_device(session, revoked.id)
     # One device of every other kind: the callers of the authorisation matrix.
     for key, store, role in (("handheld", "S001", "handheld"), ("far_handheld", "S002", "handheld"),
                              ("till", "S001", "till"), ("far_till", "S002", "till")):
-        ids[f"{key}_token"] = accounts.add_device(session, store, f"hardening {key}", role)[1]
+        ids[f"{key}_token"] = accounts.add_device(session, store, f"security {key}", role)[1]
     # Imported households are members of S001 with two years of baskets.
     purchase = session.scalars(select(Purchase).where(Purchase.member_id.is_not(None)).limit(1)).one()
     ids["member"], ids["purchase"] = purchase.member_id, purchase.id
@@ -146,19 +146,15 @@ def make_site(url: str, folder: Path) -> Site:
                 revoked_token=ids.pop("revoked_token"), store_token=ids.pop("store_token"), ids=ids, tokens=tokens)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def site(request: pytest.FixtureRequest, templates: dict[str, str],
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """One seeded site per backend, shared by the folder's modules to keep it fast.
-
-    Modules stay apart by what they touch: the matrix erases its own two members, the
-    rate-limit tests fail sign-ins from their own addresses and names, the secrets flow
-    adds its own device, user and store link, and the fuzzer shops its own trip.
-    """
+    """One seeded site per backend and module: the matrix erases members, the fuzzer
+    completes audits, so no module sees another's leftovers."""
     from server.database import engine
     from tests.loopback import dispose_when_idle
 
-    folder = tmp_path_factory.mktemp("hardening")
+    folder = tmp_path_factory.mktemp("security")
     for url in _database(request.param, "imported", templates, folder):
         made = make_site(url, folder)
         yield made
