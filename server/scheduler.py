@@ -8,8 +8,11 @@ next time. All times are UTC.
 
 Jobs: "retention-purge" (daily at scheduler.purge_at), "offers-build" (daily at
 scheduler.offers_build_at), "catalogue-bump" (every scheduler.catalogue_bump_minutes),
-"pack-pull" (every scheduler.pack_pull_minutes), "points-expiry" (daily at 00:20) and
-"tier-recompute" (daily at 00:40).
+"pack-pull" (every scheduler.pack_pull_minutes), "chain-feed" (every scheduler.feed_seconds:
+a store ships its outbox to head office until it is empty), "points-expiry" (daily at 00:20),
+"tier-recompute" (daily at 00:40) and "lake-maintenance" (daily at scheduler.lake_maintenance_at:
+head office deletes lines past retention, compacts small files and vacuums its history lake).
+A job that is not the site's role says so and does nothing.
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ from server.config import database_url, resolve_path
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
-JOB_IDS = ("retention-purge", "offers-build", "catalogue-bump", "pack-pull", "points-expiry", "tier-recompute")
+JOB_IDS = ("retention-purge", "offers-build", "catalogue-bump", "pack-pull", "chain-feed", "points-expiry",
+           "tier-recompute", "lake-maintenance")
 POINTS_EXPIRY_AT = "00:20"
 TIER_RECOMPUTE_AT = "00:40"
 MISFIRE_GRACE_SECONDS = 3600  # a run missed by up to an hour (a restart, a long purge) still happens
@@ -101,6 +105,25 @@ class Jobs:
             raise RuntimeError(f"pack pull: {report.error}")
         return f"{report.fetched} packs fetched, {len(report.applied)} applied, {len(report.refused)} refused"
 
+    def chain_feed(self) -> str:
+        if self.cfg["site"]["role"] != "store" or not self.cfg["server"]["head_office_url"]:
+            return "this site feeds no head office (a store with server.head_office_url set does)"
+        from server.store.chain_feed import ship_configured
+
+        with self.session() as sess:
+            report = ship_configured(sess, self.cfg)
+        if report.error:
+            raise RuntimeError(f"chain feed: {report.error}")
+        return f"{report.batches} batches, {report.facts} facts, {report.lines} lines shipped; head office holds " \
+               f"batch {report.held}"
+
+    def lake_maintenance(self) -> str:
+        if self.cfg["site"]["role"] != "head_office":
+            return "only head office keeps a history lake"
+        from server.head_office.lake import maintain, open_lake
+
+        return maintain(open_lake(self.cfg), utcnow(), int(self.cfg["retention"]["days"]))
+
     def points_expiry(self) -> str:
         from server.store.loyalty import expire_points
 
@@ -148,8 +171,10 @@ def build_scheduler(cfg: Mapping[str, Any], scheduler_cls: type[BaseScheduler] =
         ("offers-build", _daily(sch["offers_build_at"]), jobs.offers_build),
         ("catalogue-bump", IntervalTrigger(minutes=sch["catalogue_bump_minutes"], timezone=UTC), jobs.catalogue_bump),
         ("pack-pull", IntervalTrigger(minutes=sch["pack_pull_minutes"], timezone=UTC), jobs.pack_pull),
+        ("chain-feed", IntervalTrigger(seconds=sch["feed_seconds"], timezone=UTC), jobs.chain_feed),
         ("points-expiry", _daily(POINTS_EXPIRY_AT), jobs.points_expiry),
         ("tier-recompute", _daily(TIER_RECOMPUTE_AT), jobs.tier_recompute),
+        ("lake-maintenance", _daily(sch["lake_maintenance_at"]), jobs.lake_maintenance),
     ]
     for job_id, trigger, body in plan:
         # Given per job as well as by default, so an unstarted scheduler already shows them.

@@ -90,6 +90,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "offers_build_at": Key("02:30", _hhmm, "HH:MM"),
         "catalogue_bump_minutes": Key(15, _between(1, 1440), "1..1440"),
         "pack_pull_minutes": Key(5, _between(1, 1440), "1..1440"),
+        "feed_seconds": Key(30, _between(1, 86_400), "1..86400"),
+        "lake_maintenance_at": Key("04:10", _hhmm, "HH:MM"),
+    },
+    "chain": {
+        "lake": Key("var/lake", lambda v: isinstance(v, str) and v.strip() != "",
+                    "a folder (relative to the project root) or an object-store URL such as s3://bucket/path"),
     },
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),

@@ -111,7 +111,8 @@ def db_session(engine: Engine) -> Iterator[Session]:
 def app_config(url: str, tmp_path: Path, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Overrides that point an app at a test database and keep its files in tmp_path."""
     cfg: dict[str, dict[str, Any]] = {"database": {"url": url}, "server": {"secret_key": "test-secret"},
-                                      "site": {"store_id": "S001", "store_name": "Test Store"}}
+                                      "site": {"store_id": "S001", "store_name": "Test Store"},
+                                      "chain": {"lake": str(tmp_path / "lake")}}
     for section, values in sections.items():
         cfg.setdefault(section, {}).update(values)
     return cfg

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from db.base import Base
 from db.models.catalogue import BarcodeRule, Product, Promotion, SiteState, Store
+from db.models.chain import OutboxFact
 from db.models.head_office import (  # noqa: F401
     CampaignAudience,
     CampaignResult,
@@ -20,6 +21,6 @@ from db.models.trips import Audit, Feedback, Trip, TripEvent
 
 __all__ = [
     "Audit", "BarcodeRule", "Base", "Campaign", "ConsoleSession", "DataRequest", "Device", "Feedback", "ImportChunk",
-    "Member", "Offer", "OfferRedemption", "PointsEntry", "Product", "Promotion", "Purchase",
+    "Member", "Offer", "OfferRedemption", "OutboxFact", "PointsEntry", "Product", "Promotion", "Purchase",
     "PurchaseLine", "SiteState", "Store", "Trip", "TripEvent", "User",
 ]

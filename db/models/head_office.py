@@ -48,6 +48,16 @@ class StoreLink(Base):
     last_contact_at: Mapped[Optional[datetime]]
     notify_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The store's feed (server/head_office/feed.py): the newest batch applied, what it carried,
+    # what the store said it still held then, and the last refusal.
+    feed_seq: Mapped[int] = mapped_column(Integer, default=0)
+    feed_facts: Mapped[int] = mapped_column(Integer, default=0)
+    feed_lines: Mapped[int] = mapped_column(Integer, default=0)
+    feed_backlog_facts: Mapped[int] = mapped_column(Integer, default=0)
+    feed_backlog_lines: Mapped[int] = mapped_column(Integer, default=0)
+    feed_caught_up_at: Mapped[Optional[datetime]]  # store clock: when its outbox was last empty (or its oldest fact)
+    feed_at: Mapped[Optional[datetime]]
+    feed_error: Mapped[str] = mapped_column(Text, default="")
 
 
 class Pack(Base):
@@ -101,7 +111,7 @@ class StorePack(Base):
 
 
 class ResultBatch(Base):
-    """A batch of results a store sent, kept by its UUID so a retry never counts twice."""
+    """A feed batch head office applied, by "<store id>/<sequence>"; its campaign results point at it."""
 
     __tablename__ = "result_batches"
 

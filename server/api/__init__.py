@@ -16,11 +16,16 @@ health_bp = Blueprint("health", __name__)
 
 @health_bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """Database reachability and migration head; 503 when the database is down or behind."""
+    """Database reachability and migration head, and a store's feed lag; 503 when the database is down or behind."""
     state = health()
     cfg = current_app.config["SHOPGO"]
     state.update(role=cfg["site"]["role"], store_id=cfg["site"]["store_id"])
     ok = state["database"] == "ok" and state.get("migrations_applied", False)
+    if ok and cfg["site"]["role"] == "store":
+        from server.database import db_session
+        from server.store.chain_feed import feed_status
+
+        state["feed"] = feed_status(db_session(), cfg)  # lag to head office: rows and seconds not yet held there
     return jsonify(status="ok" if ok else "degraded", **state), 200 if ok else 503
 
 

@@ -350,12 +350,13 @@ def _attach_commands() -> None:
     group `shopgo.commands` (pyproject.toml): `shopgo handheld` is the handheld's, and the server
     names it nowhere."""
     from firmware_bridge.cli import scanner
+    from server.cli.chain import chain
     from server.demo import demo
     from server.head_office.cli import head_office
     from server.offers.cli import offers
     from server.simulate.cli import simulate
 
-    for command in (scanner, offers, demo, simulate, head_office):
+    for command in (scanner, offers, demo, simulate, head_office, chain):
         main.add_command(command)
     for entry in entry_points(group="shopgo.commands"):
         main.add_command(entry.load())

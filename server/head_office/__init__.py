@@ -15,10 +15,13 @@ How the pieces fit
   numbered per store 1, 2, 3, ... Stores fetch them (server/store/packs.py) on the scheduler's
   "pack-pull" job and when head office notifies them, verify and apply them strictly in
   order, and acknowledge; head office shows per store which version is active.
-- Results (feed.py on the store, results.py here): batches keyed by UUID carry redemptions
-  and the campaign-product spend of exposed and hold-out members; the report gives per
-  campaign and store the audience, redemptions, budget used and the lift with Welch's
-  95% interval.
+- The stores' feed (server/store/chain_feed.py there, feed.py and lake.py here): every
+  purchase, member change and erasure a store records reaches head office in numbered
+  batches, each applied once: purchase lines into the history lake (a Delta table), members
+  into `members`, and each campaign's results (spend on its products by its audience in its
+  window, and its redemptions) into `campaign_results`.
+- Results (results.py): per campaign and store the audience, redemptions, budget used and
+  the lift with Welch's 95% interval.
 
 Caps and budgets
 - The per-member cap is the offer's `max_redemptions`: the units of each campaign product a
@@ -27,15 +30,14 @@ Caps and budgets
   results feed; when it is used up head office withdraws the campaign by the usual signed
   withdrawal pack, so stores may overshoot by what they redeem before that pack arrives.
 
-Where head office's member history comes from
-Head office's database has the same schema as a store's. It holds the chain's members
-(`members`, with their home `store_id`, tier and consent) and their purchase history
-(`purchases`, `purchase_lines`): each store uploads its history there, in practice by
-importing or replicating the store database's member and history tables into head office
-(`shopgo import completejourney --store S00N --database <head-office url>` for the demo
-data), and the results feed keeps campaign spend flowing back afterwards. Targeting reads
-only this chain-wide copy, never a store's live database, so head office can plan while a
-store is offline. Member ids are household ids, the same at head office and in every store.
+Where head office's history comes from
+The stores' feed: members (`members`, with their home `store_id`, tier and consent) and the
+chain's purchase lines in the lake, each line keyed by (store, the store's purchase id).
+A store's history from before its link comes the same way (`shopgo chain backfill`).
+Targeting still reads `purchase_lines` in head office's SQL database (filled by importing,
+`shopgo import completejourney --store S00N --database <head-office url>` for the demo data)
+until the offers engine runs on the lake (the chain analytics work). Member ids are household
+ids, the same at head office and in every store.
 
 Links between sites
 - Head office: `shopgo head-office store-add S001 --url http://store:8000` prints a token.
@@ -45,8 +47,9 @@ Links between sites
   `server.head_office_public_key` (from `shopgo head-office keygen`).
 - Store endpoints: POST /api/v1/packs/notify (starts a pull; answers 202), GET /api/v1/packs/status.
 - Head-office endpoints for stores (Bearer store token): GET /api/v1/head-office/packs?after=N,
-  POST /api/v1/head-office/acks (only packs issued to that store), POST /api/v1/head-office/results
-  (only campaigns head office sent that store); their OpenAPI description is openapi.py.
+  POST /api/v1/head-office/acks (only packs issued to that store), POST /api/v1/head-office/feed
+  (a numbered batch, applied once; results only for campaigns head office sent that store);
+  their OpenAPI description is openapi.py.
 - Console (head-office users): /head-office/campaigns, /head-office/stores, .../results.
 """
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""Head office's JSON API for stores: packs to fetch, acknowledgements, result batches.
+"""Head office's JSON API for stores: packs to fetch, acknowledgements, the store's feed.
 
 Stores authenticate with the token `shopgo head-office store-add` printed for them
 (`Authorization: Bearer <token>`); each store sees only its own packs, acknowledges only
-packs issued to it, and reports results only for campaigns head office sent it. Numbers
+packs issued to it, and its feed batches count only under its own id (results only for
+campaigns head office sent it: server/head_office/feed.py). Numbers
 are read once, with bounds (server.params): a bad query value is a 400, a bad body a 400
 (not JSON) or 422 (not what server/head_office/openapi.py describes), another store's
 campaign a 403; a refused request changes nothing.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -18,12 +18,12 @@ from flask.typing import ResponseReturnValue
 from db.base import utcnow
 from server.database import db_session
 from server.errors import ApiError
-from server.head_office import compiler, results
+from server.head_office import compiler, feed
 from server.head_office.definition import CampaignError
+from server.head_office.lake import open_lake
 from server.params import parse_json, whole_number
 
 bp = Blueprint("head_office_api", __name__, url_prefix="/api/v1/head-office")
-UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @bp.before_request
@@ -47,7 +47,7 @@ def _body() -> dict[str, Any]:
 
 def _refused(exc: CampaignError) -> ApiError:
     db_session().rollback()
-    return ApiError(403 if isinstance(exc, results.CampaignForbidden) else 422, str(exc))
+    return ApiError(422, str(exc))
 
 
 @bp.get("/packs")
@@ -78,25 +78,24 @@ def acks() -> ResponseReturnValue:
     return jsonify(recorded=done, acked_seq=g.store_link.acked_seq)
 
 
-@bp.post("/results")
-def post_results() -> ResponseReturnValue:
-    """Store one result batch once (by batch_id); a repeat answers duplicate and counts nothing."""
+@bp.post("/feed")
+def feed_batch() -> ResponseReturnValue:
+    """Apply the store's feed batch once; answers the newest batch number head office holds."""
     body = _body()
-    batch_id, rows = body.get("batch_id"), body.get("rows")
-    if not isinstance(batch_id, str) or not UUID.fullmatch(batch_id):
-        raise ApiError(422, "batch_id must be a UUID made by the store")
-    if not isinstance(rows, list) or len(rows) > results.MAX_ROWS:
-        raise ApiError(422, f"rows must be a list of at most {results.MAX_ROWS} objects")
     session = db_session()
+    link = g.store_link
     try:
-        answer = results.ingest_results(session, g.store_link, batch_id.lower(), rows)
+        done = feed.apply_batch(session, open_lake(current_app.config["SHOPGO"]), link, body)
     except CampaignError as exc:
-        raise _refused(exc) from None
+        session.rollback()
+        feed.record_refusal(session, link, str(exc))
+        session.commit()
+        raise ApiError(409 if isinstance(exc, feed.FeedGap) else 422, str(exc), held=link.feed_seq) from None
     session.commit()
-    if answer["stored"]:
+    withdrawn: list[int] = []
+    if done.campaigns:
         from server.head_office.notify import enforce_budgets
 
-        # every row passed ingest_results' checks, so each campaign_id is a whole number
-        answer["withdrawn"] = enforce_budgets(current_app._get_current_object(),  # type: ignore[attr-defined]
-                                              session, {int(r["campaign_id"]) for r in rows})
-    return jsonify(answer)
+        withdrawn = enforce_budgets(current_app._get_current_object(), session, done.campaigns)  # type: ignore[attr-defined]
+    return jsonify(held=done.held, applied=done.applied, facts=done.facts, lines=done.lines, results=done.results,
+                   skipped=done.skipped, withdrawn=withdrawn)

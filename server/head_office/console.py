@@ -18,6 +18,7 @@ from server.head_office import campaigns as svc
 from server.head_office.charts import lift_chart
 from server.head_office.compiler import store_status
 from server.head_office.definition import LIFECYCLE_STAGES, REWARD_TYPES, VALUE_SEGMENTS, CampaignError
+from server.head_office.feed import store_feeds
 from server.head_office.notify import notify_stores, signing_key
 from server.head_office.results import campaign_report
 from server.head_office.signing import SignatureError
@@ -212,8 +213,9 @@ def withdraw(campaign_id: int) -> ResponseReturnValue:
 @bp.get("/stores")
 @HEAD_OFFICE
 def stores() -> ResponseReturnValue:
-    """Linked stores: newest pack issued and acknowledged, and which campaign versions are active."""
-    return render_template("head_office/stores.html", stores=store_status(db_session()))
+    """Linked stores: newest pack issued and acknowledged, which campaign versions are active, and their feeds."""
+    return render_template("head_office/stores.html", stores=store_status(db_session()),
+                           feeds=store_feeds(db_session()))
 
 
 @bp.post("/stores/notify")

@@ -4,9 +4,8 @@ Two throw-away SQLite databases (head office and one store) get the same slice o
 Complete Journey. A campaign is built from the coupon products of one of its real
 campaigns and that campaign's window (shifted like the imported history); head office
 targets by the offers engine's propensity as of the window's start, publishes and signs the
-pack; the store verifies and applies it, then sends back the real purchases of exposed and
-hold-out households inside the window through the results feed; head office prints the
-report. The households never saw this offer, so this is an A/A check of the machinery: the
+pack; the store verifies and applies it, then back-fills its history (the real purchases)
+through its feed; head office derives the campaign's results from them and prints the report. The households never saw this offer, so this is an A/A check of the machinery: the
 interval should cover zero, and a campaign that really ran would show its lift the same way.
 """
 from __future__ import annotations
@@ -24,10 +23,12 @@ from db.models import PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
 from server.head_office import campaigns
 from server.head_office.compiler import add_store, packs_after
-from server.head_office.results import campaign_report, ingest_results
+from server.head_office.feed import apply_batch
+from server.head_office.lake import Lake
+from server.head_office.results import campaign_report
 from server.head_office.signing import public_key_b64
 from server.importer.completejourney import import_completejourney
-from server.store.feed import build_batch
+from server.store import chain_feed
 from server.store.packs import apply_pack
 
 
@@ -86,15 +87,21 @@ def run_demo(cj_campaign: int = 8, households: int = 300, echo: Callable[[str], 
                     row = apply_pack(store, store_cfg, body, signature, now=start)
                     echo(f"store applied pack {row.seq}: {row.status} ({row.reason})")
                 store.commit()
-                batch = build_batch(store, "S001", now=end + timedelta(days=1))
-                store.commit()
-            with make_session_factory(ho_engine)() as ho:
-                if batch is not None:
+                members, purchases = chain_feed.backfill(store)
+                echo(f"store queued {members} members and {purchases} purchases for head office")
+                lake = Lake(str(Path(tmp) / "lake"))
+                with make_session_factory(ho_engine)() as ho:
                     link = ho.get(StoreLink, "S001")
                     assert link is not None
-                    echo(f"head office received {ingest_results(ho, link, batch['batch_id'], batch['rows'])}")
-                    ho.commit()
-                return campaign_report(ho, cid)
+                    while True:  # the feed, in-process: what `shopgo chain ship` sends over HTTP
+                        seq, rows = chain_feed.next_batch(store)
+                        if not rows:
+                            break
+                        applied = apply_batch(ho, lake, link, chain_feed.batch_body(store, seq, rows))
+                        ho.commit()
+                        chain_feed.acknowledge(store, applied.held)
+                    echo(f"head office holds feed batch {link.feed_seq}: {link.feed_lines:,} purchase lines")
+                    return campaign_report(ho, cid)
         finally:
             ho_engine.dispose()
             store_engine.dispose()

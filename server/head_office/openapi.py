@@ -8,7 +8,7 @@ answer schema name by operation), PARAMETERS (query parameters by path) and SECU
 document of head office's store API on its own (tests fuzz it with schemathesis).
 
 The bounds are the checks the views make (server.params, compiler.record_acks,
-results.ingest_results): ids and counts are INTEGER columns, 0 or 1 up to 2^31 - 1.
+feed.apply_batch): ids and counts are INTEGER columns, 0 or 1 up to 2^31 - 1.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from server.head_office.compiler import ACK_STATUSES, MAX_ACKS
-from server.head_office.results import MAX_ROWS
+from server.head_office.feed import MAX_FACTS, MAX_LINES
+from server.head_office.feed import MONEY as MONEY_BOUND
 from server.params import MAX_ID
 
 Schema = dict[str, Any]
@@ -25,7 +26,6 @@ PREFIX = "/api/v1/head-office"
 STORE_LINK = [{"storeToken": []}]
 SECURITY_SCHEMES: Schema = {"storeToken": {"type": "http", "scheme": "bearer",
                                            "description": "the token `shopgo head-office store-add` printed"}}
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 ERROR: Schema = {"type": "object", "required": ["error", "status", "message"],
                  "properties": {"error": {"type": "string"}, "status": {"type": "integer"},
                                 "message": {"type": "string", "description": "what was wrong"}}}
@@ -49,20 +49,42 @@ ACK = _obj({"seq": _count(1, "a pack number head office issued to this store"),
 ACKS = _obj({"acks": {"type": "array", "items": {"$ref": "#/components/schemas/HeadOfficeAck"},
                       "maxItems": MAX_ACKS, "description": "every ack names a pack issued to this store, "
                                                            "or the whole request is refused (422)"}}, ("acks",))
-RESULT_ROW = _obj({
-    "campaign_id": _count(1, "a campaign head office sent this store a pack for (403 otherwise)"),
-    "member_id": _count(1),
-    "kind": {"type": "string", "enum": ["purchase", "redemption"]},
-    "ref": {"type": "string", "minLength": 1, "maxLength": 64, "description": "the store's purchase or redemption id"},
-    "spend_minor": _count(0, "purchase: net spend on the campaign's products, minor units"),
-    "discount_minor": _count(0, "redemption: the discount given, minor units"),
-    "points": _count(0, "redemption: bonus points given"),
-    "at": {"type": "string", "format": "date-time", "maxLength": 40, "description": "ISO 8601 with a UTC offset"}},
-    ("campaign_id", "member_id", "kind", "ref", "at"))
-RESULTS = _obj({"batch_id": {"type": "string", "pattern": UUID_PATTERN,
-                             "description": "a UUID made by the store; a repeat counts once"},
-                "rows": {"type": "array", "items": {"$ref": "#/components/schemas/HeadOfficeResultRow"},
-                         "maxItems": MAX_ROWS}}, ("batch_id", "rows"))
+TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 40, "description": "ISO 8601 with a UTC offset"}
+MONEY: Schema = {"type": "integer", "minimum": -MONEY_BOUND, "maximum": MONEY_BOUND}
+LINE: Schema = {"type": "array", "minItems": 5, "maxItems": 5, "description": "[product_id, quantity, weight_g, "
+                "sales_minor, discount_minor]", "prefixItems": [
+                    _count(1), MONEY, {"type": ["integer", "null"], "minimum": 0, "maximum": MONEY_BOUND}, MONEY, MONEY]}
+REDEMPTION = _obj({"offer_id": _count(1), "campaign_id": _count(1, "counted only if head office sent this store the "
+                                                                   "campaign"),
+                   "discount_minor": _count(0), "points": _count(0)},
+                  ("offer_id", "campaign_id", "discount_minor", "points"))
+PURCHASE = _obj({"purchase_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1,
+                                 "description": "the store's id; (store, purchase_id) is the chain-wide key"},
+                 "member_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+                 "purchased_at": TIME, "lines": {"type": "array", "items": LINE},
+                 "redemptions": {"type": "array", "items": REDEMPTION}}, ("purchase_id", "purchased_at", "lines"))
+TEXT = {"type": "string", "minLength": 1}
+MEMBER = _obj({"member_id": _count(1), "card_number": {**TEXT, "maxLength": 14},
+               "store_id": {**TEXT, "maxLength": 32}, "tier": {**TEXT, "maxLength": 16},
+               "consent": {"type": "boolean"}, "erased": {"type": "boolean"}, "joined_at": TIME},
+              ("member_id", "card_number", "store_id", "tier", "joined_at"))
+ERASURE = _obj({"member_id": _count(1), "at": TIME}, ("member_id", "at"))
+
+
+def _fact(kind: str, data: Schema) -> Schema:
+    return _obj({"kind": {"const": kind}, "at": TIME, "data": data}, ("kind", "data"))
+
+
+FEED_BATCH = _obj({
+    "seq": _count(0, "the store's batch number, 1, 2, 3, ...; a number head office holds changes nothing "
+                     "(0: nothing new, the store only reports its backlog)"),
+    "facts": {"type": "array", "maxItems": MAX_FACTS, "description": f"at most {MAX_LINES} purchase lines in all",
+              "items": {"oneOf": [_fact("purchase", PURCHASE), _fact("member", MEMBER), _fact("erasure", ERASURE)]}},
+    "backlog": _obj({"facts": {"type": "integer", "minimum": 0, "maximum": MONEY_BOUND},
+                     "lines": {"type": "integer", "minimum": 0, "maximum": MONEY_BOUND},
+                     "caught_up_at": {**TIME, "description": "when the store's outbox was last empty, or its oldest "
+                                                            "fact's time"}}, ("facts", "lines", "caught_up_at"))},
+    ("seq", "facts", "backlog"))
 PACKS_ANSWER = _obj({"store_id": {"type": "string"},
                      "packs": {"type": "array", "maxItems": 20, "items": _obj({
                          "seq": _count(1), "body": {"type": "string", "description": "canonical JSON, as signed"},
@@ -70,18 +92,20 @@ PACKS_ANSWER = _obj({"store_id": {"type": "string"},
                          ("seq", "body", "signature"))}}, ("store_id", "packs"))
 ACKS_ANSWER = _obj({"recorded": _count(0), "acked_seq": _count(0, "the newest pack the store applied")},
                    ("recorded", "acked_seq"))
-RESULTS_ANSWER = _obj({"batch_id": {"type": "string"}, "duplicate": {"type": "boolean"}, "stored": _count(0),
-                       "withdrawn": {"type": "array", "items": {"type": "integer"},
-                                     "description": "campaigns withdrawn because this batch used up their budget"}},
-                      ("batch_id", "duplicate", "stored"))
+FEED_ANSWER = _obj({"held": _count(0, "the newest batch of this store head office holds"),
+                    "applied": {"type": "boolean", "description": "false: head office held this batch already"},
+                    "facts": _count(0), "lines": _count(0), "results": _count(0),
+                    "skipped": {"type": "array", "items": {"type": "string"}},
+                    "withdrawn": {"type": "array", "items": {"type": "integer"},
+                                  "description": "campaigns withdrawn because this batch used up their budget"}},
+                   ("held", "applied"))
 
-REQUESTS: dict[str, Schema] = {"HeadOfficeAcks": ACKS, "HeadOfficeAck": ACK, "HeadOfficeResults": RESULTS,
-                               "HeadOfficeResultRow": RESULT_ROW}
+REQUESTS: dict[str, Schema] = {"HeadOfficeAcks": ACKS, "HeadOfficeAck": ACK, "HeadOfficeFeedBatch": FEED_BATCH}
 ANSWER_SCHEMAS: dict[str, Schema] = {"HeadOfficePacks": PACKS_ANSWER, "HeadOfficeAcksRecorded": ACKS_ANSWER,
-                                     "HeadOfficeResultsStored": RESULTS_ANSWER}
+                                     "HeadOfficeFeedApplied": FEED_ANSWER}
 ANSWERS: dict[tuple[str, str], str] = {("get", f"{PREFIX}/packs"): "HeadOfficePacks",
                                        ("post", f"{PREFIX}/acks"): "HeadOfficeAcksRecorded",
-                                       ("post", f"{PREFIX}/results"): "HeadOfficeResultsStored"}
+                                       ("post", f"{PREFIX}/feed"): "HeadOfficeFeedApplied"}
 PARAMETERS: dict[str, list[Schema]] = {f"{PREFIX}/packs": [
     {"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
      "description": "the last pack the store applied (default 0); answers at most 20 packs after it"}]}
@@ -95,11 +119,10 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
      {"200": "recorded", "400": "not a JSON object", "401": "no or unknown token",
       "422": "not as described, or names a pack never issued to this store; nothing recorded"},
      STORE_LINK, "head-office"),
-    ("post", f"{PREFIX}/results", "A batch of redemptions and campaign spend, stored once by batch_id",
-     "HeadOfficeResults",
-     {"200": "stored (or a duplicate, counted once)", "400": "not a JSON object", "401": "no or unknown token",
-      "403": "names a campaign head office never sent this store; nothing stored",
-      "422": "a row not as described; nothing stored"}, STORE_LINK, "head-office"),
+    ("post", f"{PREFIX}/feed", "A numbered batch of the store's outbox, applied once", "HeadOfficeFeedBatch",
+     {"200": "applied, or held already (changes nothing)", "400": "not a JSON object", "401": "no or unknown token",
+      "409": "a batch after one head office never received; nothing applied",
+      "422": "a fact not as described; nothing applied"}, STORE_LINK, "head-office"),
 ]
 
 
@@ -131,5 +154,5 @@ def document() -> dict[str, Any]:
     return {"openapi": "3.1.0",
             "info": {"title": "ShopGo head-office store API", "version": "1",
                      "description": "What a store linked to head office fetches (signed packs) and sends "
-                                    "(acknowledgements, results); see server/head_office/__init__.py."},
+                                    "(acknowledgements, its feed); see server/head_office/__init__.py."},
             "servers": [{"url": "/"}], "paths": paths(), "components": components()}

@@ -1,4 +1,4 @@
-"""Results at head office: idempotent batches from stores, and the lift report per campaign and store.
+"""Results at head office: the lift report per campaign and store, from the results the feed derives.
 
 Lift is the difference in mean spend on the campaign's products inside its window, per
 audience member, between the exposed group and the hold-out group (members without a
@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
-from db.models import Campaign, CampaignAudience, CampaignResult, Pack, ResultBatch, StoreLink
-from server.head_office.definition import CampaignError, body_number
+from db.models import Campaign, CampaignAudience, CampaignResult
+from server.head_office.definition import CampaignError
 
 CONFIDENCE = 0.95
-MAX_ROWS = 100_000  # per batch; a store's batch is bounded by its redemptions per round and one window of purchases
-
-
-class CampaignForbidden(CampaignError):
-    """A store reported results for a campaign head office never sent it (answered 403)."""
 
 
 @dataclass(frozen=True)
@@ -62,67 +55,6 @@ def welch_lift(exposed: Sequence[float], holdout: Sequence[float], confidence: f
             half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
             low, high = diff - half, diff + half
     return Lift(m1, m2, diff, low, high, diff / m2 if m2 else None)
-
-
-def ingest_results(session: Session, link: StoreLink, batch_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Store a batch once; a batch id seen before is acknowledged and changes nothing.
-
-    Every row must be well formed (amounts and counts whole numbers from 0) and name a
-    campaign head office sent this store a pack for; otherwise the whole batch is refused
-    (CampaignError, or CampaignForbidden for another store's campaign) before anything is written.
-    """
-    if session.get(ResultBatch, batch_id) is not None:
-        return {"batch_id": batch_id, "duplicate": True, "stored": 0}
-    if len(rows) > MAX_ROWS:
-        raise CampaignError(f"a batch holds at most {MAX_ROWS} rows, not {len(rows)}")
-    checked = [_check_row(i, r) for i, r in enumerate(rows)]
-    named = {r["campaign_id"] for r in checked}
-    sent = set(session.scalars(select(Pack.campaign_id).distinct()
-                               .where(Pack.store_id == link.store_id, Pack.campaign_id.in_(named)))) if named else set()
-    foreign = sorted(named - sent)
-    if foreign:  # unknown, or another store's: the same answer, so a store learns nothing of others' campaigns
-        raise CampaignForbidden(f"rows name campaign(s) {', '.join(map(str, foreign[:10]))} that head office never "
-                                f"sent to store {link.store_id}; nothing stored")
-    held = set(session.execute(select(CampaignResult.kind, CampaignResult.ref, CampaignResult.campaign_id)
-                               .where(CampaignResult.store_id == link.store_id,
-                                      CampaignResult.ref.in_({r["ref"] for r in checked})))) if checked else set()
-    session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=len(checked), received_at=utcnow()))
-    session.flush()
-    fresh = []
-    for r in checked:
-        key = (r["kind"], r["ref"], r["campaign_id"])
-        if key not in held:  # the same purchase sent again in another batch still counts once
-            held.add(key)
-            fresh.append(CampaignResult(batch_id=batch_id, store_id=link.store_id, **r))
-    session.add_all(fresh)
-    link.last_contact_at = utcnow()
-    session.flush()
-    return {"batch_id": batch_id, "duplicate": False, "stored": len(fresh)}
-
-
-def _check_row(i: int, r: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(r, Mapping):
-        raise CampaignError(f"rows[{i}] must be an object")
-    if r.get("kind") not in ("purchase", "redemption") or not isinstance(r.get("ref"), str) or not r["ref"]:
-        raise CampaignError(f"rows[{i}] needs kind 'purchase' or 'redemption' and a ref")
-    if len(r["ref"]) > 64:
-        raise CampaignError(f"rows[{i}].ref must be at most 64 characters")
-    at = r.get("at")
-    try:
-        moment = datetime.fromisoformat(at) if isinstance(at, str) and len(at) <= 40 else None
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise CampaignError(f"rows[{i}].at must be an ISO 8601 time")
-    if moment.tzinfo is None:
-        raise CampaignError(f"rows[{i}].at must carry a UTC offset")
-
-    def whole(name: str, low: int = 0) -> int:
-        return body_number(r.get(name, 0), f"rows[{i}].{name}", low=low)
-
-    return {"campaign_id": whole("campaign_id", 1), "member_id": body_number(r.get("member_id"), f"rows[{i}].member_id", low=1),
-            "kind": r["kind"], "ref": r["ref"], "spend_minor": whole("spend_minor"),
-            "discount_minor": whole("discount_minor"), "points": whole("points"), "at": moment}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ trips (start by card, a member's offers, feedback), ingest (event batches, the s
 finish (the trip's end and its rescan audit), priced_trip (a trip priced from the server's
 events), audits, checkout, catalogue, loyalty (points, tiers, the member's data), cards,
 retention (two years of history, old trips), packs (head office's signed packs, store side),
-backup, feed (results sent up to head office) and schemas (the request bodies they accept).
+backup, outbox and chain_feed (every fact head office needs, shipped in numbered batches) and schemas (the request bodies they accept).
 
 May import `db`, `shop`, the platform modules (server.config, errors, params, database) and
 server.auth's accounts and actors; of head office only the link it talks over (wire, signing,

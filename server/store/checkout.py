@@ -15,10 +15,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Audit, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip
+from db.models import Audit, Member, Offer, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip
 from db.partitions import ensure_month_partitions, month_start
 from server.auth.actors import Actor
 from server.errors import ApiError
+from server.store import outbox
 from server.store.priced_trip import price_trip
 from server.store.trips import get_trip
 from shop.pricing import PricedBasket, PricedLine
@@ -52,12 +53,13 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
                         points_awarded=points, source="selfscan")
     session.add(purchase)
     session.flush()
-    if basket.lines:
-        session.execute(insert(PurchaseLine), [
-            {"purchase_id": purchase.id, "member_id": purchase.member_id, "product_id": line.product_id,
+    rows = [{"purchase_id": purchase.id, "member_id": purchase.member_id, "product_id": line.product_id,
              "quantity": line.quantity, "weight_g": line.weight_g, "sales_minor": line.net_minor,
-             "discount_minor": line.discount_minor, "purchased_at": now} for line in basket.lines])
+             "discount_minor": line.discount_minor, "purchased_at": now} for line in basket.lines]
+    if rows:
+        session.execute(insert(PurchaseLine), rows)
     redeemed = _redeem_offers(session, trip, basket, member)
+    outbox.record_purchase(session, purchase, rows, [r for r in redeemed if r["campaign_id"] is not None])
     if member is not None and points:
         days = int(cfg.get("loyalty", {}).get("points_expiry_days", 365))
         session.add(PointsEntry(member_id=member.id, trip_id=trip.id, points=points, reason="purchase",
@@ -69,7 +71,8 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
                "gross_minor": basket.gross_minor, "discount_minor": basket.discount_minor,
                "total_minor": basket.total_minor, "handheld_total_minor": handheld,
                "difference_minor": basket.total_minor - handheld if handheld is not None else None,
-               "points_awarded": points, "offers_redeemed": redeemed, "purchase_id": purchase.id,
+               "points_awarded": points,
+               "offers_redeemed": [{k: v for k, v in r.items() if k != "campaign_id"} for r in redeemed], "purchase_id": purchase.id,
                "item_count": basket.item_count, "unknown": list(basket.unknown),
                "age_check": any(line.age_check for line in basket.lines), "checked_out_at": now.isoformat()}
     trip.status, trip.checked_out_at, trip.total_minor = "checked_out", now, basket.total_minor
@@ -104,10 +107,13 @@ def _redeem_offers(session: Session, trip: Trip, basket: PricedBasket, member: M
     if member is None:
         return []
     out = []
+    campaigns = dict(session.execute(select(Offer.id, Offer.campaign_id)
+                                     .where(Offer.id.in_(basket.offers_applied))).all())
     for offer_id in basket.offers_applied:
         discount = sum(x.discount_minor for x in basket.lines if x.offer_id == offer_id and x.points_offer_id != offer_id)
         points = sum(x.points_bonus for x in basket.lines if x.points_offer_id == offer_id)
         session.add(OfferRedemption(offer_id=offer_id, trip_id=trip.id, member_id=member.id,
                                     discount_minor=discount, points=points))
-        out.append({"offer_id": offer_id, "discount_minor": discount, "points": points})
+        out.append({"offer_id": offer_id, "campaign_id": campaigns.get(offer_id), "discount_minor": discount,
+                    "points": points})
     return out

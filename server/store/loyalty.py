@@ -26,6 +26,7 @@ from db.models import (
     Trip,
     TripEvent,
 )
+from server.store import outbox
 
 DEFAULT_TIERS: dict[str, int] = {"bronze": 0, "silver": 50000, "gold": 150000}
 # Receipt keys that name the shopper; an erasure removes them from stored receipts.
@@ -105,6 +106,7 @@ def recompute_tiers(session: Session, now: datetime, tiers: Mapping[str, int] = 
         by_tier[tier] += 1
         if member.tier != tier:
             member.tier = tier
+            outbox.record_member(session, member)
             changed += 1
     session.flush()
     return TierReport(members=len(members), changed=changed, by_tier=by_tier)
@@ -243,5 +245,6 @@ def erase_member(session: Session, member_id: int, actor: str, now: datetime | N
     member.points = 0
     member.erased_at = now
     session.add(DataRequest(member_id=member_id, kind="erase", actor=actor, at=now))
+    outbox.record_erasure(session, member_id, now)
     session.flush()
     return counts

@@ -9,7 +9,7 @@ is refused with a logged reason and changes nothing. Activating a pack writes on
 (kind "campaign") per exposed member and product, valid for the campaign's window, and keeps
 exposed and hold-out members in `campaign_audience`; withdrawing ends the campaign's offers.
 A store that was offline simply pulls everything after its last pack when it is back.
-Then the results feed (server.store.feed) sends redemptions and purchases upstream.
+What goes up to head office goes by the store's feed (server/store/chain_feed.py), not here.
 
 Head office's answer is read with a size cap (MAX_PACKS_ANSWER_BYTES) and its shape checked
 (a list of at most MAX_PACKS_PER_ANSWER objects, each a seq after the one asked for, a body
@@ -56,13 +56,12 @@ class PullReport:
     applied: list[int] = field(default_factory=list)  # seqs activated, withdrawn or expired
     refused: list[tuple[int, str]] = field(default_factory=list)
     acked: int = 0
-    results_sent: int = 0
     error: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """For the notify endpoint and the CLI."""
         return {"fetched": self.fetched, "applied": self.applied, "refused": [list(r) for r in self.refused],
-                "acked": self.acked, "results_sent": self.results_sent, "error": self.error}
+                "acked": self.acked, "error": self.error}
 
 
 def last_applied(session: Session) -> int:
@@ -245,9 +244,9 @@ def _session(target: Session | Engine) -> tuple[Session, bool]:
     return make_session_factory(target)(), True
 
 
-def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = True,
+def pull(target: Session | Engine, cfg: Mapping[str, Any],
          max_answer_bytes: int = MAX_PACKS_ANSWER_BYTES) -> PullReport:
-    """Fetch, verify, apply and acknowledge new packs from head office, then send results.
+    """Fetch, verify, apply and acknowledge new packs from head office.
 
     Never raises for what head office or the link did: an unreachable, refusing, malformed or
     oversized answer, or a token that cannot be read, is in the report's `error`."""
@@ -282,10 +281,6 @@ def pull(target: Session | Engine, cfg: Mapping[str, Any], send_results: bool = 
                     break  # later packs would be out of order until this one is sorted out
                 report.applied.append(row.seq)
             report.acked = _send_acks(session, url, token)
-            if send_results:
-                from server.store.feed import push_results
-
-                report.results_sent = push_results(session, cfg, url, token)
         except (LinkError, PackAnswerError) as exc:
             session.rollback()
             report.error = str(exc)

@@ -48,6 +48,20 @@ def add_purchase(session: Session, store_id: str, member_id: int, at: datetime,
     return purchase
 
 
+def purchase_fact(purchase_id: int, member_id: int | None, at: datetime, lines: list[tuple[int, int]],
+                  redemptions: list[dict[str, int]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """A purchase as a store's outbox carries it: (product id, net sales minor) lines of one item each."""
+    return {"kind": "purchase", "at": at.isoformat(), "data": {
+        "purchase_id": purchase_id, "member_id": member_id, "purchased_at": at.isoformat(),
+        "total_minor": sum(s for _, s in lines), "discount_minor": 0, "points_awarded": 0, "source": "selfscan",
+        "lines": [[p, 1, None, s, 0] for p, s in lines], "redemptions": list(redemptions)}}
+
+
+def feed_batch(seq: int, facts: list[dict[str, Any]], at: datetime = NOW) -> dict[str, Any]:
+    """A feed batch as a store ships it, with an empty backlog behind it."""
+    return {"seq": seq, "facts": facts, "backlog": {"facts": 0, "lines": 0, "caught_up_at": at.isoformat()}}
+
+
 def definition(**changes: Any) -> dict[str, Any]:
     """A valid campaign definition, with changes."""
     base: dict[str, Any] = {

@@ -44,9 +44,12 @@ class Office:
     def state(self) -> dict[str, Any]:
         """Everything a refused request must leave as it was."""
         with make_session_factory(self.engine)() as sess:
-            links = {s.store_id: (s.acked_seq, s.last_ack_status) for s in sess.scalars(select(StoreLink))}
+            links = {s.store_id: (s.acked_seq, s.last_ack_status, s.feed_seq, s.feed_error)
+                     for s in sess.scalars(select(StoreLink))}
             return {"batches": sess.scalar(select(func.count()).select_from(ResultBatch)),
                     "results": sess.scalar(select(func.count()).select_from(CampaignResult)),
+                    "result_rows": sorted(sess.execute(select(CampaignResult.campaign_id, CampaignResult.kind,
+                                                              CampaignResult.ref)).all()),
                     "packs": sorted(sess.execute(select(Pack.store_id, Pack.seq, Pack.action, Pack.acked_status))
                                     .all()),
                     "campaigns": dict(sess.execute(select(Campaign.id, Campaign.status)).all()),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import stat
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from db.models import ResultBatch, SiteState
+from db.models import ResultBatch, SiteState, StoreLink
 from db.session import make_engine, make_session_factory
 from server.cli.main import main
 from server.head_office.compiler import add_store
 from server.head_office.signing import KEY_ENV
 from tests.conftest import app_config
+from tests.head_office.conftest import NOW, feed_batch, purchase_fact
 from tests.loopback import dispose_when_idle
 
 
@@ -36,6 +36,9 @@ def ho_client(db_url: str, tmp_path: Path) -> Any:
     eng.dispose()
 
 
+BACKLOG = {"facts": 0, "lines": 0, "caught_up_at": NOW.isoformat()}
+
+
 @pytest.mark.parametrize("method, path, body, headers, status, message", [
     ("GET", "/api/v1/head-office/packs", None, {}, 401, "Authorization: Bearer"),
     ("GET", "/api/v1/head-office/packs", None, {"Authorization": "Bearer nope"}, 401, "unknown store token"),
@@ -45,11 +48,13 @@ def ho_client(db_url: str, tmp_path: Path) -> Any:
     ("POST", "/api/v1/head-office/acks", {"acks": {}}, "token", 422, "acks must be a list"),
     ("POST", "/api/v1/head-office/acks", {"acks": [{"seq": "1", "status": "activated"}]}, "token", 422,
      "acks[0].seq must be a whole number"),
-    ("POST", "/api/v1/head-office/results", {"batch_id": "b1", "rows": []}, "token", 422, "batch_id must be a UUID"),
-    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=1)), "rows": {}}, "token", 422,
-     "rows must be a list"),
-    ("POST", "/api/v1/head-office/results", {"batch_id": str(uuid.UUID(int=2)), "rows": [{"kind": "x"}]}, "token",
-     422, "rows[0] needs kind"),
+    ("POST", "/api/v1/head-office/feed", {"seq": 1, "facts": {}, "backlog": BACKLOG}, "token", 422,
+     "facts must be a list"),
+    ("POST", "/api/v1/head-office/feed", {"seq": 1, "facts": [{"kind": "x", "data": {}}], "backlog": BACKLOG},
+     "token", 422, "facts[0].kind must be"),
+    ("POST", "/api/v1/head-office/feed", {"seq": 3, "facts": [], "backlog": BACKLOG}, "token", 409,
+     "after batch 1, which head office never received"),
+    ("POST", "/api/v1/head-office/feed", {"seq": 1, "facts": [], "backlog": {}}, "token", 422, "backlog.facts"),
 ])
 def test_bad_store_requests_get_4xx_and_change_nothing(ho_client: Any, method: str, path: str, body: Any,
                                                        headers: Any, status: int, message: str) -> None:
@@ -61,6 +66,7 @@ def test_bad_store_requests_get_4xx_and_change_nothing(ho_client: Any, method: s
     assert answer.status_code == status and message in answer.get_json()["message"]
     with make_session_factory(eng)() as sess:
         assert sess.scalars(select(ResultBatch)).all() == []
+        assert sess.get(StoreLink, "S001").feed_seq == 0
 
 
 def test_store_sees_no_packs_before_publishing(ho_client: Any) -> None:
@@ -144,15 +150,15 @@ def test_spent_budget_withdraws_the_campaign(db_url: str, tmp_path: Path, monkey
         sess.commit()
     app = create_app(app_config(db_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
     client = app.test_client()
-    rows = [{"campaign_id": cid, "member_id": m, "kind": "redemption", "ref": f"r{m}", "discount_minor": 50,
-             "at": "2026-11-20T12:00:00+00:00"} for m in (1, 2)]
+    red = {"offer_id": 1, "campaign_id": cid, "discount_minor": 50, "points": 0}
+    facts = [purchase_fact(m, m, NOW, [(9001, 100)], [red]) for m in (1, 2)]
     headers = {"Authorization": f"Bearer {token}"}
-    first = client.post("/api/v1/head-office/results", json={"batch_id": str(uuid.uuid4()), "rows": rows[:1]},
-                        headers=headers).get_json()
-    assert first["withdrawn"] == []
-    second = client.post("/api/v1/head-office/results", json={"batch_id": str(uuid.uuid4()), "rows": rows},
-                         headers=headers).get_json()
-    assert second["stored"] == 1 and second["withdrawn"] == [cid]
+    first = client.post("/api/v1/head-office/feed", json=feed_batch(1, facts[:1]), headers=headers).get_json()
+    assert first["withdrawn"] == [] and first["held"] == 1
+    again = client.post("/api/v1/head-office/feed", json=feed_batch(1, facts[:1]), headers=headers).get_json()
+    assert again["applied"] is False and again["withdrawn"] == []
+    second = client.post("/api/v1/head-office/feed", json=feed_batch(2, facts[1:]), headers=headers).get_json()
+    assert second["results"] == 2 and second["withdrawn"] == [cid]  # its spend and its redemption
     packs = client.get("/api/v1/head-office/packs?after=1", headers=headers).get_json()["packs"]
     assert [p["seq"] for p in packs] == [2] and '"action":"withdraw"' in packs[0]["body"]
     from server.database import engine as app_engine

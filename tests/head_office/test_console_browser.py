@@ -1,20 +1,22 @@
 """The head-office console in real Chromium: sign in, create, preview, publish, stores, results chart, withdraw."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import select
 
+from db.base import utcnow
 from db.models import CampaignAudience, PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
 from server.auth.accounts import add_user
 from server.head_office.compiler import add_store
-from server.head_office.results import ingest_results
+from server.head_office.feed import apply_batch
+from server.head_office.lake import open_lake
 from server.head_office.signing import KEY_ENV, generate_key
 from tests.conftest import app_config
+from tests.head_office.conftest import feed_batch, purchase_fact
 from tests.loopback import LoopbackServer, dispose_when_idle
 
 pytestmark = [pytest.mark.browser]
@@ -39,9 +41,10 @@ def console(imported_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         products = list(sess.scalars(select(PurchaseLine.product_id).group_by(PurchaseLine.product_id)
                                      .order_by(PurchaseLine.product_id).limit(2)))
         sess.commit()
-    app = create_app(app_config(imported_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
+    cfg = app_config(imported_url, tmp_path, site={"role": "head_office", "store_id": "HQ"})
+    app = create_app(cfg)
     server = LoopbackServer(app).start()
-    yield {"url": server.url, "engine": eng, "products": products}
+    yield {"url": server.url, "engine": eng, "products": products, "cfg": cfg}
     server.stop()
     from server.database import engine as app_engine
 
@@ -98,11 +101,13 @@ def test_campaign_from_form_to_results_chart(page: Any, console: dict[str, Any])
     with make_session_factory(console["engine"])() as sess:  # a store reports results
         link = sess.get(StoreLink, "S001")
         audience = dict(sess.execute(select(CampaignAudience.member_id, CampaignAudience.grp)).all())
-        rows = [{"campaign_id": 1, "member_id": m, "kind": "purchase", "ref": f"p{m}",
-                 "spend_minor": 300 if g == "exposed" else 100, "at": "2026-11-20T12:00:00+00:00"}
-                for m, g in audience.items()]
-        ingest_results(sess, link, str(uuid.uuid4()), rows)
+        facts = [purchase_fact(m, m, utcnow(), [(console["products"][0], 300 if g == "exposed" else 100)])
+                 for m, g in audience.items()]
+        apply_batch(sess, open_lake(console["cfg"]), link, feed_batch(1, facts))
         sess.commit()
+    page.goto(f"{console['url']}/head-office/stores")  # the store's feed: batch 1 held, nothing behind it
+    expect(page.locator("#feed-S001 td").nth(1)).to_have_text("1")
+    expect(page.locator("#feed-S001 td").nth(4)).to_have_text("0")
     page.goto(f"{console['url']}/head-office/campaigns/1/results")
     expect(page.locator("#lift-chart")).to_be_visible()
     expect(page.locator("#lift-chart rect.bar-exposed")).to_have_count(2)  # the store and all stores

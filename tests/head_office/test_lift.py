@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from db.models import Campaign, CampaignAudience, Pack, StoreLink
 from server.head_office.compiler import add_store
 from server.head_office.definition import CampaignError, parse_definition
-from server.head_office.results import campaign_report, ingest_results, welch_lift
-from tests.head_office.conftest import NOW, definition, seed_chain
+from server.head_office.feed import apply_batch
+from server.head_office.lake import Lake
+from server.head_office.results import campaign_report, welch_lift
+from tests.head_office.conftest import NOW, definition, feed_batch, purchase_fact, seed_chain
 
 EXPOSED = [300.0, 0.0, 500.0, 100.0]
 HOLDOUT = [100.0, 0.0, 50.0]
@@ -62,19 +64,22 @@ def _setup(session: Session) -> StoreLink:
     return link
 
 
-def _row(member: int, kind: str, ref: str, **amounts: int) -> dict[str, object]:
-    return {"campaign_id": 5, "member_id": member, "kind": kind, "ref": ref, "at": NOW.isoformat(), **amounts}
+def _red(offer_id: int, discount: int) -> dict[str, int]:
+    return {"offer_id": offer_id, "campaign_id": 5, "discount_minor": discount, "points": 0}
 
 
-ROWS = [_row(1, "purchase", "p1", spend_minor=200), _row(1, "purchase", "p2", spend_minor=100),
-        _row(3, "purchase", "p3", spend_minor=500), _row(4, "purchase", "p4", spend_minor=100),
-        _row(5, "purchase", "p5", spend_minor=100), _row(7, "purchase", "p6", spend_minor=50),
-        _row(1, "redemption", "r1", discount_minor=60), _row(3, "redemption", "r2", discount_minor=100)]
+AT = NOW + timedelta(hours=1)
+FACTS = [purchase_fact(1, 1, AT, [(9001, 200), (9003, 999)], [_red(11, 60)]), purchase_fact(2, 1, AT, [(9002, 100)]),
+         purchase_fact(3, 3, AT, [(9001, 500)], [_red(12, 100)]), purchase_fact(4, 4, AT, [(9001, 100)]),
+         purchase_fact(5, 5, AT, [(9002, 100)]), purchase_fact(6, 7, AT, [(9001, 50)]),
+         purchase_fact(7, 2, AT, [(9001, 100), (9002, -250)]),  # a return outweighs: no spend, no row
+         purchase_fact(8, 6, NOW - timedelta(days=3), [(9001, 5000)]),  # before the window
+         purchase_fact(9, None, AT, [(9001, 700)])]  # a guest is nobody's audience
 
 
-def test_report_matches_hand_computation(db_session: Session) -> None:
+def test_report_matches_hand_computation(db_session: Session, tmp_path: Path) -> None:
     link = _setup(db_session)
-    ingest_results(db_session, link, str(uuid.uuid4()), ROWS)
+    apply_batch(db_session, Lake(str(tmp_path / "lake")), link, feed_batch(1, FACTS))
     report = campaign_report(db_session, 5)
     line = report["stores"][0]
     assert (line["exposed"], line["holdout"], line["redemptions"], line["discount_minor"]) == (4, 3, 2, 160)
@@ -86,22 +91,36 @@ def test_report_matches_hand_computation(db_session: Session) -> None:
     assert report["overall"]["lift"]["lift"] == 175.0
 
 
-def test_retried_batch_counts_once(db_session: Session) -> None:
-    link = _setup(db_session)
-    batch = str(uuid.uuid4())
-    assert ingest_results(db_session, link, batch, ROWS)["stored"] == 8
-    assert ingest_results(db_session, link, batch, ROWS) == {"batch_id": batch, "duplicate": True, "stored": 0}
-    assert ingest_results(db_session, link, str(uuid.uuid4()), ROWS[:2])["stored"] == 0  # same purchases again
+def test_a_batch_sent_again_counts_once(db_session: Session, tmp_path: Path) -> None:
+    link, lake = _setup(db_session), Lake(str(tmp_path / "lake"))
+    assert apply_batch(db_session, lake, link, feed_batch(1, FACTS)).results == 8
+    again = apply_batch(db_session, lake, link, feed_batch(1, FACTS))
+    assert (again.applied, again.held, again.results) == (False, 1, 0)
     assert campaign_report(db_session, 5)["stores"][0]["lift"]["exposed_mean"] == 225.0
+    assert lake.table().count() == sum(len(f["data"]["lines"]) for f in FACTS)
+
+
+def test_a_redemption_of_a_campaign_never_sent_to_the_store_is_left_out(db_session: Session, tmp_path: Path) -> None:
+    link = _setup(db_session)
+    foreign = purchase_fact(1, 1, AT, [(9001, 200)], [{**_red(11, 60), "campaign_id": 99}])
+    done = apply_batch(db_session, Lake(str(tmp_path / "lake")), link, feed_batch(1, [foreign]))
+    assert done.skipped and "99" in done.skipped[0] and link.feed_error == done.skipped[0]
+    assert campaign_report(db_session, 5)["stores"][0]["redemptions"] == 0
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"kind": "refund"}, "needs kind"), ({"member_id": "x"}, "member_id must be a whole number"),
-    ({"at": "yesterday"}, "ISO 8601"), ({"at": (NOW - timedelta(hours=1)).replace(tzinfo=None).isoformat()}, "UTC"),
-    ({"campaign_id": 99}, "never sent to store S001"), ({"spend_minor": -1}, "spend_minor must be a whole number"),
-    ({"campaign_id": 10**30}, "campaign_id must be a whole number"), ({"points": 2**63}, "points must be"),
+    ({"kind": "refund"}, "kind must be"), ({"data": {**FACTS[0]["data"], "member_id": "x"}}, "member_id must be a whole number"),
+    ({"data": {**FACTS[0]["data"], "purchased_at": "yesterday"}}, "ISO 8601"),
+    ({"data": {**FACTS[0]["data"], "purchased_at": AT.replace(tzinfo=None).isoformat()}}, "UTC"),
+    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, None, 10**30, 0]]}}, r"lines\[0\]\[3\] must be"),
+    ({"data": {**FACTS[0]["data"], "redemptions": [_red(11, -1)]}}, "discount_minor must be a whole number"),
+    ({"data": {**FACTS[0]["data"], "redemptions": [{**_red(11, 1), "points": 2**63}]}}, "points must be"),
 ])
-def test_bad_result_rows_are_refused_whole(db_session: Session, bad: dict[str, object], message: str) -> None:
-    link = _setup(db_session)
+def test_a_bad_fact_refuses_the_whole_batch(db_session: Session, tmp_path: Path, bad: dict[str, object],
+                                           message: str) -> None:
+    link, lake = _setup(db_session), Lake(str(tmp_path / "lake"))
+    db_session.commit()
     with pytest.raises(CampaignError, match=message):
-        ingest_results(db_session, link, str(uuid.uuid4()), [ROWS[0], {**ROWS[1], **bad}])
+        apply_batch(db_session, lake, link, feed_batch(1, [FACTS[0], {**FACTS[1], **bad}]))
+    db_session.rollback()
+    assert db_session.get(StoreLink, "S001").feed_seq == 0 and lake.held("S001") == 0

@@ -25,6 +25,7 @@ from server.head_office.link_secret import KEY_ENV as LINK_KEY_ENV
 from server.head_office.notify import notify_stores
 from server.head_office.results import campaign_report
 from server.head_office.signing import generate_key, public_key_b64
+from server.store import outbox
 from server.store.packs import set_head_office_token
 from tests.conftest import _pg_clone
 from tests.head_office.sites import Site, http, wait_for
@@ -44,7 +45,8 @@ class Chain:
         key_file = base / "ho.pem"
         self.key = generate_key(key_file)
         self.ho = Site("hq", {"SHOPGO_SITE_ROLE": "head_office", "SHOPGO_SITE_STORE_ID": "HQ",
-                              "SHOPGO_DATABASE_URL": self.urls["HQ"], "SHOPGO_HEAD_OFFICE_KEY_FILE": str(key_file)}, base)
+                              "SHOPGO_DATABASE_URL": self.urls["HQ"], "SHOPGO_HEAD_OFFICE_KEY_FILE": str(key_file),
+                              "SHOPGO_CHAIN_LAKE": str(base / "lake")}, base)
         self.link_keys = {s: base / f"{s}-head-office-token.key" for s in ("S001", "S002")}
         self.stores = {s: Site(s, {"SHOPGO_SITE_ROLE": "store", "SHOPGO_SITE_STORE_ID": s,
                                    "SHOPGO_DATABASE_URL": self.urls[s], "SHOPGO_SERVER_HEAD_OFFICE_URL": self.ho.url,
@@ -211,13 +213,16 @@ def test_withdrawal_takes_effect_in_both_stores(chain: Chain) -> None:
 
 
 def _buy(session: Session, store: str, member: int, at: Any, lines: list[tuple[int, int]]) -> None:
+    """A purchase as checkout records it: its lines, and its fact in the outbox in the same transaction."""
     if session.get_bind().dialect.name == "postgresql":
         ensure_month_partitions(session.connection(), at, at)
     purchase = Purchase(store_id=store, member_id=member, purchased_at=at, total_minor=sum(s for _, s in lines))
     session.add(purchase)
     session.flush()
-    session.add_all([PurchaseLine(purchase_id=purchase.id, member_id=member, product_id=p, quantity=1,
-                                  sales_minor=s, purchased_at=at) for p, s in lines])
+    rows = [{"purchase_id": purchase.id, "member_id": member, "product_id": p, "quantity": 1, "weight_g": None,
+             "sales_minor": s, "discount_minor": 0, "purchased_at": at} for p, s in lines]
+    session.add_all([PurchaseLine(**row) for row in rows])
+    outbox.record_purchase(session, purchase, rows)
 
 
 def test_lift_report_matches_hand_computation(chain: Chain) -> None:
@@ -239,7 +244,8 @@ def test_lift_report_matches_hand_computation(chain: Chain) -> None:
                 spend[m] += amount
             sess.commit()
         expected[store] = {g: [spend[m] for m in ids] for g, ids in groups.items()}
-        http("POST", f"{chain.stores[store].url}/api/v1/packs/notify")
+        shipped = chain.stores[store].cli("chain", "ship")  # what the scheduler's chain-feed job runs
+        assert shipped.returncode == 0, shipped.stderr
 
     def report() -> Any:
         with chain.session("HQ") as ho:
@@ -263,8 +269,8 @@ def test_lift_report_matches_hand_computation(chain: Chain) -> None:
     ci = stats.ttest_ind(everyone["exposed"], everyone["holdout"], equal_var=False).confidence_interval(0.95)
     assert (rep["overall"]["lift"]["low"], rep["overall"]["lift"]["high"]) == (pytest.approx(ci.low),
                                                                                pytest.approx(ci.high))
-    for store in ("S001", "S002"):  # a repeated pull sends nothing twice
-        http("POST", f"{chain.stores[store].url}/api/v1/packs/notify")
-        assert chain.stores[store].cli("head-office", "pull").returncode == 0
+    for store in ("S001", "S002"):  # shipping again sends nothing twice
+        again = chain.stores[store].cli("chain", "ship")
+        assert again.returncode == 0 and "0 batches" in again.stdout, again.stdout + again.stderr
     with chain.session("HQ") as ho:
         assert campaign_report(ho, cid)["overall"] == rep["overall"]

@@ -115,16 +115,3 @@ def test_refused_pack_is_logged_under_the_sequence_it_claims(store: Session, key
     row = apply_pack(store, store_cfg, *_tampered(key), now=NOW)
     assert "campaign pack 1 refused: signature" in caplog.text
     assert (row.seq, row.campaign_id) == (1, 7)
-
-
-def test_results_leave_out_purchases_whose_net_spend_is_not_positive(store: Session, key, store_cfg) -> None:  # type: ignore[no-untyped-def]
-    from server.store.feed import build_batch
-    from tests.head_office.conftest import add_purchase
-
-    apply_pack(store, store_cfg, *make_pack(key, 1), now=NOW)
-    bought = add_purchase(store, "S001", 1, NOW + timedelta(minutes=1), [(9001, 300)])
-    add_purchase(store, "S001", 2, NOW + timedelta(minutes=2), [(9001, 100), (9002, -250)])  # a return outweighs
-    add_purchase(store, "S001", 3, NOW + timedelta(minutes=3), [(9001, 0)])
-    batch = build_batch(store, "S001", now=NOW + timedelta(hours=1))
-    assert batch is not None  # head office refuses negative spend, and counts members without a purchase as zero
-    assert [(r["member_id"], r["ref"], r["spend_minor"]) for r in batch["rows"]] == [(1, str(bought.id), 300)]

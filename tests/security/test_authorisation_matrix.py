@@ -99,7 +99,7 @@ head_office.stores                GET     -    -   -        -      -       -    
 head_office.notify                POST    -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office_api.packs             GET     -    -   -        -      -       -    -        -     -       -         -       -      y     stores fetch their packs
 head_office_api.acks              POST    -    -   -        -      -       -    -        -     -       -         -       -      y
-head_office_api.post_results      POST    -    -   -        -      -       -    -        -     -       -         -       -      y
+head_office_api.feed_batch        POST    -    -   -        -      -       -    -        -     -       -         -       -      y
 """
 
 
@@ -204,8 +204,8 @@ REQUESTS: dict[tuple[str, str], Ask] = {
     ("head_office.notify", "POST"): lambda s: ("/head-office/stores/notify", None, {}),
     ("head_office_api.packs", "GET"): lambda s: ("/api/v1/head-office/packs?after=0", None, None),
     ("head_office_api.acks", "POST"): lambda s: ("/api/v1/head-office/acks", {"acks": []}, None),
-    ("head_office_api.post_results", "POST"): lambda s: ("/api/v1/head-office/results", {
-        "batch_id": "6f1c1f5e-0000-4000-8000-000000000002", "rows": []}, None),
+    ("head_office_api.feed_batch", "POST"): lambda s: ("/api/v1/head-office/feed", {
+        "seq": 0, "facts": [], "backlog": {"facts": 0, "lines": 0, "caught_up_at": "2026-12-01T00:00:00+00:00"}}, None),
 }
 
 

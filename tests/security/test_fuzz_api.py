@@ -265,7 +265,7 @@ def test_head_offices_document_carries_its_store_api(site: Site) -> None:  # noq
     for path, ops in paths().items():
         assert doc["paths"][path] == json.loads(json.dumps(ops))
     assert "storeToken" in doc["components"]["securitySchemes"]
-    assert {"HeadOfficeAcks", "HeadOfficeResults", "Error"} <= set(doc["components"]["schemas"])
+    assert {"HeadOfficeAcks", "HeadOfficeFeedBatch", "Error"} <= set(doc["components"]["schemas"])
     assert "/api/v1/packs/notify" not in doc["paths"]  # a store's endpoint: head office does not serve it
 
 

@@ -156,7 +156,7 @@ def test_a_bad_item_after_a_good_pack_applies_neither(store: Engine, head_office
 
 def test_a_good_answer_is_still_applied(store: Engine, head_office: HeadOffice, key: Ed25519PrivateKey) -> None:
     head_office.body = json.dumps({"store_id": "S001", "packs": [_good_pack(key)]}).encode()
-    report = pull(store, _cfg(head_office, key), send_results=False)
+    report = pull(store, _cfg(head_office, key))
     assert report.applied == [1]  # the acks call gets the same body back, which it does not read
     assert report.error == ""
 
@@ -203,14 +203,14 @@ def test_an_ack_head_office_refuses_does_not_hold_up_the_others(store: Engine, h
         return "200 OK", {"store_id": "S001", "packs": []}
 
     head_office.answer = answer
-    report = pull(store, _cfg(head_office, key), send_results=False)
+    report = pull(store, _cfg(head_office, key))
     assert report.error == "" and report.acked == 1
     acks = [[a["seq"] for a in sent["acks"]] for sent in head_office.sent if sent]
     assert acks == [[1, 99], [1], [99]]  # never pack 0; the refused batch again one by one
     with make_session_factory(store)() as sess:
         assert all(r.acked_at is not None for r in sess.scalars(select(StorePack)))
     head_office.sent.clear()
-    assert pull(store, _cfg(head_office, key), send_results=False).acked == 0
+    assert pull(store, _cfg(head_office, key)).acked == 0
     assert [s for s in head_office.sent if s] == []
 
 
@@ -219,6 +219,6 @@ def test_a_tampered_pack_is_acknowledged_under_the_number_head_office_listed(sto
     pack = _good_pack(key)
     tampered = {**pack, "body": pack["body"].replace('"seq":1', '"seq":99')}  # the signature no longer matches
     head_office.body = json.dumps({"store_id": "S001", "packs": [tampered]}).encode()
-    report = pull(store, _cfg(head_office, key), send_results=False)
+    report = pull(store, _cfg(head_office, key))
     assert [seq for seq, _ in report.refused] == [1] and report.refused[0][1].startswith("signature")
     assert [[a["seq"] for a in sent["acks"]] for sent in head_office.sent if sent] == [[1]]

@@ -4,9 +4,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from db.models import Audit, Feedback, Member, OfferRedemption, PointsEntry, Purchase, PurchaseLine, Trip, TripEvent
+from db.models import (
+    Audit,
+    Feedback,
+    Member,
+    OfferRedemption,
+    OutboxFact,
+    PointsEntry,
+    Purchase,
+    PurchaseLine,
+    Trip,
+    TripEvent,
+)
 from server.importer.numbering import card_number, product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, REGULAR, Events, Shop
 
@@ -165,3 +177,37 @@ def test_the_shoppers_own_handheld_cannot_pass_its_audit_or_check_itself_out(sho
     with shop.session() as s:
         audit = s.get(Audit, finish["audit_id"])
         assert audit is not None and audit.till_device_id is not None and audit.staff_user_id is None
+
+
+def test_a_checked_out_purchase_reaches_the_outbox_once_with_its_lines(shop: Shop, events: Events) -> None:
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(MILK), events.scan(BEER)], handheld_total=400)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    shop.till(f"/api/v1/trips/{trip_id}/checkout", {})  # the same receipt again: no second fact
+    with shop.session() as s:  # the module's store is shared: only this purchase's facts
+        facts = [f for f in s.scalars(select(OutboxFact).where(OutboxFact.kind == "purchase"))
+                 if f.payload["purchase_id"] == receipt["purchase_id"]]
+    assert len(facts) == 1 and facts[0].lines == 2
+    data = facts[0].payload
+    assert (data["purchase_id"], data["member_id"], data["total_minor"]) == (receipt["purchase_id"], None, 400)
+    assert sorted(line[0] for line in data["lines"]) == sorted([MILK, BEER]) and data["redemptions"] == []
+
+
+def test_a_checkout_that_fails_leaves_neither_purchase_nor_outbox_fact(shop: Shop, events: Events,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.auth.actors import Actor
+    from server.store import checkout, outbox
+
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(MILK)], handheld_total=100)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full while writing the outbox")
+
+    monkeypatch.setattr(outbox, "record_purchase", broken)
+    with shop.session() as s:
+        queued = s.scalar(select(func.count()).select_from(OutboxFact))
+        with pytest.raises(RuntimeError):
+            checkout.checkout(s, trip_id, Actor("S001", staff_user_id=1), shop.app.config["SHOPGO"])
+        s.rollback()
+        assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxFact)) == queued
+        assert s.get(Trip, trip_id).status == "finished"  # type: ignore[union-attr]
