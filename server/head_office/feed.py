@@ -267,14 +267,7 @@ def _purchase(data: Mapping[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(lines, list):
         raise CampaignError(f"{name}.lines must be a list of [product_id, quantity, weight_g, sales_minor, "
                             "discount_minor]")
-    checked_lines = []
-    for j, line in enumerate(lines):
-        where = f"{name}.lines[{j}]"
-        if not isinstance(line, list) or len(line) != 5:
-            raise CampaignError(f"{where} must be [product_id, quantity, weight_g, sales_minor, discount_minor]")
-        checked_lines.append((_whole(line[0], f"{where}[0]", 1, MAX_ID), _whole(line[1], f"{where}[1]", -MONEY, MONEY),
-                              _maybe(line[2], f"{where}[2]", 0, MONEY), _whole(line[3], f"{where}[3]", -MONEY, MONEY),
-                              _whole(line[4], f"{where}[4]", -MONEY, MONEY)))
+    checked_lines = lines if _plain_lines(lines) else [_line(line, f"{name}.lines[{j}]") for j, line in enumerate(lines)]
     redemptions = data.get("redemptions", [])
     if not isinstance(redemptions, list):
         raise CampaignError(f"{name}.redemptions must be a list")
@@ -289,6 +282,30 @@ def _purchase(data: Mapping[str, Any], name: str) -> dict[str, Any]:
             "member_id": _maybe(data.get("member_id"), f"{name}.member_id", 1, MAX_ID),
             "purchased_at": _time(data.get("purchased_at"), f"{name}.purchased_at"),
             "lines": checked_lines, "redemptions": checked_reds}
+
+
+def _plain_lines(lines: list[Any]) -> bool:
+    """True when every line is five JSON integers within bounds (weight_g may be null), checked
+    column by column with built-in loops; anything else goes through `_line`, which names the
+    first bad value (or takes an integer-valued number such as 11.0)."""
+    if not all(type(line) is list and len(line) == 5 for line in lines):
+        return False
+    if not lines:
+        return True
+    product, quantity, weight, sales, discount = zip(*lines)
+    weights = [w for w in weight if w is not None]
+    columns = ((product, 1, MAX_ID), (quantity, -MONEY, MONEY), (sales, -MONEY, MONEY), (discount, -MONEY, MONEY),
+               (weights, 0, MONEY))
+    return all(all(type(v) is int for v in col) and (not col or (low <= min(col) and max(col) <= high))
+               for col, low, high in columns)
+
+
+def _line(line: Any, where: str) -> list[int | None]:
+    if not isinstance(line, list) or len(line) != 5:
+        raise CampaignError(f"{where} must be [product_id, quantity, weight_g, sales_minor, discount_minor]")
+    return [_whole(line[0], f"{where}[0]", 1, MAX_ID), _whole(line[1], f"{where}[1]", -MONEY, MONEY),
+            _maybe(line[2], f"{where}[2]", 0, MONEY), _whole(line[3], f"{where}[3]", -MONEY, MONEY),
+            _whole(line[4], f"{where}[4]", -MONEY, MONEY)]
 
 
 def _backlog(value: Any) -> dict[str, Any]:

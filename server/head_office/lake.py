@@ -156,26 +156,18 @@ def maintain(lake: Lake, now: datetime, retention_days: int) -> str:
 
 
 def lines_table(store_id: str, purchases: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """A batch's purchase facts (server/store/outbox.py's payloads) as lake rows."""
-    cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
-    for p in purchases:
-        at = p["purchased_at"]
-        month = at.strftime("%Y-%m")
-        for product_id, quantity, weight_g, sales, discount in p["lines"]:
-            cols["purchase_id"].append(p["purchase_id"])
-            cols["member_id"].append(p["member_id"])
-            cols["product_id"].append(product_id)
-            cols["quantity"].append(quantity)
-            cols["weight_g"].append(weight_g)
-            cols["sales_minor"].append(sales)
-            cols["discount_minor"].append(discount)
-            cols["purchased_at"].append(at)
-            cols["month"].append(month)
-    cols["store_id"] = [store_id] * len(cols["purchase_id"])
-    return pa.Table.from_pydict(cols, schema=SCHEMA)
+    """A batch's checked purchase facts (server/head_office/feed.py) as lake rows."""
+    lines = [line for p in purchases for line in p["lines"]]
+    per_line = [(p["purchase_id"], p["member_id"], p["purchased_at"]) for p in purchases for _ in p["lines"]]
+    months = {p["purchased_at"]: p["purchased_at"].strftime("%Y-%m") for p in purchases}
+    return pa.Table.from_pydict({
+        "store_id": [store_id] * len(lines),
+        "purchase_id": [x[0] for x in per_line], "member_id": [x[1] for x in per_line],
+        "product_id": [x[0] for x in lines], "quantity": [x[1] for x in lines], "weight_g": [x[2] for x in lines],
+        "sales_minor": [x[3] for x in lines], "discount_minor": [x[4] for x in lines],
+        "purchased_at": [x[2] for x in per_line], "month": [months[x[2]] for x in per_line]}, schema=SCHEMA)
 
 
 def open_lake(cfg: Mapping[str, Any]) -> Lake:
     """The lake config.toml names (SHOPGO_CHAIN_LAKE overrides it, as every key)."""
     return Lake(lake_uri(cfg))
-

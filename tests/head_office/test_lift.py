@@ -113,6 +113,9 @@ def test_a_redemption_of_a_campaign_never_sent_to_the_store_is_left_out(db_sessi
     ({"data": {**FACTS[0]["data"], "purchased_at": "yesterday"}}, "ISO 8601"),
     ({"data": {**FACTS[0]["data"], "purchased_at": AT.replace(tzinfo=None).isoformat()}}, "UTC"),
     ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, None, 10**30, 0]]}}, r"lines\[0\]\[3\] must be"),
+    ({"data": {**FACTS[0]["data"], "lines": [[9001, True, None, 1, 0]]}}, r"lines\[0\]\[1\] must be"),
+    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, -5, 1, 0]]}}, r"lines\[0\]\[2\] must be"),
+    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, None, 1]]}}, r"lines\[0\] must be \[product_id"),
     ({"data": {**FACTS[0]["data"], "redemptions": [_red(11, -1)]}}, "discount_minor must be a whole number"),
     ({"data": {**FACTS[0]["data"], "redemptions": [{**_red(11, 1), "points": 2**63}]}}, "points must be"),
 ])
@@ -124,3 +127,12 @@ def test_a_bad_fact_refuses_the_whole_batch(db_session: Session, tmp_path: Path,
         apply_batch(db_session, lake, link, feed_batch(1, [FACTS[0], {**FACTS[1], **bad}]))
     db_session.rollback()
     assert db_session.get(StoreLink, "S001").feed_seq == 0 and lake.held("S001") == 0
+
+
+def test_integer_valued_numbers_in_lines_are_whole_numbers(db_session: Session, tmp_path: Path) -> None:
+    link, lake = _setup(db_session), Lake(str(tmp_path / "lake"))
+    fact = purchase_fact(1, 1, AT, [(9001, 200)])
+    fact["data"]["lines"] = [[9001.0, 2.0, 350.0, 200.0, 0]]  # JSON's 9001.0 is the integer 9001
+    assert apply_batch(db_session, lake, link, feed_batch(1, [fact])).lines == 1
+    row = lake.table().to_pyarrow_table().to_pylist()[0]
+    assert (row["product_id"], row["quantity"], row["weight_g"], row["sales_minor"]) == (9001, 2, 350, 200)

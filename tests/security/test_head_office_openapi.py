@@ -1,5 +1,5 @@
 """Head office's store API described as it really is (issue 23): packs' `after`, the acks and
-results bodies, and JSON errors, in server/head_office/openapi.py; then fuzzed from that
+feed bodies, and JSON errors, in server/head_office/openapi.py; then fuzzed from that
 document with schemathesis (both conforming and broken requests, with a real store token):
 no 5xx, and every answer's status, content type and body as the document says."""
 from __future__ import annotations
@@ -49,8 +49,8 @@ def test_packs_documents_its_after_parameter() -> None:
     assert set(op["responses"]) == {"200", "400", "401"}
 
 
-@pytest.mark.parametrize("path, body", [("acks", "HeadOfficeAcks"), ("results", "HeadOfficeResults")])
-def test_acks_and_results_document_their_bodies_and_json_errors(path: str, body: str) -> None:
+@pytest.mark.parametrize("path, body", [("acks", "HeadOfficeAcks"), ("feed", "HeadOfficeFeedBatch")])
+def test_acks_and_feed_document_their_bodies_and_json_errors(path: str, body: str) -> None:
     doc = document()
     op = doc["paths"][f"{PREFIX}/{path}"]["post"]
     assert op["requestBody"]["required"] is True

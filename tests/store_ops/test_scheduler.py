@@ -37,8 +37,8 @@ def _cfg(url: str = "sqlite:///:memory:", **sections: dict[str, Any]) -> dict[st
 def test_scheduler_has_exactly_the_fixed_jobs_coalesced_one_at_a_time() -> None:
     sched = build_scheduler(_cfg())
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert tuple(jobs) == JOB_IDS == ("retention-purge", "offers-build", "catalogue-bump", "pack-pull",
-                                      "points-expiry", "tier-recompute")
+    assert tuple(jobs) == JOB_IDS == ("retention-purge", "offers-build", "catalogue-bump", "pack-pull", "chain-feed",
+                                      "points-expiry", "tier-recompute", "lake-maintenance")
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time >= 60
     assert not sched.running
@@ -49,6 +49,8 @@ def test_scheduler_has_exactly_the_fixed_jobs_coalesced_one_at_a_time() -> None:
     ({"offers_build_at": "01:30"}, "offers-build", "cron[hour='1', minute='30']"),
     ({"catalogue_bump_minutes": 7}, "catalogue-bump", "interval[0:07:00]"),
     ({"pack_pull_minutes": 90}, "pack-pull", "interval[1:30:00]"),
+    ({"feed_seconds": 45}, "chain-feed", "interval[0:00:45]"),
+    ({"lake_maintenance_at": "05:20"}, "lake-maintenance", "cron[hour='5', minute='20']"),
 ])
 def test_job_times_follow_the_config(scheduler: dict[str, Any], job_id: str, expected: str) -> None:
     sched = build_scheduler(_cfg(scheduler=scheduler))
