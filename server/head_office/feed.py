@@ -1,14 +1,15 @@
 """Head office's side of the store feed: each (store, batch number) applied exactly once.
 
-A batch (server/store/chain_feed.py) is `{seq, facts, backlog}`; a fact is a purchase with
-its lines and campaign redemptions, a member's state, or an erasure. Applying batch N of a
-store, where head office holds N - 1:
+A batch (its wire format: batch.py) carries purchases with their lines and campaign
+redemptions, members' states and erasures, read and checked whole before anything is
+written. Applying batch N of a store, where head office holds N - 1:
 1. In one SQL transaction, `store_links.feed_seq` moves from N - 1 to N by a guarded UPDATE
    (a second worker on the same batch waits on that row and then finds nothing to move).
 2. Its purchase lines are committed to the lake under the store's application transaction
    version N (server/head_office/lake.py: skipped if the lake already holds N), and its
    erasures are deleted there.
-3. Members are upserted (erasures anonymise them), the campaign results it implies are
+3. Members are upserted, then erasures anonymise them (the order the store recorded them in:
+   an erased member shops no more), the campaign results it implies are
    derived (spend on a campaign's products by its audience in its window, and
    redemptions of campaigns head office sent this store), and the transaction commits.
 A crash anywhere is completed by the store's retry: the lake skips what it holds, SQL
@@ -20,23 +21,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import CampaignAudience, CampaignResult, Member, Pack, ResultBatch, StoreLink
 from server.auth import accounts
-from server.head_office.definition import CampaignError, body_number
+from server.head_office.batch import Batch, read_batch
+from server.head_office.definition import CampaignError
 from server.head_office.lake import Lake, lines_table
-from server.params import MAX_ID, storable
 from server.store import loyalty
-from server.store.schemas import parse_time
-
-MAX_FACTS = 5_000
-MAX_LINES = 50_000
-MONEY = 2**31 - 1
 
 
 class FeedGap(CampaignError):
@@ -58,9 +56,8 @@ class Applied:
 
 def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str, Any]) -> Applied:
     """Apply the store's batch once (see the module text); the caller commits."""
-    seq = _whole(body.get("seq"), "seq", 0, MAX_ID)
-    facts = _facts(body.get("facts"))
-    backlog = _backlog(body.get("backlog"))
+    batch = read_batch(body)
+    seq = batch.seq
     moved = session.execute(update(StoreLink).where(StoreLink.store_id == link.store_id,
                                                     StoreLink.feed_seq == seq - 1).values(feed_seq=seq))
     session.expire(link)
@@ -69,30 +66,27 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
         if seq > held:
             raise FeedGap(f"batch {seq} of store {link.store_id} comes after batch {held + 1}, which head office "
                           f"never received; the store sends its batches in order, so its outbox lost batches")
-        _mark(link, backlog, error="")
+        _mark(link, batch.backlog, error="")
         return Applied(held=held, applied=False)
-    purchases = [f["data"] for f in facts if f["kind"] == "purchase"]
-    erased = [f["data"]["member_id"] for f in facts if f["kind"] == "erasure"]
-    lines = lines_table(link.store_id, purchases)
+    lines = lines_table(link.store_id, batch.purchases, batch.lines)
     if lines.num_rows:
         lake.append(link.store_id, seq, lines)
-    if erased:
-        lake.delete_members(erased)
-    out = Applied(held=seq, applied=True, facts=len(facts), lines=lines.num_rows)
-    for fact in facts:
-        if fact["kind"] == "member":
-            _member(session, fact["data"])
-        elif fact["kind"] == "erasure":
-            _erase(session, fact["data"])
+    if batch.erasures:
+        lake.delete_members(e["member_id"] for e in batch.erasures)
+    out = Applied(held=seq, applied=True, facts=batch.facts, lines=lines.num_rows)
+    for member in batch.members:
+        _member(session, member)
+    for erasure in batch.erasures:
+        _erase(session, erasure)
     batch_id = f"{link.store_id}/{seq}"
-    session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=len(facts), received_at=utcnow()))
+    session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=batch.facts, received_at=utcnow()))
     session.flush()
-    results, out.skipped = _campaign_results(session, link.store_id, batch_id, purchases)
+    results, out.skipped = _campaign_results(session, link.store_id, batch_id, batch, lines)
     session.add_all(results)
     out.results, out.campaigns = len(results), {r.campaign_id for r in results}
-    link.feed_facts += len(facts)
+    link.feed_facts += batch.facts
     link.feed_lines += lines.num_rows
-    _mark(link, backlog, error="; ".join(out.skipped[:3]))
+    _mark(link, batch.backlog, error="; ".join(out.skipped[:3]))
     session.flush()
     return out
 
@@ -148,40 +142,49 @@ def _erase(session: Session, data: Mapping[str, Any]) -> None:
         loyalty.erase_member(session, member.id, "chain feed", now=data["at"])
 
 
-def _campaign_results(session: Session, store_id: str, batch_id: str,
-                      purchases: Sequence[Mapping[str, Any]]) -> tuple[list[CampaignResult], list[str]]:
+def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Batch,
+                      lines: pa.Table) -> tuple[list[CampaignResult], list[str]]:
     """Spend on campaign products by audience members in the window, and campaign redemptions, of
     campaigns head office sent this store; a redemption of any other campaign is left out and named."""
-    named = {r["campaign_id"] for p in purchases for r in p["redemptions"]}
-    members = {p["member_id"] for p in purchases if p["member_id"] is not None}
+    named = {r["campaign_id"] for r in batch.redemptions}
     sent = set(session.scalars(select(Pack.campaign_id).distinct().where(Pack.store_id == store_id)))
-    if not sent:
-        return [], [f"redemptions of campaign(s) {sorted(named)[:10]} head office never sent this store left out"] \
-            if named else []
+    skipped = sorted(named - sent)
+    note = [f"redemptions of campaign(s) {skipped[:10]} head office never sent this store left out"] if skipped else []
+    members = [m for m in pc.unique(batch.purchases.column("member_id")).to_pylist() if m is not None]
+    if not sent or not members:
+        return [], note
     audience: dict[int, list[int]] = {}
-    if members:
+    for i in range(0, len(members), 5000):  # bounded IN lists
         for campaign_id, member_id in session.execute(
                 select(CampaignAudience.campaign_id, CampaignAudience.member_id)
                 .where(CampaignAudience.store_id == store_id, CampaignAudience.campaign_id.in_(sent),
-                       CampaignAudience.member_id.in_(members))):
+                       CampaignAudience.member_id.in_(members[i:i + 5000]))):
             audience.setdefault(member_id, []).append(campaign_id)
     windows = _windows(session, {c for cs in audience.values() for c in cs})
-    rows, skipped = [], sorted(named - sent)
-    for p in purchases:
-        at, ref = p["purchased_at"], str(p["purchase_id"])
-        for campaign_id in audience.get(p["member_id"], ()):
-            start, end, products = windows[campaign_id]
-            spend = sum(line[3] for line in p["lines"] if line[0] in products) if start <= at < end else 0
-            if spend > 0:
-                rows.append(CampaignResult(batch_id=batch_id, store_id=store_id, campaign_id=campaign_id,
-                                           member_id=p["member_id"], kind="purchase", ref=ref, spend_minor=spend, at=at))
-        for r in p["redemptions"]:
+    spend: dict[tuple[int, int], list[Any]] = {}  # (purchase, campaign) -> [member, at, spend]
+    if audience:
+        mine = lines.filter(pc.is_in(lines.column("member_id"), pa.array(list(audience), pa.int64())))
+        for row in mine.select(["purchase_id", "member_id", "product_id", "sales_minor", "purchased_at"]).to_pylist():
+            for campaign_id in audience[row["member_id"]]:
+                start, end, products = windows[campaign_id]
+                if row["product_id"] in products and start <= row["purchased_at"] < end:
+                    key = (row["purchase_id"], campaign_id)
+                    spend.setdefault(key, [row["member_id"], row["purchased_at"], 0])[2] += row["sales_minor"]
+    rows = [CampaignResult(batch_id=batch_id, store_id=store_id, campaign_id=campaign_id, member_id=member, kind="purchase",
+                           ref=str(purchase_id), spend_minor=total, at=at)
+            for (purchase_id, campaign_id), (member, at, total) in spend.items() if total > 0]
+    if batch.redemptions:
+        ids = pa.array([r["purchase_id"] for r in batch.redemptions], pa.int64())
+        who = {p["purchase_id"]: p for p in batch.purchases.filter(pc.is_in(batch.purchases.column("purchase_id"), ids))
+               .select(["purchase_id", "member_id", "purchased_at"]).to_pylist()}
+        for r in batch.redemptions:
+            p = who[r["purchase_id"]]
             if r["campaign_id"] in sent and p["member_id"] is not None:
                 rows.append(CampaignResult(batch_id=batch_id, store_id=store_id, campaign_id=r["campaign_id"],
-                                           member_id=p["member_id"], kind="redemption", ref=f"{ref}:{r['offer_id']}",
-                                           discount_minor=r["discount_minor"], points=r["points"], at=at))
-    return rows, [f"redemptions of campaign(s) {skipped[:10]} head office never sent this store left out"] \
-        if skipped else []
+                                           member_id=p["member_id"], kind="redemption",
+                                           ref=f"{r['purchase_id']}:{r['offer_id']}", discount_minor=r["discount_minor"],
+                                           points=r["points"], at=p["purchased_at"]))
+    return rows, note
 
 
 def _windows(session: Session, campaign_ids: set[int]) -> dict[int, tuple[datetime, datetime, set[int]]]:
@@ -193,123 +196,3 @@ def _windows(session: Session, campaign_ids: set[int]) -> dict[int, tuple[dateti
         out[camp.id] = (datetime.fromisoformat(d["valid_from"]), datetime.fromisoformat(d["valid_to"]),
                         {int(p) for p in d.get("product_ids") or []})
     return out
-
-
-# ---- reading a batch: every fact checked before anything is written ----
-
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    return body_number(value, name, low=low, high=high)
-
-
-def _maybe(value: Any, name: str, low: int, high: int) -> int | None:
-    return None if value is None else _whole(value, name, low, high)
-
-
-def _time(value: Any, name: str) -> datetime:
-    moment = parse_time(value) if isinstance(value, str) and len(value) <= 40 else None
-    if moment is None:
-        raise CampaignError(f"{name} must be an RFC 3339 (ISO 8601) time with a UTC offset, not {str(value)[:40]!r}")
-    return moment
-
-
-def _text(value: Any, name: str, longest: int) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= longest or not storable(value):
-        raise CampaignError(f"{name} must be a text of 1 to {longest} characters (no NUL)")
-    return value
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise CampaignError(f"{name} must be true or false")
-    return value
-
-
-def _object(value: Any, name: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise CampaignError(f"{name} must be an object")
-    return value
-
-
-def _facts(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or len(value) > MAX_FACTS:
-        raise CampaignError(f"facts must be a list of at most {MAX_FACTS} facts")
-    out, lines = [], 0
-    for i, raw in enumerate(value):
-        fact = _object(raw, f"facts[{i}]")
-        kind, data = fact.get("kind"), _object(fact.get("data"), f"facts[{i}].data")
-        if "at" in fact:
-            _time(fact["at"], f"facts[{i}].at")
-        name = f"facts[{i}].data"
-        if kind == "purchase":
-            checked = _purchase(data, name)
-            lines += len(checked["lines"])
-        elif kind == "member":
-            checked = {"member_id": _whole(data.get("member_id"), f"{name}.member_id", 1, MAX_ID),
-                       "card_number": _text(data.get("card_number"), f"{name}.card_number", 14),
-                       "store_id": _text(data.get("store_id"), f"{name}.store_id", 32),
-                       "tier": _text(data.get("tier"), f"{name}.tier", 16),
-                       "consent": _flag(data.get("consent", False), f"{name}.consent"),
-                       "erased": _flag(data.get("erased", False), f"{name}.erased"),
-                       "joined_at": _time(data.get("joined_at"), f"{name}.joined_at")}
-        elif kind == "erasure":
-            checked = {"member_id": _whole(data.get("member_id"), f"{name}.member_id", 1, MAX_ID),
-                       "at": _time(data.get("at"), f"{name}.at")}
-        else:
-            raise CampaignError(f"facts[{i}].kind must be 'purchase', 'member' or 'erasure', not {str(kind)[:40]!r}")
-        out.append({"kind": kind, "data": checked})
-    if lines > MAX_LINES:
-        raise CampaignError(f"a batch carries at most {MAX_LINES} purchase lines, not {lines}")
-    return out
-
-
-def _purchase(data: Mapping[str, Any], name: str) -> dict[str, Any]:
-    lines = data.get("lines")
-    if not isinstance(lines, list):
-        raise CampaignError(f"{name}.lines must be a list of [product_id, quantity, weight_g, sales_minor, "
-                            "discount_minor]")
-    checked_lines = lines if _plain_lines(lines) else [_line(line, f"{name}.lines[{j}]") for j, line in enumerate(lines)]
-    redemptions = data.get("redemptions", [])
-    if not isinstance(redemptions, list):
-        raise CampaignError(f"{name}.redemptions must be a list")
-    checked_reds = []
-    for j, raw in enumerate(redemptions):
-        r, where = _object(raw, f"{name}.redemptions[{j}]"), f"{name}.redemptions[{j}]"
-        checked_reds.append({"offer_id": _whole(r.get("offer_id"), f"{where}.offer_id", 1, MAX_ID),
-                             "campaign_id": _whole(r.get("campaign_id"), f"{where}.campaign_id", 1, MAX_ID),
-                             "discount_minor": _whole(r.get("discount_minor"), f"{where}.discount_minor", 0, MONEY),
-                             "points": _whole(r.get("points"), f"{where}.points", 0, MONEY)})
-    return {"purchase_id": _whole(data.get("purchase_id"), f"{name}.purchase_id", 1, 2**63 - 1),
-            "member_id": _maybe(data.get("member_id"), f"{name}.member_id", 1, MAX_ID),
-            "purchased_at": _time(data.get("purchased_at"), f"{name}.purchased_at"),
-            "lines": checked_lines, "redemptions": checked_reds}
-
-
-def _plain_lines(lines: list[Any]) -> bool:
-    """True when every line is five JSON integers within bounds (weight_g may be null), checked
-    column by column with built-in loops; anything else goes through `_line`, which names the
-    first bad value (or takes an integer-valued number such as 11.0)."""
-    if not all(type(line) is list and len(line) == 5 for line in lines):
-        return False
-    if not lines:
-        return True
-    product, quantity, weight, sales, discount = zip(*lines)
-    weights = [w for w in weight if w is not None]
-    columns = ((product, 1, MAX_ID), (quantity, -MONEY, MONEY), (sales, -MONEY, MONEY), (discount, -MONEY, MONEY),
-               (weights, 0, MONEY))
-    return all(all(type(v) is int for v in col) and (not col or (low <= min(col) and max(col) <= high))
-               for col, low, high in columns)
-
-
-def _line(line: Any, where: str) -> list[int | None]:
-    if not isinstance(line, list) or len(line) != 5:
-        raise CampaignError(f"{where} must be [product_id, quantity, weight_g, sales_minor, discount_minor]")
-    return [_whole(line[0], f"{where}[0]", 1, MAX_ID), _whole(line[1], f"{where}[1]", -MONEY, MONEY),
-            _maybe(line[2], f"{where}[2]", 0, MONEY), _whole(line[3], f"{where}[3]", -MONEY, MONEY),
-            _whole(line[4], f"{where}[4]", -MONEY, MONEY)]
-
-
-def _backlog(value: Any) -> dict[str, Any]:
-    data = _object(value, "backlog")
-    return {"facts": _whole(data.get("facts"), "backlog.facts", 0, MONEY),
-            "lines": _whole(data.get("lines"), "backlog.lines", 0, MONEY),
-            "caught_up_at": _time(data.get("caught_up_at"), "backlog.caught_up_at")}

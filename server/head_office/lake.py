@@ -20,8 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
@@ -155,17 +157,17 @@ def maintain(lake: Lake, now: datetime, retention_days: int) -> str:
             f"compacted into {compacted.get('numFilesAdded', 0)}, {len(removed)} old files removed")
 
 
-def lines_table(store_id: str, purchases: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """A batch's checked purchase facts (server/head_office/feed.py) as lake rows."""
-    lines = [line for p in purchases for line in p["lines"]]
-    per_line = [(p["purchase_id"], p["member_id"], p["purchased_at"]) for p in purchases for _ in p["lines"]]
-    months = {p["purchased_at"]: p["purchased_at"].strftime("%Y-%m") for p in purchases}
-    return pa.Table.from_pydict({
-        "store_id": [store_id] * len(lines),
-        "purchase_id": [x[0] for x in per_line], "member_id": [x[1] for x in per_line],
-        "product_id": [x[0] for x in lines], "quantity": [x[1] for x in lines], "weight_g": [x[2] for x in lines],
-        "sales_minor": [x[3] for x in lines], "discount_minor": [x[4] for x in lines],
-        "purchased_at": [x[2] for x in per_line], "month": [months[x[2]] for x in per_line]}, schema=SCHEMA)
+def lines_table(store_id: str, purchases: pa.Table, lines: pa.Table) -> pa.Table:
+    """A checked batch's purchases and lines (server/head_office/batch.py) as lake rows: each line
+    with its purchase's id, member and time, repeated by Arrow, not by Python."""
+    owner = pa.array(np.repeat(np.arange(purchases.num_rows), purchases.column("lines").to_numpy()))
+    month = pc.strftime(purchases.column("purchased_at"), format="%Y-%m", locale="C")  # per purchase, not per line
+    per_line = purchases.append_column("month", month).take(owner)
+    return pa.Table.from_arrays([
+        pa.repeat(pa.scalar(store_id, pa.string()), lines.num_rows), per_line.column("purchase_id"),
+        per_line.column("member_id"), lines.column("product_id"), lines.column("quantity").cast(pa.int32()),
+        lines.column("weight_g").cast(pa.int32()), lines.column("sales_minor"), lines.column("discount_minor"),
+        per_line.column("purchased_at"), per_line.column("month")], schema=SCHEMA)
 
 
 def open_lake(cfg: Mapping[str, Any]) -> Lake:

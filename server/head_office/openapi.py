@@ -8,7 +8,7 @@ answer schema name by operation), PARAMETERS (query parameters by path) and SECU
 document of head office's store API on its own (tests fuzz it with schemathesis).
 
 The bounds are the checks the views make (server.params, compiler.record_acks,
-feed.apply_batch): ids and counts are INTEGER columns, 0 or 1 up to 2^31 - 1.
+batch.read_batch): ids and counts are INTEGER columns, 0 or 1 up to 2^31 - 1.
 """
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ import re
 from typing import Any
 
 from server.head_office.compiler import ACK_STATUSES, MAX_ACKS
-from server.head_office.feed import MAX_FACTS, MAX_LINES
-from server.head_office.feed import MONEY as MONEY_BOUND
+from server.head_office.batch import BIG_ID, LINE_COLUMNS, MAX_FACTS, MAX_LINES, MONEY
 from server.params import MAX_ID
 
 Schema = dict[str, Any]
@@ -49,42 +48,47 @@ ACK = _obj({"seq": _count(1, "a pack number head office issued to this store"),
 ACKS = _obj({"acks": {"type": "array", "items": {"$ref": "#/components/schemas/HeadOfficeAck"},
                       "maxItems": MAX_ACKS, "description": "every ack names a pack issued to this store, "
                                                            "or the whole request is refused (422)"}}, ("acks",))
-TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 40, "description": "ISO 8601 with a UTC offset"}
-MONEY: Schema = {"type": "integer", "minimum": -MONEY_BOUND, "maximum": MONEY_BOUND}
-LINE: Schema = {"type": "array", "minItems": 5, "maxItems": 5, "description": "[product_id, quantity, weight_g, "
-                "sales_minor, discount_minor]", "prefixItems": [
-                    _count(1), MONEY, {"type": ["integer", "null"], "minimum": 0, "maximum": MONEY_BOUND}, MONEY, MONEY]}
-REDEMPTION = _obj({"offer_id": _count(1), "campaign_id": _count(1, "counted only if head office sent this store the "
+TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 40, "description": "RFC 3339 with a UTC offset"}
+
+
+def _ints(low: int, high: int, nullable: bool = False, what: str = "", most: int = MAX_FACTS) -> Schema:
+    item: Schema = {"type": ["integer", "null"] if nullable else "integer", "minimum": low, "maximum": high}
+    return {"type": "array", "items": item, "maxItems": most, **({"description": what} if what else {})}
+
+
+PURCHASES = _obj({
+    "purchase_id": _ints(1, BIG_ID, what="the store's ids; (store, purchase_id) is the chain-wide key, each once"),
+    "member_id": _ints(1, MAX_ID, nullable=True, what="null for a guest"),
+    "purchased_at": {"type": "array", "items": TIME, "maxItems": MAX_FACTS},
+    "lines": _ints(0, MAX_LINES, what="how many of `lines` belong to each purchase, in order")},
+    ("purchase_id", "member_id", "purchased_at", "lines"))
+LINES = _obj({name: _ints(low, high, nullable, most=MAX_LINES) for name, low, high, nullable in LINE_COLUMNS},
+             tuple(name for name, *_ in LINE_COLUMNS))
+REDEMPTION = _obj({"purchase_id": {"type": "integer", "minimum": 1, "maximum": BIG_ID,
+                                   "description": "a purchase of this batch"},
+                   "offer_id": _count(1), "campaign_id": _count(1, "counted only if head office sent this store the "
                                                                    "campaign"),
                    "discount_minor": _count(0), "points": _count(0)},
-                  ("offer_id", "campaign_id", "discount_minor", "points"))
-PURCHASE = _obj({"purchase_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1,
-                                 "description": "the store's id; (store, purchase_id) is the chain-wide key"},
-                 "member_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
-                 "purchased_at": TIME, "lines": {"type": "array", "items": LINE},
-                 "redemptions": {"type": "array", "items": REDEMPTION}}, ("purchase_id", "purchased_at", "lines"))
+                  ("purchase_id", "offer_id", "campaign_id", "discount_minor", "points"))
 TEXT = {"type": "string", "minLength": 1}
 MEMBER = _obj({"member_id": _count(1), "card_number": {**TEXT, "maxLength": 14},
                "store_id": {**TEXT, "maxLength": 32}, "tier": {**TEXT, "maxLength": 16},
                "consent": {"type": "boolean"}, "erased": {"type": "boolean"}, "joined_at": TIME},
               ("member_id", "card_number", "store_id", "tier", "joined_at"))
 ERASURE = _obj({"member_id": _count(1), "at": TIME}, ("member_id", "at"))
-
-
-def _fact(kind: str, data: Schema) -> Schema:
-    return _obj({"kind": {"const": kind}, "at": TIME, "data": data}, ("kind", "data"))
-
-
 FEED_BATCH = _obj({
     "seq": _count(0, "the store's batch number, 1, 2, 3, ...; a number head office holds changes nothing "
                      "(0: nothing new, the store only reports its backlog)"),
-    "facts": {"type": "array", "maxItems": MAX_FACTS, "description": f"at most {MAX_LINES} purchase lines in all",
-              "items": {"oneOf": [_fact("purchase", PURCHASE), _fact("member", MEMBER), _fact("erasure", ERASURE)]}},
-    "backlog": _obj({"facts": {"type": "integer", "minimum": 0, "maximum": MONEY_BOUND},
-                     "lines": {"type": "integer", "minimum": 0, "maximum": MONEY_BOUND},
+    "purchases": {**PURCHASES, "description": f"in columns of equal length, at most {MAX_FACTS} purchases"},
+    "lines": {**LINES, "description": f"in columns as long as the sum of purchases.lines, at most {MAX_LINES}"},
+    "redemptions": {"type": "array", "items": REDEMPTION, "maxItems": MAX_FACTS},
+    "members": {"type": "array", "items": MEMBER, "maxItems": MAX_FACTS},
+    "erasures": {"type": "array", "items": ERASURE, "maxItems": MAX_FACTS},
+    "backlog": _obj({"facts": {"type": "integer", "minimum": 0, "maximum": MONEY},
+                     "lines": {"type": "integer", "minimum": 0, "maximum": MONEY},
                      "caught_up_at": {**TIME, "description": "when the store's outbox was last empty, or its oldest "
                                                             "fact's time"}}, ("facts", "lines", "caught_up_at"))},
-    ("seq", "facts", "backlog"))
+    ("seq", "backlog"))
 PACKS_ANSWER = _obj({"store_id": {"type": "string"},
                      "packs": {"type": "array", "maxItems": 20, "items": _obj({
                          "seq": _count(1), "body": {"type": "string", "description": "canonical JSON, as signed"},

@@ -118,9 +118,28 @@ def next_batch(session: Session) -> tuple[int, list[OutboxFact]]:
 def batch_body(session: Session, seq: int, rows: list[OutboxFact]) -> dict[str, Any]:
     """What POST /api/v1/head-office/feed takes: the batch, and what the outbox holds behind it."""
     rest = backlog(session, after_seq=seq)
-    return {"seq": seq, "facts": [{"kind": r.kind, "at": r.created_at.isoformat(), "data": r.payload} for r in rows],
-            "backlog": {"facts": rest.facts, "lines": rest.lines,
-                        "caught_up_at": (rest.oldest_at or utcnow()).isoformat()}}
+    return wire_batch(seq, [(r.kind, r.payload) for r in rows],
+                      {"facts": rest.facts, "lines": rest.lines, "caught_up_at": (rest.oldest_at or utcnow()).isoformat()})
+
+
+def wire_batch(seq: int, facts: list[tuple[str, Mapping[str, Any]]], backlog: Mapping[str, Any]) -> dict[str, Any]:
+    """Outbox payloads in the feed's wire format (server/head_office/batch.py): purchases and their
+    lines in columns, in outbox order; redemptions, members and erasures as lists."""
+    purchases: dict[str, list[Any]] = {"purchase_id": [], "member_id": [], "purchased_at": [], "lines": []}
+    lines: dict[str, list[Any]] = {name: [] for name in outbox.LINE_FIELDS}
+    body: dict[str, Any] = {"seq": seq, "purchases": purchases, "lines": lines, "redemptions": [], "members": [],
+                            "erasures": [], "backlog": dict(backlog)}
+    for kind, data in facts:
+        if kind == "purchase":
+            for name in ("purchase_id", "member_id", "purchased_at"):
+                purchases[name].append(data[name])
+            purchases["lines"].append(len(data["lines"]))
+            for name, column in zip(outbox.LINE_FIELDS, zip(*data["lines"])):
+                lines[name].extend(column)
+            body["redemptions"] += [{"purchase_id": data["purchase_id"], **r} for r in data.get("redemptions", ())]
+        else:
+            body["members" if kind == "member" else "erasures"].append(dict(data))
+    return body
 
 
 def acknowledge(session: Session, held: int) -> None:

@@ -188,7 +188,7 @@ def _normalised(value: Any, schema: Schema) -> Any:
 # carry 9999-12-31T23:59:59.9999999Z past its last year). Python's fromisoformat takes more
 # (week dates, commas, no seconds), which PostgreSQL, reading the same text on the sync
 # path, refuses: only this form reaches either.
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
                       r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 MAX_OFFSET = timedelta(hours=14)  # Kiribati; PostgreSQL refuses offsets past 15:59
 
@@ -197,7 +197,7 @@ def parse_time(text: str) -> datetime | None:
     """An aware datetime from RFC 3339 text (an offset or Z), else None; None too for an offset
     beyond +-14:00 and for a time that does not exist in UTC (year 1 at +14:00, year 9999 at
     -12:00), which the database could not hold."""
-    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+    if not isinstance(text, str) or not RFC3339.fullmatch(text):
         return None
     try:
         moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))

@@ -234,10 +234,12 @@ def test_two_head_office_workers_racing_on_one_batch_count_it_once(db_url: str, 
 
 
 def test_the_lake_skips_a_batch_it_holds_even_from_a_stale_table(tmp_path: Path) -> None:
+    from server.head_office.batch import read_batch
     from server.head_office.lake import lines_table
 
     lake = Lake(str(tmp_path / "lake"))
-    lines = lines_table("S001", [feed._purchase(purchase_fact(1, 5, utcnow(), [(7, 100), (8, 9)])["data"], "p")])
+    batch = read_batch(feed_batch(1, [purchase_fact(1, 5, utcnow(), [(7, 100), (8, 9)])]))
+    lines = lines_table("S001", batch.purchases, batch.lines)
     stale = lake.table()  # loaded before the first commit, as a second worker's would be
     assert lake.append("S001", 1, lines) is True
     assert lake.append("S001", 1, lines) is False
@@ -277,13 +279,14 @@ def test_an_erasure_reaches_head_office_and_no_lake_file_holds_the_member_after_
 
 
 def test_a_refused_batch_stays_in_the_outbox_and_head_office_shows_why(store: Session, office: Office) -> None:
-    store.add(OutboxFact(kind="purchase", payload={"purchase_id": 1, "lines": "not a list"}, lines=0))
+    bad = purchase_fact(1, None, utcnow(), [(7, 100)])["data"]
+    store.add(OutboxFact(kind="purchase", payload={**bad, "purchased_at": "yesterday"}, lines=1))
     store.commit()
     report = chain_feed.ship(store, office.server.url, office.token)
-    assert "422" in report.error and "lines must be a list" in report.error
+    assert "422" in report.error and "purchases.purchased_at[0] must be an RFC 3339" in report.error
     assert chain_feed.backlog(store).facts == 1
     link = office.link()
-    assert link["last_seq"] == 0 and "lines must be a list" in link["error"]
+    assert link["last_seq"] == 0 and "purchased_at[0]" in link["error"]
 
 
 def test_the_store_health_reports_its_feed_lag(store: Session, tmp_path: Path, imported_url: str) -> None:

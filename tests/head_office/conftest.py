@@ -58,8 +58,11 @@ def purchase_fact(purchase_id: int, member_id: int | None, at: datetime, lines: 
 
 
 def feed_batch(seq: int, facts: list[dict[str, Any]], at: datetime = NOW) -> dict[str, Any]:
-    """A feed batch as a store ships it, with an empty backlog behind it."""
-    return {"seq": seq, "facts": facts, "backlog": {"facts": 0, "lines": 0, "caught_up_at": at.isoformat()}}
+    """A feed batch as a store ships it (its wire format), with an empty backlog behind it."""
+    from server.store.chain_feed import wire_batch
+
+    return wire_batch(seq, [(f["kind"], f["data"]) for f in facts],
+                      {"facts": 0, "lines": 0, "caught_up_at": at.isoformat()})
 
 
 def definition(**changes: Any) -> dict[str, Any]:

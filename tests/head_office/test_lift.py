@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from scipy import stats
@@ -108,23 +109,46 @@ def test_a_redemption_of_a_campaign_never_sent_to_the_store_is_left_out(db_sessi
     assert campaign_report(db_session, 5)["stores"][0]["redemptions"] == 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"kind": "refund"}, "kind must be"), ({"data": {**FACTS[0]["data"], "member_id": "x"}}, "member_id must be a whole number"),
-    ({"data": {**FACTS[0]["data"], "purchased_at": "yesterday"}}, "ISO 8601"),
-    ({"data": {**FACTS[0]["data"], "purchased_at": AT.replace(tzinfo=None).isoformat()}}, "UTC"),
-    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, None, 10**30, 0]]}}, r"lines\[0\]\[3\] must be"),
-    ({"data": {**FACTS[0]["data"], "lines": [[9001, True, None, 1, 0]]}}, r"lines\[0\]\[1\] must be"),
-    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, -5, 1, 0]]}}, r"lines\[0\]\[2\] must be"),
-    ({"data": {**FACTS[0]["data"], "lines": [[9001, 1, None, 1]]}}, r"lines\[0\] must be \[product_id"),
-    ({"data": {**FACTS[0]["data"], "redemptions": [_red(11, -1)]}}, "discount_minor must be a whole number"),
-    ({"data": {**FACTS[0]["data"], "redemptions": [{**_red(11, 1), "points": 2**63}]}}, "points must be"),
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A change to a wire batch: "lines.sales_minor.1" sets that list's item, "purchases.lines" the whole list."""
+    def change(body: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = body
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set("purchases.member_id.1", "x"), r"purchases.member_id\[1\] must be a whole number"),
+    (_set("purchases.purchased_at.0", "yesterday"), r"purchases.purchased_at\[0\] must be an RFC 3339"),
+    (_set("purchases.purchased_at.1", AT.replace(tzinfo=None).isoformat()), r"purchased_at\[1\] .*UTC offset"),
+    (_set("purchases.purchase_id.1", 1), "holds a purchase twice"),
+    (_set("purchases.lines", [2]), "purchases.lines must be a list of 2 whole numbers"),
+    (_set("lines.sales_minor.1", 10**30), r"lines.sales_minor\[1\] must be a whole number"),
+    (_set("lines.quantity.2", True), r"lines.quantity\[2\] must be a whole number"),
+    (_set("lines.weight_g.0", -5), r"lines.weight_g\[0\] must be a whole number from 0"),
+    (_set("lines.product_id.0", 2.5), r"lines.product_id\[0\] must be a whole number"),
+    (_set("lines.discount_minor", [0]), "lines.discount_minor must be a list of 3 whole numbers"),
+    (_set("redemptions.0.discount_minor", -1), r"redemptions\[0\].discount_minor must be a whole number"),
+    (_set("redemptions.0.points", 2**63), r"redemptions\[0\].points must be"),
+    (_set("redemptions.0.purchase_id", 99), "names no purchase of this batch"),
+    (_set("members", [{"member_id": 1, "card_number": "\x00", "store_id": "S001", "tier": "gold",
+                       "joined_at": AT.isoformat()}]), r"members\[0\].card_number must be a text"),
+    (_set("erasures", [{"member_id": 1}]), r"erasures\[0\].at must be an RFC 3339"),
 ])
-def test_a_bad_fact_refuses_the_whole_batch(db_session: Session, tmp_path: Path, bad: dict[str, object],
-                                           message: str) -> None:
+def test_a_bad_value_refuses_the_whole_batch(db_session: Session, tmp_path: Path,
+                                             change: Callable[[dict[str, Any]], None], message: str) -> None:
     link, lake = _setup(db_session), Lake(str(tmp_path / "lake"))
     db_session.commit()
+    body = feed_batch(1, FACTS[:2])  # purchases 1 (two lines, a redemption) and 2 (one line)
+    change(body)
     with pytest.raises(CampaignError, match=message):
-        apply_batch(db_session, lake, link, feed_batch(1, [FACTS[0], {**FACTS[1], **bad}]))
+        apply_batch(db_session, lake, link, body)
     db_session.rollback()
     assert db_session.get(StoreLink, "S001").feed_seq == 0 and lake.held("S001") == 0
 

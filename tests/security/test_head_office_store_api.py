@@ -83,7 +83,7 @@ def test_a_fact_out_of_bounds_is_a_422_and_changes_nothing(office: Office, field
                                                            words: str) -> None:
     before = office.state()
     _refused(_post_feed(office, [_fact(office.mine), _fact(office.mine, **{field: value})]), 422,
-             f"facts[1].data.redemptions[0].{field}")
+             f"redemptions[1].{field}")
     _refused(_post_feed(office, [_fact(office.mine, **{field: value})]), 422, words)
     after = office.state()
     assert {k: v for k, v in after.items() if k != "links"} == {k: v for k, v in before.items() if k != "links"}
