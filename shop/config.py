@@ -96,6 +96,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "chain": {
         "lake": Key("var/lake", lambda v: isinstance(v, str) and v.strip() != "",
                     "a folder (relative to the project root) or an object-store URL such as s3://bucket/path"),
+        "log_retention_hours": Key(720, _between(0, 87_600), "0..87600 hours"),
     },
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),

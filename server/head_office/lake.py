@@ -62,10 +62,11 @@ def app_id(store_id: str) -> str:
 
 
 class Lake:
-    """The chain's purchase-lines table at one location."""
+    """The chain's purchase-lines table at one location, keeping its commit log `log_retention_hours`."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, log_retention_hours: int = 720) -> None:
         self.uri = uri
+        self.properties = {"delta.logRetentionDuration": f"interval {log_retention_hours} hours"}
 
     def table(self) -> DeltaTable:
         """The table as it is now, made (empty) if it does not exist yet."""
@@ -76,7 +77,8 @@ class Lake:
                 Path(self.uri).mkdir(parents=True, exist_ok=True)
             try:
                 return DeltaTable.create(self.uri, SCHEMA, partition_by=["month"], name="purchase_lines",
-                                         description="ShopGo: the chain's purchase lines, by month")
+                                         description="ShopGo: the chain's purchase lines, by month",
+                                         configuration=self.properties)
             except Exception:  # another worker made it first (delta-rs raises a plain DeltaError)
                 return DeltaTable(self.uri)
 
@@ -109,9 +111,15 @@ class Lake:
 
     def vacuum(self) -> list[str]:
         """Physically remove files no current version needs, expire the commit log past its
-        retention, and remove partition folders left empty; returns the files removed."""
+        retention (a checkpoint first, which cleaning up needs), and remove partition folders
+        left empty; returns the files removed. Older versions can no longer be read afterwards:
+        an erased member's lines must not come back by time travel."""
         table = self.table()
+        if {k: table.metadata().configuration.get(k) for k in self.properties} != self.properties:
+            table.alter.set_table_properties(self.properties)
+            table = self.table()
         removed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        table.create_checkpoint()
         table.cleanup_metadata()
         if "://" not in self.uri:
             for folder in sorted(Path(self.uri).glob("month=*"), reverse=True):
@@ -172,4 +180,4 @@ def lines_table(store_id: str, purchases: pa.Table, lines: pa.Table) -> pa.Table
 
 def open_lake(cfg: Mapping[str, Any]) -> Lake:
     """The lake config.toml names (SHOPGO_CHAIN_LAKE overrides it, as every key)."""
-    return Lake(lake_uri(cfg))
+    return Lake(lake_uri(cfg), int(cfg["chain"]["log_retention_hours"]))

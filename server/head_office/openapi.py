@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from server.head_office.compiler import ACK_STATUSES, MAX_ACKS
 from server.head_office.batch import BIG_ID, LINE_COLUMNS, MAX_FACTS, MAX_LINES, MONEY
+from server.head_office.compiler import ACK_STATUSES, MAX_ACKS
 from server.params import MAX_ID
 
 Schema = dict[str, Any]

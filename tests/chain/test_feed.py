@@ -271,7 +271,7 @@ def test_an_erasure_reaches_head_office_and_no_lake_file_holds_the_member_after_
     removed = office.lake.vacuum()
     assert removed  # the files that held the member are physically gone
     folder = Path(office.lake.uri)
-    files = list(folder.rglob("*.parquet"))
+    files = [f for f in folder.rglob("*.parquet") if "_delta_log" not in f.parts]  # the data files
     assert files and all(member not in pq.read_table(f, columns=["member_id"]).column("member_id").to_pylist()
                          for f in files)
     assert all(any(d.iterdir()) for d in folder.glob("month=*"))  # no empty partition folder left
@@ -321,3 +321,31 @@ def test_shopgo_chain_backfill_ships_with_a_progress_bar(store: Session, office:
     assert office.lake.table().count() == lines
     status = CliRunner().invoke(main, ["chain", "status"], env=env)
     assert '"facts": 0' in status.output and '"linked": true' in status.output
+
+
+def test_lake_maintenance_leaves_no_trace_of_an_erased_member_and_drops_old_lines(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from server.head_office.batch import read_batch
+    from server.head_office.lake import lines_table, maintain
+
+    erased, kept, now = 777_001, 777_002, utcnow()
+    lake = Lake(str(tmp_path / "lake"), log_retention_hours=0)
+    facts = [purchase_fact(1, erased, now, [(7, 100), (8, 5)]), purchase_fact(2, kept, now, [(7, 300)]),
+             purchase_fact(3, kept, now - timedelta(days=800), [(9, 40)])]  # past two years' retention
+    for seq, chunk in enumerate((facts[:1], facts[1:]), start=1):
+        batch = read_batch(feed_batch(seq, chunk))
+        lake.append("S001", seq, lines_table("S001", batch.purchases, batch.lines))
+    assert lake.delete_members([erased]) == 2
+    report = maintain(lake, now, retention_days=730)
+    assert report.startswith("1 lines past 730 days deleted")
+    assert lake.table().to_pyarrow_table(columns=["member_id", "product_id"]).to_pylist() == [
+        {"member_id": kept, "product_id": 7}]
+    folder = Path(lake.uri)
+    for path in folder.rglob("*"):
+        if path.suffix == ".parquet":
+            assert str(erased) not in str(pq.read_table(path).to_pylist()), path  # data files and the checkpoint
+        elif path.is_file():
+            assert str(erased) not in path.read_text(errors="replace"), path  # the commit log: no delete predicate
+    assert sorted(d.name for d in folder.glob("month=*")) == [f"month={now:%Y-%m}"]  # the old month's folder went
+    assert lake.held("S001") == 2  # the feed's numbers survive the log's expiry
