@@ -31,6 +31,9 @@ class Trip(Base):
     needs_help: Mapped[bool] = mapped_column(Boolean, default=False)
     audit_required: Mapped[bool] = mapped_column(Boolean, default=False)
     receipt: Mapped[Optional[dict[str, Any]]]
+    # A card head office could not be asked about when the trip started: the trip runs as a
+    # guest's, and its purchase is attributed to the card's member once the card is known.
+    pending_card: Mapped[Optional[str]] = mapped_column(String(14))
 
 
 class TripEvent(Base):

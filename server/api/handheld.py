@@ -27,7 +27,7 @@ from server.auth.users import current_user
 from server.database import db_session
 from server.errors import ApiError
 from server.params import optional_number, parse_json
-from server.store import audits, catalogue, checkout, trips
+from server.store import audits, catalogue, chain_members, checkout, trips
 from server.store.finish import finish_trip
 from server.store.ingest import ingest_events
 from server.store.schemas import AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate, validate_event_batch
@@ -206,11 +206,17 @@ def start_trip() -> ResponseReturnValue:
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:
         started = parse_time(body["started_at"]) if body.get("started_at") else None
-        trip, created = trips.start_trip(session, g.device, body["trip_id"], body.get("card_number"), started)
+        cfg = _cfg()
+        lookup = (lambda card: chain_members.ask_head_office(session, cfg, card)) \
+            if cfg["server"]["head_office_url"] else None
+        trip, created = trips.start_trip(session, g.device, body["trip_id"], body.get("card_number"), started,
+                                         lookup=lookup)
         member = session.get(Member, trip.member_id) if trip.member_id is not None else None
         offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
         return {"trip_id": trip.id, "status": trip.status, "member": trips.member_json(member),
-                "offers": [trips.offer_json(o, p) for o, p in offers]}, created
+                "offers": [trips.offer_json(o, p) for o, p in offers], "card_pending": trip.pending_card is not None,
+                **({"notice": "Your card cannot be checked right now: you shop at everyday prices, and your "
+                              "points are added once the card is checked."} if trip.pending_card else {})}, created
 
     try:
         answer, created = _transaction(work)

@@ -10,20 +10,25 @@ campaign a 403; a refused request changes nothing.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from db.base import utcnow
+from db.models import Member
 from server.database import db_session
 from server.errors import ApiError
 from server.head_office import compiler, feed
 from server.head_office.definition import CampaignError
 from server.head_office.lake import open_lake
-from server.params import parse_json, whole_number
+from server.params import is_digits, parse_json, whole_number
+from server.store.outbox import member_payload
 
 bp = Blueprint("head_office_api", __name__, url_prefix="/api/v1/head-office")
+log = logging.getLogger(__name__)
 
 
 @bp.before_request
@@ -76,6 +81,20 @@ def acks() -> ResponseReturnValue:
         raise _refused(exc) from None
     session.commit()
     return jsonify(recorded=done, acked_seq=g.store_link.acked_seq)
+
+
+@bp.get("/cards/<card_number>")
+def card(card_number: str) -> ResponseReturnValue:
+    """The chain's member holding a card, for a store that does not know it yet (404: nobody)."""
+    if not is_digits(card_number, high_len=14):
+        raise ApiError(400, "a card number is 1 to 14 digits")
+    session = db_session()
+    member = session.scalar(select(Member).where(Member.card_number == card_number, Member.erased_at.is_(None)))
+    log.info("store %s asked about card %s: %s", g.store_link.store_id, card_number,
+             f"member {member.id}" if member else "unknown")
+    if member is None:
+        raise ApiError(404, f"no member of the chain holds card {card_number}")
+    return jsonify(member=member_payload(member))
 
 
 @bp.post("/feed")

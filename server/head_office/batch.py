@@ -10,6 +10,7 @@ Arrow's C loops, not one Python call per value:
      "lines": {"product_id": [...], "quantity": [...], "weight_g": [... or null],
                "sales_minor": [...], "discount_minor": [...]},
      "redemptions": [{"purchase_id", "offer_id", "campaign_id", "discount_minor", "points"}, ...],
+     "cards": [{"purchase_id", "card_number"}, ...],   (guests' purchases made on an unchecked card)
      "members": [{"member_id", "card_number", "store_id", "tier", "consent", "erased", "joined_at"}, ...],
      "erasures": [{"member_id", "at"}, ...],
      "backlog": {"facts", "lines", "caught_up_at"}}
@@ -49,6 +50,7 @@ class Batch:
     purchases: pa.Table  # purchase_id, member_id, purchased_at (UTC), lines
     lines: pa.Table  # LINE_COLUMNS, in purchase order
     redemptions: list[dict[str, int]]
+    cards: dict[int, str]  # purchase id -> the card a guest's purchase was made on (head office attributes it)
     members: list[dict[str, Any]]
     erasures: list[dict[str, Any]]
     backlog: dict[str, Any]
@@ -75,7 +77,14 @@ def read_batch(body: Mapping[str, Any]) -> Batch:
     ids = set(purchases.column("purchase_id").to_pylist())
     redemptions = [_redemption(r, f"redemptions[{i}]", ids)
                    for i, r in enumerate(_list(body.get("redemptions", []), "redemptions"))]
-    batch = Batch(seq, purchases, lines, redemptions, members, erasures, _backlog(body.get("backlog")))
+    cards = {}
+    for i, raw in enumerate(_list(body.get("cards", []), "cards")):
+        c = _object(raw, f"cards[{i}]")
+        purchase = _whole(c.get("purchase_id"), f"cards[{i}].purchase_id", 1, BIG_ID)
+        if purchase not in ids:
+            raise CampaignError(f"cards[{i}].purchase_id names no purchase of this batch")
+        cards[purchase] = _text(c.get("card_number"), f"cards[{i}].card_number", 14)
+    batch = Batch(seq, purchases, lines, redemptions, cards, members, erasures, _backlog(body.get("backlog")))
     if batch.facts > MAX_FACTS:
         raise CampaignError(f"a batch carries at most {MAX_FACTS} purchases, members and erasures, not {batch.facts}")
     return batch

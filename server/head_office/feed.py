@@ -68,7 +68,8 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
                           f"never received; the store sends its batches in order, so its outbox lost batches")
         _mark(link, batch.backlog, error="")
         return Applied(held=held, applied=False)
-    lines = lines_table(link.store_id, batch.purchases, batch.lines)
+    purchases = _attributed(session, batch)
+    lines = lines_table(link.store_id, purchases, batch.lines)
     if lines.num_rows:
         lake.append(link.store_id, seq, lines)
     if batch.erasures:
@@ -81,7 +82,7 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
     batch_id = f"{link.store_id}/{seq}"
     session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=batch.facts, received_at=utcnow()))
     session.flush()
-    results, out.skipped = _campaign_results(session, link.store_id, batch_id, batch, lines)
+    results, out.skipped = _campaign_results(session, link.store_id, batch_id, batch, purchases, lines)
     session.add_all(results)
     out.results, out.campaigns = len(results), {r.campaign_id for r in results}
     link.feed_facts += batch.facts
@@ -142,7 +143,7 @@ def _erase(session: Session, data: Mapping[str, Any]) -> None:
         loyalty.erase_member(session, member.id, "chain feed", now=data["at"])
 
 
-def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Batch,
+def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Batch, purchases: pa.Table,
                       lines: pa.Table) -> tuple[list[CampaignResult], list[str]]:
     """Spend on campaign products by audience members in the window, and campaign redemptions, of
     campaigns head office sent this store; a redemption of any other campaign is left out and named."""
@@ -150,7 +151,7 @@ def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Bat
     sent = set(session.scalars(select(Pack.campaign_id).distinct().where(Pack.store_id == store_id)))
     skipped = sorted(named - sent)
     note = [f"redemptions of campaign(s) {skipped[:10]} head office never sent this store left out"] if skipped else []
-    members = [m for m in pc.unique(batch.purchases.column("member_id")).to_pylist() if m is not None]
+    members = [m for m in pc.unique(purchases.column("member_id")).to_pylist() if m is not None]
     if not sent or not members:
         return [], note
     audience: dict[int, list[int]] = {}
@@ -175,7 +176,7 @@ def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Bat
             for (purchase_id, campaign_id), (member, at, total) in spend.items() if total > 0]
     if batch.redemptions:
         ids = pa.array([r["purchase_id"] for r in batch.redemptions], pa.int64())
-        who = {p["purchase_id"]: p for p in batch.purchases.filter(pc.is_in(batch.purchases.column("purchase_id"), ids))
+        who = {p["purchase_id"]: p for p in purchases.filter(pc.is_in(purchases.column("purchase_id"), ids))
                .select(["purchase_id", "member_id", "purchased_at"]).to_pylist()}
         for r in batch.redemptions:
             p = who[r["purchase_id"]]
@@ -185,6 +186,19 @@ def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Bat
                                            ref=f"{r['purchase_id']}:{r['offer_id']}", discount_minor=r["discount_minor"],
                                            points=r["points"], at=p["purchased_at"]))
     return rows, note
+
+
+def _attributed(session: Session, batch: Batch) -> pa.Table:
+    """The batch's purchases, each guest's purchase made on a card head office knows given to that
+    card's member (the store could not ask head office when its trip started)."""
+    if not batch.cards:
+        return batch.purchases
+    owners = dict(session.execute(select(Member.card_number, Member.id).where(
+        Member.card_number.in_(set(batch.cards.values())), Member.erased_at.is_(None))).all())
+    ids = batch.purchases.column("purchase_id").to_pylist()
+    members = [m if m is not None else owners.get(batch.cards.get(p, ""))
+               for p, m in zip(ids, batch.purchases.column("member_id").to_pylist())]
+    return batch.purchases.set_column(1, "member_id", pa.array(members, pa.int64()))
 
 
 def _windows(session: Session, campaign_ids: set[int]) -> dict[int, tuple[datetime, datetime, set[int]]]:

@@ -82,6 +82,10 @@ FEED_BATCH = _obj({
     "purchases": {**PURCHASES, "description": f"in columns of equal length, at most {MAX_FACTS} purchases"},
     "lines": {**LINES, "description": f"in columns as long as the sum of purchases.lines, at most {MAX_LINES}"},
     "redemptions": {"type": "array", "items": REDEMPTION, "maxItems": MAX_FACTS},
+    "cards": {"type": "array", "maxItems": MAX_FACTS, "description": "guests' purchases made on a card head office "
+              "could not be asked about: head office gives each to the card's member",
+              "items": _obj({"purchase_id": {"type": "integer", "minimum": 1, "maximum": BIG_ID},
+                             "card_number": {**TEXT, "maxLength": 14}}, ("purchase_id", "card_number"))},
     "members": {"type": "array", "items": MEMBER, "maxItems": MAX_FACTS},
     "erasures": {"type": "array", "items": ERASURE, "maxItems": MAX_FACTS},
     "backlog": _obj({"facts": {"type": "integer", "minimum": 0, "maximum": MONEY},
@@ -106,11 +110,15 @@ FEED_ANSWER = _obj({"held": _count(0, "the newest batch of this store head offic
 
 REQUESTS: dict[str, Schema] = {"HeadOfficeAcks": ACKS, "HeadOfficeAck": ACK, "HeadOfficeFeedBatch": FEED_BATCH}
 ANSWER_SCHEMAS: dict[str, Schema] = {"HeadOfficePacks": PACKS_ANSWER, "HeadOfficeAcksRecorded": ACKS_ANSWER,
-                                     "HeadOfficeFeedApplied": FEED_ANSWER}
-ANSWERS: dict[tuple[str, str], str] = {("get", f"{PREFIX}/packs"): "HeadOfficePacks",
+                                     "HeadOfficeFeedApplied": FEED_ANSWER,
+                                     "HeadOfficeMember": _obj({"member": MEMBER}, ("member",))}
+ANSWERS: dict[tuple[str, str], str] = {("get", f"{PREFIX}/cards/{{card_number}}"): "HeadOfficeMember",
+                                       ("get", f"{PREFIX}/packs"): "HeadOfficePacks",
                                        ("post", f"{PREFIX}/acks"): "HeadOfficeAcksRecorded",
                                        ("post", f"{PREFIX}/feed"): "HeadOfficeFeedApplied"}
-PARAMETERS: dict[str, list[Schema]] = {f"{PREFIX}/packs": [
+PARAMETERS: dict[str, list[Schema]] = {f"{PREFIX}/cards/{{card_number}}": [
+    {"name": "card_number", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,14}$"},
+     "description": "the loyalty card's number as scanned"}], f"{PREFIX}/packs": [
     {"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
      "description": "the last pack the store applied (default 0); answers at most 20 packs after it"}]}
 
@@ -123,6 +131,9 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
      {"200": "recorded", "400": "not a JSON object", "401": "no or unknown token",
       "422": "not as described, or names a pack never issued to this store; nothing recorded"},
      STORE_LINK, "head-office"),
+    ("get", f"{PREFIX}/cards/{{card_number}}", "The chain's member holding a card this store does not know", None,
+     {"200": "the member", "400": "not 1 to 14 digits", "401": "no or unknown token",
+      "404": "no member of the chain holds it"}, STORE_LINK, "head-office"),
     ("post", f"{PREFIX}/feed", "A numbered batch of the store's outbox, applied once", "HeadOfficeFeedBatch",
      {"200": "applied, or held already (changes nothing)", "400": "not a JSON object", "401": "no or unknown token",
       "409": "a batch after one head office never received; nothing applied",

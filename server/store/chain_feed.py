@@ -127,8 +127,8 @@ def wire_batch(seq: int, facts: list[tuple[str, Mapping[str, Any]]], backlog: Ma
     lines in columns, in outbox order; redemptions, members and erasures as lists."""
     purchases: dict[str, list[Any]] = {"purchase_id": [], "member_id": [], "purchased_at": [], "lines": []}
     lines: dict[str, list[Any]] = {name: [] for name in outbox.LINE_FIELDS}
-    body: dict[str, Any] = {"seq": seq, "purchases": purchases, "lines": lines, "redemptions": [], "members": [],
-                            "erasures": [], "backlog": dict(backlog)}
+    body: dict[str, Any] = {"seq": seq, "purchases": purchases, "lines": lines, "redemptions": [], "cards": [],
+                            "members": [], "erasures": [], "backlog": dict(backlog)}
     for kind, data in facts:
         if kind == "purchase":
             for name in ("purchase_id", "member_id", "purchased_at"):
@@ -137,6 +137,8 @@ def wire_batch(seq: int, facts: list[tuple[str, Mapping[str, Any]]], backlog: Ma
             for name, column in zip(outbox.LINE_FIELDS, zip(*data["lines"])):
                 lines[name].extend(column)
             body["redemptions"] += [{"purchase_id": data["purchase_id"], **r} for r in data.get("redemptions", ())]
+            if data.get("card_number"):
+                body["cards"].append({"purchase_id": data["purchase_id"], "card_number": data["card_number"]})
         else:
             body["members" if kind == "member" else "erasures"].append(dict(data))
     return body
@@ -187,7 +189,8 @@ def ship(session: Session, url: str, token: str, max_batches: int | None = None,
 
 def ship_configured(session: Session, cfg: Mapping[str, Any], max_batches: int | None = None,
                     progress: Progress | None = None) -> ShipReport:
-    """`ship` to the head office config.toml names, with the link token the store keeps."""
+    """`ship` to the head office config.toml names, with the link token the store keeps, after giving
+    purchases made on a then-unchecked card to their members where head office now knows the card."""
     from server.store.packs import LinkTokenError, head_office_token
 
     url = str(cfg["server"]["head_office_url"]).rstrip("/")
@@ -201,6 +204,9 @@ def ship_configured(session: Session, cfg: Mapping[str, Any], max_batches: int |
         return ShipReport(error=str(exc))
     if not token:
         return ShipReport(error="no head-office token; run `shopgo head-office link --token-file PATH` on this store")
+    from server.store.chain_members import attribute_pending
+
+    attribute_pending(session, cfg)  # trips started on a card head office could not check, now it may
     return ship(session, url, token, max_batches=max_batches, progress=progress)
 
 

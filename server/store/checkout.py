@@ -59,7 +59,8 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     if rows:
         session.execute(insert(PurchaseLine), rows)
     redeemed = _redeem_offers(session, trip, basket, member)
-    outbox.record_purchase(session, purchase, rows, [r for r in redeemed if r["campaign_id"] is not None])
+    outbox.record_purchase(session, purchase, rows, [r for r in redeemed if r["campaign_id"] is not None],
+                           card_number=trip.pending_card)
     if member is not None and points:
         days = int(cfg.get("loyalty", {}).get("points_expiry_days", 365))
         session.add(PointsEntry(member_id=member.id, trip_id=trip.id, points=points, reason="purchase",

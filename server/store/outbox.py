@@ -22,14 +22,17 @@ PURCHASE_FIELDS = ("member_id", "purchased_at", "total_minor", "discount_minor",
 
 
 def purchase_payload(purchase: Purchase, lines: Iterable[Mapping[str, Any]],
-                     redemptions: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """A purchase as head office reads it: its store's id for it, its lines, its campaign redemptions."""
+                     redemptions: Iterable[Mapping[str, Any]] = (), card_number: str | None = None) -> dict[str, Any]:
+    """A purchase as head office reads it: its store's id for it, its lines, its campaign redemptions,
+    and for a guest's purchase made on a card head office could not be asked about, that card."""
     payload: dict[str, Any] = {"purchase_id": purchase.id}
     for name in PURCHASE_FIELDS:
         value = getattr(purchase, name)
         payload[name] = value.isoformat() if isinstance(value, datetime) else value
     payload["lines"] = [[line[f] for f in LINE_FIELDS] for line in lines]
     payload["redemptions"] = [dict(r) for r in redemptions]
+    if card_number is not None:
+        payload["card_number"] = card_number
     return payload
 
 
@@ -41,9 +44,10 @@ def member_payload(member: Member) -> dict[str, Any]:
 
 
 def record_purchase(session: Session, purchase: Purchase, lines: list[Mapping[str, Any]],
-                    redemptions: Iterable[Mapping[str, Any]] = ()) -> None:
+                    redemptions: Iterable[Mapping[str, Any]] = (), card_number: str | None = None) -> None:
     """Queue a purchase for head office (call after the purchase is flushed, so it has its id)."""
-    session.add(OutboxFact(kind="purchase", payload=purchase_payload(purchase, lines, redemptions), lines=len(lines)))
+    session.add(OutboxFact(kind="purchase", payload=purchase_payload(purchase, lines, redemptions, card_number),
+                           lines=len(lines)))
 
 
 def record_member(session: Session, member: Member) -> None:

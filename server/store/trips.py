@@ -16,6 +16,7 @@ from db.base import utcnow
 from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
 from server.errors import ApiError
 from server.store.catalogue import products_by_gtin
+from server.store.chain_members import HeadOfficeAway, Lookup, adopt
 from server.store.ingest import DeviceRef
 from server.store.schemas import FEEDBACK, validate
 from shop.basket import Event
@@ -64,28 +65,40 @@ def count_unknown_card(session: Session, device: DeviceRef, card_number: str, no
 
 
 def start_trip(session: Session, device: DeviceRef, trip_id: str, card_number: str | None,
-               started_at: datetime | None = None) -> tuple[Trip, bool]:
+               started_at: datetime | None = None, lookup: Lookup | None = None) -> tuple[Trip, bool]:
     """Start a trip (member by card, or guest); the same trip id again returns it unchanged.
 
     The member is revealed only to a handheld presenting their card to start a trip, and a
     device that presents CARD_FAILURES_ALLOWED unknown cards within CARD_FAILURE_WINDOW is
-    refused (429) until the window passes: walking card numbers is slow and logged."""
+    refused (429) until the window passes: walking card numbers is slow and logged. A card
+    this store does not know is asked about at head office through `lookup` (a chain member
+    is kept here); when head office cannot be asked, the trip starts on the card as a
+    guest's and its purchase is attributed later (server/store/chain_members.py)."""
     trip = session.get(Trip, trip_id)
     if trip is not None:
         if trip.device_id != device.id:
             raise ApiError(403, f"trip {trip_id} belongs to another device")
         return trip, False
-    member = None
+    member, pending = None, None
     if card_number is not None:
         wait = card_lookups_paused(session, device.id)
         if wait is not None:
             raise ApiError(429, f"too many unknown cards from this handheld; wait {wait} seconds or ask staff",
                            retry_after=wait)
         member = session.scalar(select(Member).where(Member.card_number == card_number))
-        if member is None or member.erased_at is not None:
+        if member is None and lookup is not None:
+            try:
+                known = lookup(card_number)
+            except HeadOfficeAway as exc:
+                log.warning("card %s not known here and head office cannot be asked (%s): trip %s starts on it "
+                            "as a guest's", card_number, exc, trip_id)
+                pending = card_number
+            else:
+                member = adopt(session, known) if known is not None else None
+        if pending is None and (member is None or member.erased_at is not None):
             raise UnknownCard(404, f"no member holds card {card_number}; shop as a guest or ask staff")
     trip = Trip(id=trip_id, store_id=device.store_id, device_id=device.id, member_id=member.id if member else None,
-                status="active", started_at=started_at or utcnow(), last_seq=0, event_count=0)
+                status="active", started_at=started_at or utcnow(), last_seq=0, event_count=0, pending_card=pending)
     session.add(trip)
     session.flush()
     return trip, True

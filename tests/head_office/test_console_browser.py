@@ -41,10 +41,9 @@ def console(imported_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         products = list(sess.scalars(select(PurchaseLine.product_id).group_by(PurchaseLine.product_id)
                                      .order_by(PurchaseLine.product_id).limit(2)))
         sess.commit()
-    cfg = app_config(imported_url, tmp_path, site={"role": "head_office", "store_id": "HQ"})
-    app = create_app(cfg)
+    app = create_app(app_config(imported_url, tmp_path, site={"role": "head_office", "store_id": "HQ"}))
     server = LoopbackServer(app).start()
-    yield {"url": server.url, "engine": eng, "products": products, "cfg": cfg}
+    yield {"url": server.url, "engine": eng, "products": products, "cfg": app.config["SHOPGO"]}
     server.stop()
     from server.database import engine as app_engine
 

@@ -100,6 +100,7 @@ head_office.notify                POST    -    -   -        -      -       -    
 head_office_api.packs             GET     -    -   -        -      -       -    -        -     -       -         -       -      y     stores fetch their packs
 head_office_api.acks              POST    -    -   -        -      -       -    -        -     -       -         -       -      y
 head_office_api.feed_batch        POST    -    -   -        -      -       -    -        -     -       -         -       -      y
+head_office_api.card              GET     -    -   -        -      -       -    -        -     -       -         -       -      y     a store asks about a card
 """
 
 
@@ -204,6 +205,7 @@ REQUESTS: dict[tuple[str, str], Ask] = {
     ("head_office.notify", "POST"): lambda s: ("/head-office/stores/notify", None, {}),
     ("head_office_api.packs", "GET"): lambda s: ("/api/v1/head-office/packs?after=0", None, None),
     ("head_office_api.acks", "POST"): lambda s: ("/api/v1/head-office/acks", {"acks": []}, None),
+    ("head_office_api.card", "GET"): lambda s: ("/api/v1/head-office/cards/4900000000017", None, None),
     ("head_office_api.feed_batch", "POST"): lambda s: ("/api/v1/head-office/feed", {
         "seq": 0, "facts": [], "backlog": {"facts": 0, "lines": 0, "caught_up_at": "2026-12-01T00:00:00+00:00"}}, None),
 }

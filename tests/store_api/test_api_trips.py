@@ -49,7 +49,8 @@ def test_guest_trip_starts_once_and_repeats_answer_200(shop: Shop) -> None:
     body = {"trip_id": trip_id, "card_number": None, "started_at": "2026-01-02T12:00:00+02:00"}
     first = shop.post("/api/v1/trips", body)
     assert first.status_code == 201
-    assert first.get_json() == {"trip_id": trip_id, "status": "active", "member": None, "offers": []}
+    assert first.get_json() == {"trip_id": trip_id, "status": "active", "member": None, "offers": [],
+                                "card_pending": False}
     again = shop.post("/api/v1/trips", body)
     assert again.status_code == 200 and again.get_json() == first.get_json()
     with shop.session() as s:
