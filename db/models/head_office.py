@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, utcnow
 
-PACK_STATUSES = ("activated", "withdrawn", "expired", "refused")
+PACK_STATUSES = ("activated", "withdrawn", "expired", "applied", "refused")  # applied: a roster
 
 
 class CampaignVersion(Base):
@@ -61,7 +61,8 @@ class StoreLink(Base):
 
 
 class Pack(Base):
-    """A signed pack for one store: one campaign version, its audience there, in sequence."""
+    """A signed pack for one store, in sequence: one campaign version and its audience there, or a
+    roster of members' changes and erasures from the rest of the chain."""
 
     __tablename__ = "packs"
     __table_args__ = (UniqueConstraint("store_id", "seq"),)
@@ -69,9 +70,9 @@ class Pack(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[str] = mapped_column(ForeignKey("store_links.store_id"))
     seq: Mapped[int] = mapped_column(Integer)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
-    campaign_version: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(16))  # activate, withdraw
+    campaign_id: Mapped[Optional[int]] = mapped_column(ForeignKey("campaigns.id"), index=True)  # none for a roster
+    campaign_version: Mapped[Optional[int]] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # activate, withdraw, roster (members' changes, erasures)
     body: Mapped[str] = mapped_column(Text)  # the exact signed bytes (canonical JSON, UTF-8)
     signature: Mapped[str] = mapped_column(String(100))  # Ed25519, base64
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from db.base import utcnow
 from db.models import Member
-from server.database import db_session
+from server.database import db_session, engine
 from server.errors import ApiError
 from server.head_office import compiler, feed
 from server.head_office.definition import CampaignError
@@ -83,6 +83,17 @@ def acks() -> ResponseReturnValue:
     return jsonify(recorded=done, acked_seq=g.store_link.acked_seq)
 
 
+def _signing_key(cfg: Any) -> Any:
+    """Head office's key, or None when it has none (a batch that needs it is then refused 503)."""
+    from server.head_office.notify import signing_key
+    from server.head_office.signing import SignatureError
+
+    try:
+        return signing_key(cfg)
+    except (OSError, SignatureError, ValueError):
+        return None
+
+
 @bp.get("/cards/<card_number>")
 def card(card_number: str) -> ResponseReturnValue:
     """The chain's member holding a card, for a store that does not know it yet (404: nobody)."""
@@ -103,14 +114,20 @@ def feed_batch() -> ResponseReturnValue:
     body = _body()
     session = db_session()
     link = g.store_link
+    cfg = current_app.config["SHOPGO"]
     try:
-        done = feed.apply_batch(session, open_lake(current_app.config["SHOPGO"]), link, body)
-    except CampaignError as exc:
+        done = feed.apply_batch(session, open_lake(cfg), link, body, key=_signing_key(cfg))
+    except (CampaignError, feed.NoSigningKey) as exc:
         session.rollback()
         feed.record_refusal(session, link, str(exc))
         session.commit()
-        raise ApiError(409 if isinstance(exc, feed.FeedGap) else 422, str(exc), held=link.feed_seq) from None
+        status = 503 if isinstance(exc, feed.NoSigningKey) else 409 if isinstance(exc, feed.FeedGap) else 422
+        raise ApiError(status, str(exc), held=link.feed_seq) from None
     session.commit()
+    if done.roster_to:
+        from server.head_office.notify import notify_stores
+
+        notify_stores(engine(), done.roster_to)  # each fetches its roster pack now, not at its next pull
     withdrawn: list[int] = []
     if done.campaigns:
         from server.head_office.notify import enforce_budgets

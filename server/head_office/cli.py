@@ -188,6 +188,34 @@ def withdraw(ctx: Ctx, campaign_id: int, no_notify: bool, database: str | None) 
     _act(ctx, campaign_id, "withdraw", not no_notify, database)
 
 
+@head_office.command("erase")
+@click.argument("member_id", type=click.IntRange(min=1))
+@click.option("--no-notify", is_flag=True, help="Do not notify stores; they pull on their schedule.")
+@click.option("--database")
+@pass_ctx
+def erase(ctx: Ctx, member_id: int, no_notify: bool, database: str | None) -> None:
+    """Erase a member across the chain: head office's records, its history lake and every store."""
+    from server.head_office.feed import erase_everywhere
+    from server.head_office.lake import open_lake
+    from server.head_office.notify import notify_stores, signing_key
+    from server.head_office.signing import SignatureError
+
+    with session(ctx, database) as sess:
+        try:
+            stores = erase_everywhere(sess, open_lake(ctx.cfg), signing_key(ctx.cfg), member_id, "cli")
+        except SignatureError as exc:
+            raise click.ClickException(str(exc)) from None
+        sess.commit()
+    click.echo(f"member {member_id} erased at head office and in its history lake; roster packs for "
+               f"{', '.join(stores) or 'no linked store'}")
+    if stores and not no_notify:
+        eng = engine(ctx, database)
+        try:
+            notify_stores(eng, stores, wait=True)
+        finally:
+            eng.dispose()
+
+
 @head_office.command("preview")
 @click.argument("campaign_id", type=int)
 @click.option("--database")

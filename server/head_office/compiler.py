@@ -21,7 +21,7 @@ from server.head_office.definition import CampaignError, body_number
 from server.head_office.signing import canonical, sign
 
 PACK_FORMAT = "shopgo-pack/1"
-ACK_STATUSES = ("activated", "withdrawn", "expired", "refused")
+ACK_STATUSES = ("activated", "withdrawn", "expired", "applied", "refused")
 MAX_ACKS = 1000  # per request; a store sends its unacknowledged packs in chunks of at most this many
 
 
@@ -84,6 +84,22 @@ def compile_pack(session: Session, key: Ed25519PrivateKey, store_id: str, campai
     return pack
 
 
+def compile_roster(session: Session, key: Ed25519PrivateKey, store_id: str, members: Sequence[Mapping[str, Any]],
+                   erase: Sequence[int], issued_at: datetime) -> Pack:
+    """Sign and store the store's next pack as a roster: members' states (consent, tier) and erasures."""
+    link = session.get(StoreLink, store_id, with_for_update=True)
+    if link is None:
+        raise CampaignError(f"store {store_id} is not linked to head office")
+    seq = (session.scalar(select(func.max(Pack.seq)).where(Pack.store_id == store_id)) or 0) + 1
+    body = canonical({"format": PACK_FORMAT, "store_id": store_id, "seq": seq, "issued_at": issued_at.isoformat(),
+                      "action": "roster", "members": [dict(m) for m in members], "erase": sorted(erase)})
+    pack = Pack(store_id=store_id, seq=seq, campaign_id=None, campaign_version=None, action="roster", body=body,
+                signature=sign(key, body), created_at=issued_at, acked_status="", acked_reason="")
+    session.add(pack)
+    session.flush()
+    return pack
+
+
 def packs_after(session: Session, store_id: str, after: int, limit: int = 20) -> list[Pack]:
     """The store's packs after a sequence number, oldest first."""
     return list(session.scalars(select(Pack).where(Pack.store_id == store_id, Pack.seq > after)
@@ -137,7 +153,7 @@ def store_status(session: Session) -> list[dict[str, Any]]:
                                  .order_by(Pack.seq)).all()
         campaigns: dict[int, tuple[int, str]] = {}
         for cid, version, action, acked in active:
-            if acked in ("activated", "withdrawn", "expired"):
+            if cid is not None and acked in ("activated", "withdrawn", "expired"):
                 campaigns[cid] = (version, "active" if action == "activate" and acked == "activated" else acked)
         out.append({"store_id": link.store_id, "name": link.name, "url": link.url, "issued_seq": newest,
                     "acked_seq": link.acked_seq, "pending": newest - link.acked_seq,

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from db.base import utcnow
 from db.models import CampaignAudience, CampaignResult, Member, Pack, ResultBatch, StoreLink
 from server.auth import accounts
 from server.head_office.batch import Batch, read_batch
+from server.head_office.compiler import compile_roster
 from server.head_office.definition import CampaignError
 from server.head_office.lake import Lake, lines_table
 from server.store import loyalty
@@ -52,10 +54,46 @@ class Applied:
     results: int = 0
     campaigns: set[int] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
+    roster_to: list[str] = field(default_factory=list)
 
 
-def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str, Any]) -> Applied:
-    """Apply the store's batch once (see the module text); the caller commits."""
+ROSTER_MEMBERS = 10_000  # members' states per roster pack
+
+
+class NoSigningKey(RuntimeError):
+    """Head office cannot sign the roster packs a batch calls for (answered 503: the store retries)."""
+
+
+def roster(session: Session, key: Ed25519PrivateKey | None, members: list[dict[str, Any]], erase: list[int],
+           but: str | None = None) -> list[str]:
+    """A roster pack (members' consent and tier, erasures) for every linked store but `but`; returns them."""
+    stores = [s for s in session.scalars(select(StoreLink.store_id).order_by(StoreLink.store_id)) if s != but]
+    if not stores:
+        return []
+    if key is None:
+        raise NoSigningKey("head office has no signing key for the roster packs that carry members' changes to "
+                           "the other stores; run `shopgo head-office keygen` (the store sends the batch again)")
+    now = utcnow()
+    for store_id in stores:  # a store fetches up to 20 packs a call: each stays well under a megabyte
+        for i in range(0, max(len(members), 1), ROSTER_MEMBERS):
+            compile_roster(session, key, store_id, members[i:i + ROSTER_MEMBERS], erase if i == 0 else [], now)
+    return stores
+
+
+def erase_everywhere(session: Session, lake: Lake, key: Ed25519PrivateKey, member_id: int,
+                     actor: str) -> list[str]:
+    """Erase a member at head office: its members table, the lake, and (by roster packs) every store."""
+    member = session.get(Member, member_id)
+    if member is not None and member.erased_at is None:
+        loyalty.erase_member(session, member_id, actor, record=False)
+    lake.delete_members([member_id])
+    return roster(session, key, [], [member_id])
+
+
+def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str, Any],
+                key: Ed25519PrivateKey | None = None) -> Applied:
+    """Apply the store's batch once (see the module text); the caller commits, then notifies
+    `Applied.roster_to`, the stores a roster pack was issued to (signed with `key`)."""
     batch = read_batch(body)
     seq = batch.seq
     moved = session.execute(update(StoreLink).where(StoreLink.store_id == link.store_id,
@@ -77,8 +115,11 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
     out = Applied(held=seq, applied=True, facts=batch.facts, lines=lines.num_rows)
     for member in batch.members:
         _member(session, member)
-    for erasure in batch.erasures:
-        _erase(session, erasure)
+    erased = [e["member_id"] for e in batch.erasures if _erase(session, e)]
+    changed = [{"member_id": m["member_id"], "tier": m["tier"], "consent": m["consent"]}
+               for m in batch.members if not m["erased"]]
+    if changed or erased:
+        out.roster_to = roster(session, key, changed, erased, but=link.store_id)
     batch_id = f"{link.store_id}/{seq}"
     session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=batch.facts, received_at=utcnow()))
     session.flush()
@@ -134,13 +175,17 @@ def _member(session: Session, data: Mapping[str, Any]) -> None:
     member.tier, member.consent_personalisation = data["tier"], data["consent"]
     session.flush()
     if data["erased"]:
-        loyalty.erase_member(session, member.id, "chain feed")
+        loyalty.erase_member(session, member.id, "chain feed", record=False)
 
 
-def _erase(session: Session, data: Mapping[str, Any]) -> None:
+def _erase(session: Session, data: Mapping[str, Any]) -> bool:
+    """Erase the member here; False when head office had erased them already (nothing to pass on)."""
     member = session.get(Member, data["member_id"])
-    if member is not None and member.erased_at is None:
-        loyalty.erase_member(session, member.id, "chain feed", now=data["at"])
+    if member is not None and member.erased_at is not None:
+        return False
+    if member is not None:
+        loyalty.erase_member(session, member.id, "chain feed", now=data["at"], record=False)
+    return True
 
 
 def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Batch, purchases: pa.Table,
@@ -148,7 +193,8 @@ def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Bat
     """Spend on campaign products by audience members in the window, and campaign redemptions, of
     campaigns head office sent this store; a redemption of any other campaign is left out and named."""
     named = {r["campaign_id"] for r in batch.redemptions}
-    sent = set(session.scalars(select(Pack.campaign_id).distinct().where(Pack.store_id == store_id)))
+    sent = set(session.scalars(select(Pack.campaign_id).distinct().where(Pack.store_id == store_id,
+                                                                         Pack.campaign_id.is_not(None))))
     skipped = sorted(named - sent)
     note = [f"redemptions of campaign(s) {skipped[:10]} head office never sent this store left out"] if skipped else []
     members = [m for m in pc.unique(purchases.column("member_id")).to_pylist() if m is not None]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -63,6 +63,9 @@ def app_id(store_id: str) -> str:
 
 class Lake:
     """The chain's purchase-lines table at one location, keeping its commit log `log_retention_hours`."""
+
+    EPOCH = datetime(1, 1, 2, tzinfo=timezone.utc)  # `history` over all time: from EPOCH until END
+    END = datetime(9999, 12, 30, tzinfo=timezone.utc)
 
     def __init__(self, uri: str, log_retention_hours: int = 720) -> None:
         self.uri = uri

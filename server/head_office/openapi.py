@@ -137,7 +137,9 @@ OPERATIONS: list[tuple[str, str, str, str | None, dict[str, str], list[dict[str,
     ("post", f"{PREFIX}/feed", "A numbered batch of the store's outbox, applied once", "HeadOfficeFeedBatch",
      {"200": "applied, or held already (changes nothing)", "400": "not a JSON object", "401": "no or unknown token",
       "409": "a batch after one head office never received; nothing applied",
-      "422": "a fact not as described; nothing applied"}, STORE_LINK, "head-office"),
+      "422": "a fact not as described; nothing applied",
+      "503": "head office cannot sign the roster packs the batch calls for; nothing applied, send it again"},
+     STORE_LINK, "head-office"),
 ]
 
 

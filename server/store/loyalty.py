@@ -211,8 +211,10 @@ def erased_card_number(member_id: int) -> str:
     return f"X{member_id:013d}"
 
 
-def erase_member(session: Session, member_id: int, actor: str, now: datetime | None = None) -> dict[str, int]:
-    """Remove a member's personal data and anonymise their history; the request is recorded."""
+def erase_member(session: Session, member_id: int, actor: str, now: datetime | None = None,
+                 record: bool = True) -> dict[str, int]:
+    """Remove a member's personal data and anonymise their history; the request is recorded, and
+    head office told through the outbox (`record`=False: the erasure came from head office)."""
     member = get_member(session, member_id)
     if member.erased_at is not None:
         raise LoyaltyError(409, f"member {member_id} was already erased at {member.erased_at.isoformat()}")
@@ -245,6 +247,7 @@ def erase_member(session: Session, member_id: int, actor: str, now: datetime | N
     member.points = 0
     member.erased_at = now
     session.add(DataRequest(member_id=member_id, kind="erase", actor=actor, at=now))
-    outbox.record_erasure(session, member_id, now)
+    if record:
+        outbox.record_erasure(session, member_id, now)
     session.flush()
     return counts

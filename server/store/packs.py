@@ -154,7 +154,9 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
         claimed = _unverified(body)  # only to name the refused pack in the log and the acknowledgement
         return refuse(claimed.get("seq"), f"signature: {exc}", claimed)
     seq = doc.get("seq")
-    if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not isinstance(doc.get("campaign"), dict):
+    roster = doc.get("action") == "roster"
+    if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not (
+            _roster_ok(doc) if roster else isinstance(doc.get("campaign"), dict)):
         return refuse(seq, f"not a {PACK_FORMAT} pack", doc)
     if doc.get("store_id") != store_id:
         return refuse(seq, f"pack is for store {doc.get('store_id')}, this is {store_id}", doc)
@@ -163,6 +165,13 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
         return refuse(seq, f"replayed: pack {seq} is not newer than the last applied ({last})", doc)
     if seq != last + 1:
         return refuse(seq, f"out of order: expected pack {last + 1}, got {seq}", doc)
+    if roster:
+        row = StorePack(seq=seq, campaign_id=None, campaign_version=None, status="applied",
+                        reason=_roster(session, doc, now), offers_written=0, received_at=now)
+        session.add(row)
+        session.flush()
+        log.info("roster pack %s: %s", seq, row.reason)
+        return row
     camp = doc["campaign"]
     status, reason, written = _activate(session, doc, now) if doc.get("action") == "activate" else \
         _withdraw(session, camp, now)
@@ -172,6 +181,33 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
     session.flush()
     log.info("campaign pack %s: campaign %s v%s %s (%s)", seq, camp["id"], camp["version"], status, reason)
     return row
+
+
+def _roster_ok(doc: Mapping[str, Any]) -> bool:
+    members, erase = doc.get("members"), doc.get("erase")
+    return isinstance(members, list) and isinstance(erase, list) and all(
+        isinstance(m, dict) and type(m.get("member_id")) is int and isinstance(m.get("tier"), str)
+        and isinstance(m.get("consent"), bool) for m in members) and all(type(e) is int for e in erase)
+
+
+def _roster(session: Session, doc: Mapping[str, Any], now: datetime) -> str:
+    """The chain's members' changes and erasures, for the members this store holds (no echo to the feed)."""
+    from server.store.loyalty import erase_member
+
+    updated = erased = 0
+    for m in doc["members"]:
+        member = session.get(Member, m["member_id"])
+        if member is not None and member.erased_at is None:
+            member.tier, member.consent_personalisation = m["tier"][:16], m["consent"]
+            updated += 1
+    for member_id in doc["erase"]:
+        member = session.get(Member, member_id)
+        if member is not None and member.erased_at is None:
+            erase_member(session, member_id, "head office", now=now, record=False)
+            erased += 1
+    session.flush()
+    return (f"{updated} of {len(doc['members'])} members updated, {erased} of {len(doc['erase'])} erasures "
+            "applied (the rest are not members here)")
 
 
 def _unverified(body: str) -> dict[str, Any]:

@@ -37,9 +37,12 @@ class Office:
 
 
 @pytest.fixture
-def office(templates: dict[str, str], tmp_path: Path) -> Iterator[Office]:
+def office(templates: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Office]:
     from server.app import create_app
     from server.database import engine as app_engine
+    from server.head_office.signing import KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "head-office.pem"))  # none yet: a test makes it when it needs it
 
     shutil.copy(templates["sqlite-empty"][len("sqlite:///"):], tmp_path / "ho.db")
     url = f"sqlite:///{tmp_path / 'ho.db'}"
