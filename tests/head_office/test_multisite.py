@@ -274,3 +274,29 @@ def test_lift_report_matches_hand_computation(chain: Chain) -> None:
         assert again.returncode == 0 and "0 batches" in again.stdout, again.stdout + again.stderr
     with chain.session("HQ") as ho:
         assert campaign_report(ho, cid)["overall"] == rep["overall"]
+
+
+def test_head_office_down_for_a_while_the_feed_drains_exactly_when_it_returns(chain: Chain) -> None:
+    from server.head_office.lake import Lake
+
+    lake = Lake(chain.ho.env["SHOPGO_CHAIN_LAKE"])
+    before = lake.table().count() if Path(lake.uri, "_delta_log").exists() else 0
+    chain.ho.stop()
+    try:
+        now = utcnow()
+        with chain.session("S002") as sess:  # store S002 (PostgreSQL) keeps selling
+            members = chain.members["S002"][:20]
+            for i, m in enumerate(members):
+                _buy(sess, "S002", m, now, [(chain.products[0], 100 + i), (chain.products[1], 50)])
+            sess.commit()
+        down = chain.stores["S002"].cli("chain", "ship")
+        assert down.returncode != 0 and "outbox keeps everything" in down.stderr
+        assert http("GET", f"{chain.stores['S002'].url}/healthz")[1]["feed"]["lines"] == 2 * len(members)  # its lag
+    finally:
+        chain.ho.start()
+    back = chain.stores["S002"].cli("chain", "ship")
+    assert back.returncode == 0, back.stderr
+    assert http("GET", f"{chain.stores['S002'].url}/healthz")[1]["feed"]["facts"] == 0
+    assert lake.table().count() - before == 2 * len(members)  # every line once
+    again = chain.stores["S002"].cli("chain", "ship")
+    assert "0 batches" in again.stdout and lake.table().count() - before == 2 * len(members)
