@@ -65,9 +65,15 @@ def import_group() -> None:
 @click.option("--households", type=click.IntRange(min=1), help="Import only the first N households.")
 @click.option("--database", help="Database URL (default: database.url from the config).")
 @click.option("--store", "store_id", help="Store id the history belongs to (default: site.store_id).")
+@click.option("--part", default="1/1", show_default=True,
+              help="I/N: every N-th household from the I-th, to split the households between N stores.")
 @pass_ctx
-def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: str | None) -> None:
+def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: str | None, part: str) -> None:
     """Import dunnhumby's Complete Journey: catalogue, members and two years of history."""
+    try:
+        index, count = (int(x) for x in part.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{part!r} is not I/N, such as 1/2", param_hint="--part") from None
     from db.migrate import upgrade
     from server.importer.completejourney import import_completejourney
 
@@ -85,7 +91,10 @@ def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: 
             report = import_completejourney(
                 eng, store_id=store_id or cfg["site"]["store_id"],
                 store_name=cfg["site"]["store_name"], households=households,
-                points_per_unit=cfg["loyalty"]["points_per_unit"], tiers=cfg["loyalty"]["tiers"], progress=progress)
+                points_per_unit=cfg["loyalty"]["points_per_unit"], tiers=cfg["loyalty"]["tiers"], progress=progress,
+                part=(index, count))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--part") from None
         finally:
             eng.dispose()
     click.echo(f"products added {report.products_added:,}; members added {report.members_added:,}; "

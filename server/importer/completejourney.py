@@ -176,8 +176,13 @@ def _insert_households(conn: Connection, lines: pd.DataFrame, store_id: str) -> 
 def import_completejourney(engine: Engine, *, store_id: str, store_name: str, households: int | None = None,
                            points_per_unit: int = 1, tiers: dict[str, int] | None = None,
                            progress: Progress | None = None, data: dict[str, Any] | None = None,
-                           today: datetime | None = None) -> ImportReport:
-    """Load the Complete Journey catalogue, members and purchase history into the database."""
+                           today: datetime | None = None, part: tuple[int, int] = (1, 1)) -> ImportReport:
+    """Load the Complete Journey catalogue, members and purchase history into the database.
+
+    `part` (i, n) takes every n-th of the (first `households`) households, starting with the
+    i-th: (1, 2) and (2, 2) split them between two stores of a chain."""
+    if not 1 <= part[0] <= part[1]:
+        raise ValueError(f"part {part[0]}/{part[1]}: give I/N with 1 <= I <= N")
     tiers = tiers or {"bronze": 0}
     data = data or load_dataset()
     tx_all: pd.DataFrame = data["transactions"]
@@ -187,6 +192,7 @@ def import_completejourney(engine: Engine, *, store_id: str, store_name: str, ho
     chosen = np.sort(tx_all["household_id"].unique())
     if households is not None:
         chosen = chosen[:households]
+    chosen = chosen[part[0] - 1::part[1]]
     tx = tx_all[tx_all["household_id"].isin(chosen)]
     lines = prepare_history(tx, shift)
     with engine.begin() as conn:

@@ -88,3 +88,24 @@ def test_stopped_import_resumes_where_it_stopped(db_url: str, dataset) -> None: 
         assert _counts(sess)[3] == int(tx["household_id"].isin(chosen).sum())
     assert report.households_skipped == done
     eng.dispose()
+
+
+def test_two_parts_split_the_households_between_two_stores(db_url: str, dataset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from db.migrate import upgrade
+
+    eng = make_engine(db_url)
+    other_url = f"sqlite:///{tmp_path / 'two.db'}"
+    upgrade(other_url)
+    other = make_engine(other_url)
+    import_completejourney(eng, store_id="S001", store_name="One", households=5, data=dataset, part=(1, 2))
+    import_completejourney(other, store_id="S002", store_name="Two", households=5, data=dataset, part=(2, 2))
+    first5 = sorted(int(h) for h in dataset["transactions"]["household_id"].unique())[:5]
+    seen = {}
+    for engine_, store in ((eng, "S001"), (other, "S002")):
+        with make_session_factory(engine_)() as sess:
+            seen[store] = sorted(sess.scalars(select(Member.id).where(Member.store_id == store)))
+    assert seen == {"S001": first5[0::2], "S002": first5[1::2]}
+    with pytest.raises(ValueError, match="1 <= I <= N"):
+        import_completejourney(eng, store_id="S001", store_name="One", households=5, data=dataset, part=(3, 2))
+    eng.dispose()
+    other.dispose()
