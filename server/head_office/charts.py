@@ -1,4 +1,4 @@
-"""The results chart, drawn as SVG on the server: exposed vs hold-out mean spend per store."""
+"""Charts drawn as SVG on the server: a campaign's lift per store, and the chain's sales by store."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -54,4 +54,31 @@ def lift_chart(report: Mapping[str, Any], width: int = 720, height: int = 260) -
                f'<text x="{left + 16}" y="16" font-size="12">exposed</text>'
                f'<rect x="{left + 90}" y="6" width="12" height="12" fill="{COLOURS["holdout"]}"/>'
                f'<text x="{left + 106}" y="16" font-size="12">hold-out</text></svg>')
+    return Markup("".join(out))
+
+
+def sales_chart(stores: list[Mapping[str, Any]], days: int, width: int = 720, height: int = 240) -> Markup:
+    """One bar per store: its sales in the lake over the last `days` days."""
+    left, right, top, bottom = 80, 16, 24, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = _ceiling(max([float(s["sales_minor"]) for s in stores] + [0.0]))
+    slot = plot_w / max(1, len(stores))
+    bar = min(64.0, slot * 0.6)
+    out = [f'<svg class="chart" id="sales-chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+           f'aria-labelledby="sales-title" xmlns="http://www.w3.org/2000/svg">',
+           f'<title id="sales-title">Sales by store over the last {days} days</title>']
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+                   f'{peak * i / 4 / 100:,.0f}</text>')
+    for i, s in enumerate(stores):
+        h = plot_h * float(s["sales_minor"]) / peak
+        x = left + slot * i + (slot - bar) / 2
+        out.append(f'<rect class="bar-sales" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                   f'fill="{COLOURS["exposed"]}"><title>{escape(s["store_id"])}: {s["sales_minor"] / 100:,.2f} in '
+                   f'{s["purchases"]:,} purchases</title></rect>'
+                   f'<text x="{left + slot * i + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                   f'font-size="12">{escape(s["store_id"])}</text>')
+    out.append("</svg>")
     return Markup("".join(out))

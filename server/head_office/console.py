@@ -15,10 +15,11 @@ from server.auth import current_user, login_required
 from server.database import db_session, engine
 from server.errors import ApiError
 from server.head_office import campaigns as svc
-from server.head_office.charts import lift_chart
+from server.head_office.charts import lift_chart, sales_chart
 from server.head_office.compiler import store_status
 from server.head_office.definition import LIFECYCLE_STAGES, REWARD_TYPES, VALUE_SEGMENTS, CampaignError
-from server.head_office.feed import store_feeds
+from server.head_office.feed import chain_overview, store_feeds
+from server.head_office.lake import open_lake
 from server.head_office.notify import notify_stores, signing_key
 from server.head_office.results import campaign_report
 from server.head_office.signing import SignatureError
@@ -208,6 +209,15 @@ def publish(campaign_id: int) -> ResponseReturnValue:
 def withdraw(campaign_id: int) -> ResponseReturnValue:
     """Withdraw the campaign from every store."""
     return _act(campaign_id, "withdraw")
+
+
+@bp.get("/chain")
+@HEAD_OFFICE
+def chain() -> ResponseReturnValue:
+    """The chain: each store's members and its sales over the last four weeks, from the history lake."""
+    days = 28
+    stores = chain_overview(db_session(), open_lake(current_app.config["SHOPGO"]), days=days)
+    return render_template("head_office/chain.html", stores=stores, days=days, chart=sales_chart(stores, days))
 
 
 @bp.get("/stores")

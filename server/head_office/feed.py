@@ -148,6 +148,23 @@ def store_feeds(session: Session, now: datetime | None = None) -> list[dict[str,
     return out
 
 
+def chain_overview(session: Session, lake: Lake, now: datetime | None = None, days: int = 28) -> list[dict[str, Any]]:
+    """Per store of the chain: its members (by home store) and its sales in the lake over the last `days`."""
+    from datetime import timedelta
+
+    from sqlalchemy import case, func
+
+    now = now or utcnow()
+    members = {store: (total, consenting, erased) for store, total, consenting, erased in session.execute(
+        select(Member.store_id, func.count(), func.sum(case((Member.consent_personalisation.is_(True), 1), else_=0)),
+               func.sum(case((Member.erased_at.is_not(None), 1), else_=0))).group_by(Member.store_id))}
+    sales = lake.sales_by_store(now - timedelta(days=days))
+    stores = sorted(set(members) | set(sales) | set(session.scalars(select(StoreLink.store_id))))
+    return [{"store_id": s, "members": int(members.get(s, (0, 0, 0))[0]), "consenting": int(members.get(s, (0, 0, 0))[1] or 0),
+             "erased": int(members.get(s, (0, 0, 0))[2] or 0), **sales.get(s, {"purchases": 0, "lines": 0, "sales_minor": 0})}
+            for s in stores]
+
+
 def record_refusal(session: Session, link: StoreLink, message: str) -> None:
     """Keep why a batch was refused on the link, for the console (the caller commits)."""
     link.feed_error = message[:1000]

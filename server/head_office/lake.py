@@ -139,6 +139,17 @@ class Lake:
         answer = self.table().delete(f"purchased_at < '{cutoff.isoformat()}'")
         return int(answer.get("num_deleted_rows", 0) or 0)
 
+    def sales_by_store(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Per store since `since`: purchases, lines and sales (minor units), from the lake."""
+        dataset = self.table().to_pyarrow_dataset()
+        wanted = (pads.field("month") >= since.strftime("%Y-%m")) & \
+            (pads.field("purchased_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC")))
+        rows = dataset.to_table(filter=wanted, columns=["store_id", "purchase_id", "sales_minor"])
+        grouped = rows.group_by("store_id").aggregate([("purchase_id", "count_distinct"), ("purchase_id", "count"),
+                                                       ("sales_minor", "sum")])
+        return {r["store_id"]: {"purchases": r["purchase_id_count_distinct"], "lines": r["purchase_id_count"],
+                                "sales_minor": r["sales_minor_sum"] or 0} for r in grouped.to_pylist()}
+
     def history(self, member_ids: Sequence[int], since: datetime, until: datetime) -> pd.DataFrame:
         """The members' lines in [since, until) in the offers engine's history columns
         (basket_id numbers each (store_id, purchase_id) once)."""

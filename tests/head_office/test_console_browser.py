@@ -107,6 +107,9 @@ def test_campaign_from_form_to_results_chart(page: Any, console: dict[str, Any])
     page.goto(f"{console['url']}/head-office/stores")  # the store's feed: batch 1 held, nothing behind it
     expect(page.locator("#feed-S001 td").nth(1)).to_have_text("1")
     expect(page.locator("#feed-S001 td").nth(4)).to_have_text("0")
+    page.goto(f"{console['url']}/head-office/chain")  # the chain: the store's members and its sales from the lake
+    expect(page.locator("#sales-chart rect.bar-sales")).to_have_count(1)
+    expect(page.locator("#chain-S001 td").nth(4)).to_have_text(f"{len(facts):,}")
     page.goto(f"{console['url']}/head-office/campaigns/1/results")
     expect(page.locator("#lift-chart")).to_be_visible()
     expect(page.locator("#lift-chart rect.bar-exposed")).to_have_count(2)  # the store and all stores

@@ -96,6 +96,7 @@ head_office.withdraw              POST    -    -   -        -      -       -    
 head_office.results               GET     -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.results_json          GET     -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.stores                GET     -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.chain                 GET     -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.notify                POST    -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office_api.packs             GET     -    -   -        -      -       -    -        -     -       -         -       -      y     stores fetch their packs
 head_office_api.acks              POST    -    -   -        -      -       -    -        -     -       -         -       -      y
@@ -202,6 +203,7 @@ REQUESTS: dict[tuple[str, str], Ask] = {
     ("head_office.results_json", "GET"): lambda s: (f"/head-office/campaigns/{s.ids['campaign']}/results.json", None,
                                                     None),
     ("head_office.stores", "GET"): lambda s: ("/head-office/stores", None, None),
+    ("head_office.chain", "GET"): lambda s: ("/head-office/chain", None, None),
     ("head_office.notify", "POST"): lambda s: ("/head-office/stores/notify", None, {}),
     ("head_office_api.packs", "GET"): lambda s: ("/api/v1/head-office/packs?after=0", None, None),
     ("head_office_api.acks", "POST"): lambda s: ("/api/v1/head-office/acks", {"acks": []}, None),
