@@ -1,9 +1,11 @@
-"""`shopgo demo`: the whole system on one machine with the real Complete Journey data.
+"""`shopgo demo`: a small chain on one machine with the real Complete Journey data.
 
-Migrates the SQLite database, imports the demo store (idempotent: a second run skips what is
-there), makes a demo manager and a handheld token, then starts the store server, the
-head-office server, and a handheld whose scanner is a virtual one on a pseudo-terminal fed by
-what you type here.
+Migrates the SQLite database and imports the demo store (half the households; idempotent: a
+second run skips what is there), makes a demo manager and a handheld token, then starts the
+store server, a second store (the other half of the households, its own database and server),
+head office linked to both, each store's scheduler (its feed ships every few seconds, after
+queueing the store's history once), and a handheld whose scanner is a virtual one on a
+pseudo-terminal fed by what you type here.
 """
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ from server import config as config_mod
 
 STORE_BIND = "127.0.0.1:8000"
 HEAD_OFFICE_BIND = "127.0.0.1:8001"
+STORE_TWO_BIND = "127.0.0.1:8002"
 HANDHELD_BIND = "127.0.0.1:8080"
+STORE_TWO = "S002"
+FEED_SECONDS = "5"  # the demo's stores ship their feed this often (config default: 30)
 
 
 def _shopgo() -> list[str]:
@@ -110,11 +115,12 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
 @click.option("--head-office/--no-head-office", default=True, help="Also run the head-office role.")
 @click.option("--store-bind", default=STORE_BIND, show_default=True, help="HOST:PORT of the store server.")
 @click.option("--head-office-bind", default=HEAD_OFFICE_BIND, show_default=True, help="HOST:PORT of head office.")
+@click.option("--store-two-bind", default=STORE_TWO_BIND, show_default=True, help="HOST:PORT of the second store.")
 @click.option("--handheld-bind", default=HANDHELD_BIND, show_default=True, help="HOST:PORT of the handheld display.")
 @click.pass_obj
 def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, store_bind: str,
-         head_office_bind: str, handheld_bind: str) -> None:
-    """Run the demo: real data, store server, head office and a handheld with a virtual scanner."""
+         head_office_bind: str, store_two_bind: str, handheld_bind: str) -> None:
+    """Run the demo: real data, two stores and head office linked by their feeds, a handheld with a virtual scanner."""
     from db.migrate import upgrade
     from db.session import make_engine
     from server.importer.completejourney import import_completejourney
@@ -131,18 +137,30 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
 
         report = import_completejourney(eng, store_id=cfg["site"]["store_id"], store_name=cfg["site"]["store_name"],
                                         households=households, points_per_unit=cfg["loyalty"]["points_per_unit"],
-                                        tiers=cfg["loyalty"]["tiers"], progress=progress)
+                                        tiers=cfg["loyalty"]["tiers"], progress=progress,
+                                        part=(1, 2) if head_office else (1, 1))
     eng.dispose()
     click.echo(f"history: {report.lines_added:,} lines added, {report.households_skipped:,} households already there")
     creds = demo_credentials(cfg, url)
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     children: list[subprocess.Popen[bytes]] = []
     ho_env = _head_office_site(cfg, url, store_bind) if head_office else None
+    stores = [(cfg["site"]["store_id"], env, store_bind)]
     if ho_env is not None:
+        public_key = ho_env.pop("_public_key")
         env.update(SHOPGO_SERVER_HEAD_OFFICE_URL=f"http://{head_office_bind}",
-                   SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY=ho_env.pop("_public_key"))
+                   SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY=public_key, SHOPGO_SCHEDULER_FEED_SECONDS=FEED_SECONDS)
+        two_env = _store_two(cfg, url, households, ho_env["SHOPGO_DATABASE_URL"], store_two_bind)
+        two_env.update(SHOPGO_SERVER_HEAD_OFFICE_URL=f"http://{head_office_bind}",
+                       SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY=public_key, SHOPGO_SCHEDULER_FEED_SECONDS=FEED_SECONDS)
+        stores.append((STORE_TWO, two_env, store_two_bind))
         children.append(subprocess.Popen([*_shopgo(), "server", "--bind", head_office_bind], env=ho_env))
-    children.append(subprocess.Popen([*_shopgo(), "server", "--bind", store_bind], env=env))
+        for store_id, store_env, _ in stores:  # each store queues its history once; its scheduler ships it
+            queued = _queue_history(store_env["SHOPGO_DATABASE_URL"], store_id)
+            click.echo(f"{store_id}: {queued} for head office")
+            children.append(subprocess.Popen([*_shopgo(), "scheduler"], env=store_env))
+    for _, store_env, bind in stores:
+        children.append(subprocess.Popen([*_shopgo(), "server", "--bind", bind], env=store_env))
     if not _wait_http(f"http://{store_bind}/healthz"):
         click.echo("the store server did not come up; see its log above", err=True)
     scanner = None
@@ -153,7 +171,7 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
         click.echo("the head-office server did not come up; see its log above", err=True)
     _print_welcome(creds, sample_barcodes(url), scanner is not None, store_bind, handheld_bind,
-                   head_office_bind if ho_env is not None else None)
+                   head_office_bind if ho_env is not None else None, store_two_bind if ho_env is not None else None)
     try:
         _feed_scanner(scanner)
     finally:
@@ -169,7 +187,9 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
 
 
 def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[str, str] | None:
-    """Head office on its own database (a chain-wide copy of the store's), linked to the store.
+    """Head office on its own database, linked to the store. It starts as a copy of the store's, as
+    campaign targeting still reads purchase history from head office's SQL database; the stores'
+    feeds fill its history lake (the chain page) and keep its members current.
 
     Returns the head-office process environment (and the public key the store must trust),
     or None when the store database is not SQLite.
@@ -211,7 +231,57 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
     store_eng.dispose()
     return {**os.environ, "SHOPGO_SITE_ROLE": "head_office", "SHOPGO_SITE_STORE_ID": "HQ",
             "SHOPGO_DATABASE_URL": ho_url, "SHOPGO_HEAD_OFFICE_KEY_FILE": str(key_file), "PYTHONUNBUFFERED": "1",
+            "SHOPGO_CHAIN_LAKE": str(config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}-lake")),
             "_public_key": public_key_b64(key)}
+
+
+def _store_two(cfg: dict[str, Any], url: str, households: int | None, ho_url: str, bind: str) -> dict[str, str]:
+    """The chain's second store: its own database (the other half of the households), linked to head office."""
+    from db.migrate import upgrade
+    from db.models import StoreLink
+    from db.session import make_engine, make_session_factory
+    from server.head_office.compiler import add_store, rotate_token
+    from server.importer.completejourney import import_completejourney
+    from server.store.packs import set_head_office_token
+
+    two_url = f"sqlite:///{config_mod.resolve_path(cfg, f'var/store-two-demo-{_tag(url)}.db')}"
+    upgrade(two_url)
+    two_eng, ho_eng = make_engine(two_url), make_engine(ho_url)
+    with click.progressbar(length=1, label=f"importing store {STORE_TWO}'s households", show_percent=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        import_completejourney(two_eng, store_id=STORE_TWO, store_name="ShopGo Demo Store Two", households=households,
+                               points_per_unit=cfg["loyalty"]["points_per_unit"], tiers=cfg["loyalty"]["tiers"],
+                               progress=progress, part=(2, 2))
+    with make_session_factory(ho_eng)() as ho, make_session_factory(two_eng)() as two:
+        token = rotate_token(ho, STORE_TWO) if ho.get(StoreLink, STORE_TWO) else \
+            add_store(ho, STORE_TWO, "ShopGo Demo Store Two", f"http://{bind}")[1]
+        set_head_office_token(two, token, cfg)
+        ho.commit()
+        two.commit()
+    two_eng.dispose()
+    ho_eng.dispose()
+    return {**os.environ, "SHOPGO_DATABASE_URL": two_url, "SHOPGO_SITE_STORE_ID": STORE_TWO,
+            "SHOPGO_SITE_STORE_NAME": "ShopGo Demo Store Two", "PYTHONUNBUFFERED": "1"}
+
+
+def _queue_history(url: str, store_id: str) -> str:
+    """Queue the store's history and members for head office once (`shopgo chain backfill --no-ship`)."""
+    from db.session import make_engine, make_session_factory
+    from server.store.chain_feed import backfill, backfill_total
+
+    eng = make_engine(url)
+    try:
+        with make_session_factory(eng)() as sess:
+            members, purchases = backfill_total(sess)
+            with click.progressbar(length=max(members + purchases, 1), label=f"{store_id}: queueing its history",
+                                   show_percent=True) as bar:
+                done = backfill(sess, progress=lambda n, _: bar.update(n - bar.pos))
+    finally:
+        eng.dispose()
+    return f"{done[0]:,} members and {done[1]:,} purchases queued" if any(done) else "history already queued"
 
 
 def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
@@ -229,13 +299,19 @@ def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: di
 
 
 def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool,
-                   store_bind: str, handheld_bind: str, head_office_bind: str | None) -> None:
+                   store_bind: str, handheld_bind: str, head_office_bind: str | None,
+                   store_two_bind: str | None = None) -> None:
     click.echo("\nShopGo demo is running:")
     click.echo(f"  store server + staff console  http://{store_bind}/   (manager / {creds.get('manager_password', '?')})")
-    click.echo(f"  health                        http://{store_bind}/healthz")
+    click.echo(f"  health (with its feed's lag)  http://{store_bind}/healthz")
     if head_office_bind:
         click.echo(f"  head-office console           http://{head_office_bind}/head-office/campaigns   "
                    f"(headoffice / {creds.get('headoffice_password', '?')})")
+        click.echo(f"  the chain: members, sales     http://{head_office_bind}/head-office/chain   "
+                   f"(the stores' feeds: /head-office/stores)")
+    if store_two_bind:
+        click.echo(f"  second store {STORE_TWO}             http://{store_two_bind}/healthz   "
+                   "(a card of either store works in both)")
     if with_handheld:
         click.echo(f"  handheld display              http://{handheld_bind}/")
         click.echo("\nType a barcode and Enter to scan it with the virtual scanner. Try a card first:")

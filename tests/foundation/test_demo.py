@@ -25,13 +25,39 @@ def _get(url: str) -> dict:  # type: ignore[type-arg]
         return json.loads(resp.read())
 
 
+def _both_stores_feed_head_office(store_url: str, deadline: float) -> None:
+    """Head office holds a feed batch of each store, and the lake their lines (the demo's schedulers ship)."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from db.models import StoreLink
+    from db.session import make_engine, make_session_factory
+    from shop.config import ROOT
+
+    tag = hashlib.sha256(store_url.encode()).hexdigest()[:8]
+    eng = make_engine(f"sqlite:///{ROOT / 'var' / f'head-office-demo-{tag}.db'}")
+    fed: dict[str, int] = {}
+    try:
+        while time.monotonic() < deadline:
+            with make_session_factory(eng)() as ho:
+                fed = {link.store_id: link.feed_lines for link in ho.scalars(select(StoreLink))}
+            if len(fed) == 2 and all(fed.values()):
+                break
+            time.sleep(1)
+    finally:
+        eng.dispose()
+    assert set(fed) == {"S001", "S002"} and all(fed.values()), fed
+
+
 def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -> None:
-    store, hand, ho = _free_port(), _free_port(), _free_port()
+    store, hand, ho, two = _free_port(), _free_port(), _free_port(), _free_port()
     env = {**os.environ, "SHOPGO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
     exe = Path(sys.executable).parent / "shopgo"
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen([str(exe), "demo", "--households", "3", "--store-bind", f"127.0.0.1:{store}",
-                             "--handheld-bind", f"127.0.0.1:{hand}", "--head-office-bind", f"127.0.0.1:{ho}"], env=env, stdin=subprocess.PIPE,
+                             "--handheld-bind", f"127.0.0.1:{hand}", "--head-office-bind", f"127.0.0.1:{ho}",
+                             "--store-two-bind", f"127.0.0.1:{two}"], env=env, stdin=subprocess.PIPE,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
@@ -60,6 +86,13 @@ def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -
         assert health["database"] == "ok" and health["migrations_applied"]
         head_office = _get(f"http://127.0.0.1:{ho}/healthz")
         assert head_office["role"] == "head_office" and head_office["database"] == "ok"
+        while time.monotonic() < deadline:  # the second store's server, started after the schedulers
+            try:
+                assert _get(f"http://127.0.0.1:{two}/healthz")["store_id"] == "S002"
+                break
+            except OSError:
+                time.sleep(0.5)
+        _both_stores_feed_head_office(env["SHOPGO_DATABASE_URL"], deadline)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -70,3 +103,16 @@ def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -
         if proc.stdin:
             proc.stdin.close()
         log.close()
+        _remove_demo_files(env["SHOPGO_DATABASE_URL"])
+
+
+def _remove_demo_files(store_url: str) -> None:
+    """The demo keeps head office, the second store and credentials under var/, named by the database's tag."""
+    import hashlib
+    import shutil
+
+    from shop.config import ROOT
+
+    tag = hashlib.sha256(store_url.encode()).hexdigest()[:8]
+    for path in (ROOT / "var").glob(f"*{tag}*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
