@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from db import localpg
 from db.base import utcnow
-from db.models import Member, Offer, Pack, Product, Purchase, PurchaseLine
+from db.models import Member, Offer, Pack, Product, Purchase, PurchaseLine, StoreLink
 from db.partitions import ensure_month_partitions
 from db.session import make_engine, make_session_factory
 from server.auth.accounts import add_device, ensure_store
@@ -300,3 +300,94 @@ def test_head_office_down_for_a_while_the_feed_drains_exactly_when_it_returns(ch
     assert lake.table().count() - before == 2 * len(members)  # every line once
     again = chain.stores["S002"].cli("chain", "ship")
     assert "0 batches" in again.stdout and lake.table().count() - before == 2 * len(members)
+
+
+def _queued_batch(chain: Chain, store: str, count: int) -> tuple[int, dict[str, Any], int]:
+    """`count` purchases sold at the store and numbered into its next feed batch: (seq, body, lines)."""
+    from server.store import chain_feed
+
+    with chain.session(store) as sess:
+        for i in range(count):
+            _buy(sess, store, chain.members[store][i % len(chain.members[store])], utcnow(),
+                 [(chain.products[2], 120 + i), (chain.products[3], 80)])
+        sess.commit()
+        seq, rows = chain_feed.next_batch(sess)
+        return seq, chain_feed.batch_body(sess, seq, rows), sum(r.lines for r in rows)
+
+
+def test_a_batch_head_office_applied_but_never_answered_counts_once_when_sent_again(chain: Chain) -> None:
+    from server.head_office.feed import apply_batch
+    from server.head_office.lake import Lake
+    from server.head_office.signing import load_private_key
+
+    lake = Lake(chain.ho.env["SHOPGO_CHAIN_LAKE"])
+    chain.stores["S001"].cli("chain", "ship")  # nothing else waiting
+    start = lake.table().count()
+    # 1. Head office committed the whole batch, and its answer was lost on the way back.
+    seq, body, lines = _queued_batch(chain, "S001", 3)
+    with chain.session("HQ") as ho:
+        link = ho.get(StoreLink, "S001")
+        apply_batch(ho, lake, link, body, key=load_private_key(Path(chain.ho.env["SHOPGO_HEAD_OFFICE_KEY_FILE"])))
+        ho.commit()
+    sent = chain.stores["S001"].cli("chain", "ship")  # the store sends it again, as it must
+    assert sent.returncode == 0, sent.stderr
+    assert lake.table().count() - start == lines  # each line once
+    # 2. Head office committed the lake and crashed before its SQL commit.
+    seq2, body2, lines2 = _queued_batch(chain, "S001", 2)
+    assert seq2 == seq + 1
+    from server.head_office.batch import read_batch
+    from server.head_office.lake import lines_table
+
+    batch = read_batch(body2)
+    assert lake.append("S001", seq2, lines_table("S001", batch.purchases, batch.lines)) is True
+    sent = chain.stores["S001"].cli("chain", "ship")
+    assert sent.returncode == 0, sent.stderr
+    assert lake.table().count() - start == lines + lines2  # each line once
+    with chain.session("HQ") as ho:
+        assert ho.get(StoreLink, "S001").feed_seq == seq2  # type: ignore[union-attr]
+    with chain.session("S001") as sess:
+        from db.models import OutboxFact
+
+        assert sess.scalar(select(func.count()).select_from(OutboxFact)) == 0
+
+
+def test_an_erasure_at_one_store_reaches_head_office_its_lake_and_the_other_store(chain: Chain) -> None:
+    from server.head_office.lake import Lake
+
+    member = chain.members["S001"][-1]
+    with chain.session("S001") as sess:
+        from server.store.loyalty import erase_member
+
+        erase_member(sess, member, "test")
+        sess.commit()
+    assert chain.stores["S001"].cli("chain", "ship").returncode == 0
+    with chain.session("HQ") as ho:
+        assert ho.get(Member, member).erased_at is not None  # type: ignore[union-attr]
+    lake = Lake(chain.ho.env["SHOPGO_CHAIN_LAKE"])
+    assert lake.history([member], Lake.EPOCH, Lake.END).empty
+
+    def erased_at_s002() -> bool:  # head office notified S002, which pulled its roster pack
+        with chain.session("S002") as sess:
+            return sess.get(Member, member).erased_at is not None  # type: ignore[union-attr]
+    wait_for(erased_at_s002, "the erasure to reach store S002")
+
+
+def test_a_card_known_only_to_head_office_works_at_a_store_online_and_with_head_office_away(chain: Chain) -> None:
+    with chain.session("HQ") as ho:
+        ho.add_all([Member(id=91_000_001, card_number="4900091000013", store_id="S002", consent_personalisation=True),
+                    Member(id=91_000_002, card_number="4900091000020", store_id="S002", consent_personalisation=True)])
+        ho.commit()
+    with chain.session("S001") as sess:
+        _, token = add_device(sess, "S001", f"handheld-{uuid.uuid4().hex[:6]}")
+        sess.commit()
+    url = chain.stores["S001"].url
+    status, body = http("POST", f"{url}/api/v1/trips", {"trip_id": str(uuid.uuid4()), "card_number": "4900091000013"},
+                        token)
+    assert status == 201 and body["member"]["id"] == 91_000_001 and body["card_pending"] is False
+    chain.ho.stop()
+    try:
+        status, body = http("POST", f"{url}/api/v1/trips", {"trip_id": str(uuid.uuid4()),
+                                                            "card_number": "4900091000020"}, token)
+        assert status == 201 and body["member"] is None and body["card_pending"] is True
+    finally:
+        chain.ho.start()
