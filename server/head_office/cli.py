@@ -102,7 +102,8 @@ def read_link_token(token_file: TextIO | None) -> str:
 @pass_ctx
 def link(ctx: Ctx, stray: tuple[str, ...], token_file: TextIO | None, database: str | None) -> None:
     """On a store: keep the token head office printed for it (encrypted), read from --token-file,
-    SHOPGO_HEAD_OFFICE_TOKEN or a hidden prompt."""
+    SHOPGO_HEAD_OFFICE_TOKEN or a hidden prompt, and queue the store's history for head office
+    (resumable: run it again after a crash; nothing is queued twice)."""
     from server.head_office.link_secret import LinkTokenError
     from server.store.packs import set_head_office_token
 
@@ -116,7 +117,16 @@ def link(ctx: Ctx, stray: tuple[str, ...], token_file: TextIO | None, database: 
         except LinkTokenError as exc:
             raise click.ClickException(str(exc)) from None
         sess.commit()
-    click.echo("head-office token kept (encrypted); packs will be pulled from server.head_office_url")
+        click.echo("head-office token kept (encrypted); packs will be pulled from server.head_office_url")
+        from server.store.chain_feed import backfill, backfill_total
+
+        members, purchases = backfill_total(sess)  # a first link back-fills the store's history through its feed
+        if members or purchases:
+            with click.progressbar(length=members + purchases, label="queueing this store's history for head office",
+                                   show_pos=True, show_percent=True) as bar:
+                done = backfill(sess, progress=lambda n, _: bar.update(n - bar.pos))
+            click.echo(f"queued {done[0]:,} members and {done[1]:,} purchases; the scheduler's chain-feed job (or "
+                       "`shopgo chain ship`) sends them")
 
 
 def _load(path: str) -> dict[str, Any]:

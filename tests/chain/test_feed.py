@@ -303,3 +303,21 @@ def test_lake_maintenance_leaves_no_trace_of_an_erased_member_and_drops_old_line
             assert str(erased) not in path.read_text(errors="replace"), path  # the commit log: no delete predicate
     assert sorted(d.name for d in folder.glob("month=*")) == [f"month={now:%Y-%m}"]  # the old month's folder went
     assert lake.held("S001") == 2  # the feed's numbers survive the log's expiry
+
+
+def test_a_stores_first_link_queues_its_history_once(store: Session, imported_url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli.main import main
+    from server.head_office.link_secret import KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "link.key"))
+    token_file = tmp_path / "token"
+    token_file.write_text("a-head-office-token\n")
+    members, purchases, _ = _counts(store)
+    args = ["head-office", "link", "--token-file", str(token_file), "--database", imported_url]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert f"queued {members:,} members and {purchases:,} purchases" in first.output
+    again = CliRunner().invoke(main, args)  # a new token later: the history is not queued twice
+    assert again.exit_code == 0 and "queued" not in again.output
+    assert store.scalar(select(func.count()).select_from(OutboxFact)) == members + purchases
