@@ -87,6 +87,7 @@ def erase_everywhere(session: Session, lake: Lake, key: Ed25519PrivateKey, membe
     if member is not None and member.erased_at is None:
         loyalty.erase_member(session, member_id, actor, record=False)
     lake.delete_members([member_id])
+    lake.vacuum()
     return roster(session, key, [], [member_id])
 
 
@@ -110,8 +111,9 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
     lines = lines_table(link.store_id, purchases, batch.lines)
     if lines.num_rows:
         lake.append(link.store_id, seq, lines)
-    if batch.erasures:
+    if batch.erasures:  # deleted, and the files that held them physically gone (only files a commit removed)
         lake.delete_members(e["member_id"] for e in batch.erasures)
+        lake.vacuum()
     out = Applied(held=seq, applied=True, facts=batch.facts, lines=lines.num_rows)
     for member in batch.members:
         _member(session, member)

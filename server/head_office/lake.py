@@ -121,6 +121,8 @@ class Lake:
         if {k: table.metadata().configuration.get(k) for k in self.properties} != self.properties:
             table.alter.set_table_properties(self.properties)
             table = self.table()
+        # Only files a commit removed (delete, compaction) go: a file a concurrent batch has written
+        # but not yet committed is no commit's, so this never pulls one from under a writer.
         removed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         table.create_checkpoint()
         table.cleanup_metadata()

@@ -222,9 +222,7 @@ def test_an_erasure_reaches_head_office_and_no_lake_file_holds_the_member_after_
         erased = ho.get(Member, member)
         assert erased is not None and erased.erased_at is not None and not erased.consent_personalisation
     assert office.lake.history([member], utcnow().replace(year=2000), utcnow()).empty
-    removed = office.lake.vacuum()
-    assert removed  # the files that held the member are physically gone
-    folder = Path(office.lake.uri)
+    folder = Path(office.lake.uri)  # applying the erasure vacuumed: the files that held the member are gone
     files = [f for f in folder.rglob("*.parquet") if "_delta_log" not in f.parts]  # the data files
     assert files and all(member not in pq.read_table(f, columns=["member_id"]).column("member_id").to_pylist()
                          for f in files)
