@@ -40,7 +40,10 @@ EVENTS_ANSWER: Schema = {"type": "object", "properties": {
 TRIP_STARTED: Schema = {"type": "object", "required": ["trip_id", "status", "member", "offers"], "properties": {
     "trip_id": {"type": "string"}, "status": {"type": "string"},
     "member": {"type": ["object", "null"], "description": "the card's member, or null for a guest"},
-    "offers": {"type": "array", "items": {"type": "object"}}}}
+    "offers": {"type": "array", "items": {"type": "object"}},
+    "card_pending": {"type": "boolean", "description": "true: head office could not be asked about the card; the "
+                                                       "trip runs as a guest's and its purchase is attributed later"},
+    "notice": {"type": "string", "description": "what to tell the shopper when the card is pending"}}}
 FINISHED: Schema = {"type": "object", "required": ["trip_id", "status", "audit", "audit_id"], "properties": {
     "trip_id": {"type": "string"}, "status": {"type": "string"}, "audit": {"type": "boolean"},
     "audit_reason": {"type": "string"},
