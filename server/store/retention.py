@@ -27,7 +27,17 @@ from typing import Any, Callable, Iterator, Mapping
 from sqlalchemy import Connection, Engine, delete, exists, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from db.models import Audit, Feedback, OfferRedemption, Purchase, PurchaseLine, StaffAction, Trip, TripEvent
+from db.models import (
+    Audit,
+    Feedback,
+    OfferRedemption,
+    OutboxFact,
+    Purchase,
+    PurchaseLine,
+    StaffAction,
+    Trip,
+    TripEvent,
+)
 from db.partitions import ensure_month_partitions, existing_partitions, month_start, next_month, partition_name
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,7 @@ class PurgeReport:
     lines_in_dropped_partitions: int = 0
     trips_removed: int = 0
     trip_events_removed: int = 0
+    outbox_removed: int = 0  # facts never shipped to a head office and now past retention themselves
     batches: int = 0
     interrupted: bool = False
 
@@ -60,6 +71,8 @@ class PurgeReport:
         parts = [f"{verb} {self.lines_removed:,} purchase lines and {self.purchases_removed:,} empty purchases "
                  f"older than {self.cutoff.isoformat(timespec='seconds')}",
                  f"and {self.trips_removed:,} handheld trips with their {self.trip_events_removed:,} events"]
+        if self.outbox_removed:
+            parts.append(f"and {self.outbox_removed:,} outbox facts no head office took")
         if self.partitions_dropped:
             parts.append(f"({'would drop' if self.dry_run else 'dropped'} partitions "
                          f"{', '.join(self.partitions_dropped)} holding {self.lines_in_dropped_partitions:,} lines)")
@@ -159,6 +172,8 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
             report.trips_removed += trips
             report.trip_events_removed += events
             advance(trips + events)
+        with engine.begin() as conn:  # a store without a head office keeps no more of its outbox than of history
+            report.outbox_removed = conn.execute(delete(OutboxFact).where(OutboxFact.created_at < cutoff)).rowcount or 0
     except _Stopped:
         report.interrupted = True
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from db.models import (
     Feedback,
     Offer,
     OfferRedemption,
+    OutboxFact,
     Purchase,
     PurchaseLine,
     StaffAction,
@@ -251,3 +252,12 @@ def test_trip_purge_stopped_between_batches_leaves_whole_trips_and_a_rerun_finis
     assert len(rows["trips"]) == 3 and set(rows["events"]) == set(rows["trips"])  # no orphan events
     second = purge(own_shop.engine, cfg, NOW)
     assert second.trips_removed == 1 and _trip_rows(own_shop)["trips"] == ["checked-out-after-cutoff", "recent"]
+
+
+def test_outbox_facts_no_head_office_took_go_with_the_history_they_describe(own_shop: Shop) -> None:
+    own_shop.session.add_all([OutboxFact(kind="erasure", payload={"member_id": 1}, created_at=CUTOFF - timedelta(days=1)),
+                              OutboxFact(kind="erasure", payload={"member_id": 2}, created_at=CUTOFF + timedelta(days=1))])
+    own_shop.session.commit()
+    report = purge(own_shop.engine, CFG, NOW)
+    assert report.outbox_removed == 1 and "1 outbox facts" in report.summary()
+    assert [f.payload["member_id"] for f in own_shop.session.scalars(select(OutboxFact))] == [2]
