@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -93,7 +94,20 @@ def backlog(session: Session, after_seq: int | None = None) -> Backlog:
 
 def next_batch(session: Session) -> tuple[int, list[OutboxFact]]:
     """The batch to send: the oldest numbered one not yet held, or the next rows under a new number
-    (committed, so a crash or a timeout sends the same batch again). No rows: the last number."""
+    (committed, so a crash or a timeout sends the same batch again). No rows: the last number.
+
+    Numbering holds the row of the last number locked (PostgreSQL; SQLite writes one at a time), so
+    the scheduler's job and a `shopgo chain ship` at the same moment never give one number to two
+    different sets of rows; the transaction ends before anything is sent."""
+    lock = select(SiteState).where(SiteState.key == SEQ_KEY).with_for_update() \
+        .execution_options(populate_existing=True)  # the number as committed now, not as this session last saw it
+    if session.execute(lock).first() is None:
+        try:
+            session.add(SiteState(key=SEQ_KEY, value="0"))
+            session.commit()
+        except IntegrityError:  # another shipper made it first
+            session.rollback()
+        session.execute(lock)
     seq = session.scalar(select(func.min(OutboxFact.batch_seq)))
     if seq is None:
         picked: list[int] = []
@@ -106,12 +120,14 @@ def next_batch(session: Session) -> tuple[int, list[OutboxFact]]:
             picked.append(fact_id)
             lines += fact_lines
         if not picked:
-            return _state(session, SEQ_KEY), []
+            last = _state(session, SEQ_KEY)
+            session.commit()
+            return last, []
         seq = _state(session, SEQ_KEY) + 1
         _set_state(session, SEQ_KEY, seq)
         session.execute(update(OutboxFact).where(OutboxFact.id.in_(picked)).values(batch_seq=seq))
-        session.commit()
     rows = list(session.scalars(select(OutboxFact).where(OutboxFact.batch_seq == seq).order_by(OutboxFact.id)))
+    session.commit()
     return seq, rows
 
 

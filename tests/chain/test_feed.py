@@ -319,3 +319,29 @@ def test_a_stores_first_link_queues_its_history_once(store: Session, imported_ur
     again = CliRunner().invoke(main, args)  # a new token later: the history is not queued twice
     assert again.exit_code == 0 and "queued" not in again.output
     assert store.scalar(select(func.count()).select_from(OutboxFact)) == members + purchases
+
+
+@pytest.mark.parametrize("imported_url", ["postgresql"], indirect=True)
+def test_numbering_a_batch_waits_for_another_shipper_numbering_one(store: Session, imported_url: str) -> None:
+    from db.models import SiteState
+
+    product = _product(store)
+    for i in range(5):
+        _sell(store, None, [(product, 100 + i)])
+    chain_feed.next_batch(store)  # batch 1 numbered: the row of the last number exists
+    chain_feed.acknowledge(store, 1)
+    _sell(store, None, [(product, 7)])
+    eng = make_engine(imported_url)
+    other = make_session_factory(eng)()
+    other.execute(select(SiteState).where(SiteState.key == chain_feed.SEQ_KEY).with_for_update())  # numbering
+    got: list[tuple[int, list[int]]] = []
+    waiting = threading.Thread(target=lambda: got.append(
+        (lambda seq_rows: (seq_rows[0], [r.id for r in seq_rows[1]]))(chain_feed.next_batch(store))))
+    waiting.start()
+    waiting.join(1.0)
+    assert waiting.is_alive() and got == []  # it waits for the other shipper's numbering to end
+    other.commit()
+    waiting.join(30)
+    other.close()
+    eng.dispose()
+    assert got and got[0][0] == 2 and len(got[0][1]) == 1
