@@ -19,6 +19,7 @@ refusal is kept on the link for the console.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -122,7 +123,7 @@ def apply_batch(session: Session, lake: Lake, link: StoreLink, body: Mapping[str
                for m in batch.members if not m["erased"]]
     if changed or erased:
         out.roster_to = roster(session, key, changed, erased, but=link.store_id)
-    batch_id = f"{link.store_id}/{seq}"
+    batch_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"shopgo-feed:{link.store_id}/{seq}"))  # fits result_batches.id
     session.add(ResultBatch(id=batch_id, store_id=link.store_id, rows=batch.facts, received_at=utcnow()))
     session.flush()
     results, out.skipped = _campaign_results(session, link.store_id, batch_id, batch, purchases, lines)
@@ -190,7 +191,10 @@ def _member(session: Session, data: Mapping[str, Any]) -> None:
         session.add(member)
     if member.erased_at is not None:
         return  # an erasure is final: a late state of the member changes nothing
-    member.card_number, member.store_id = data["card_number"], data["store_id"]
+    holder = session.scalar(select(Member.id).where(Member.card_number == data["card_number"], Member.id != member.id))
+    if holder is None:  # a card another member holds here stays theirs (the chain's numbering keeps cards unique)
+        member.card_number = data["card_number"]
+    member.store_id = data["store_id"]
     member.tier, member.consent_personalisation = data["tier"], data["consent"]
     session.flush()
     if data["erased"]:
@@ -255,13 +259,18 @@ def _campaign_results(session: Session, store_id: str, batch_id: str, batch: Bat
 
 def _attributed(session: Session, batch: Batch) -> pa.Table:
     """The batch's purchases, each guest's purchase made on a card head office knows given to that
-    card's member (the store could not ask head office when its trip started)."""
-    if not batch.cards:
+    card's member (the store could not ask head office when its trip started), and none given to a
+    member head office has erased: a store that had not heard of the erasure yet shipped them with
+    the member's id, and they must not bring the member back."""
+    named = [m for m in pc.unique(batch.purchases.column("member_id")).to_pylist() if m is not None]
+    erased = set(session.scalars(select(Member.id).where(Member.id.in_(named), Member.erased_at.is_not(None)))) \
+        if named else set()
+    if not batch.cards and not erased:
         return batch.purchases
     owners = dict(session.execute(select(Member.card_number, Member.id).where(
-        Member.card_number.in_(set(batch.cards.values())), Member.erased_at.is_(None))).all())
+        Member.card_number.in_(set(batch.cards.values())), Member.erased_at.is_(None))).all()) if batch.cards else {}
     ids = batch.purchases.column("purchase_id").to_pylist()
-    members = [m if m is not None else owners.get(batch.cards.get(p, ""))
+    members = [None if m in erased else m if m is not None else owners.get(batch.cards.get(p, ""))
                for p, m in zip(ids, batch.purchases.column("member_id").to_pylist())]
     return batch.purchases.set_column(1, "member_id", pa.array(members, pa.int64()))
 

@@ -96,18 +96,20 @@ def next_batch(session: Session) -> tuple[int, list[OutboxFact]]:
     """The batch to send: the oldest numbered one not yet held, or the next rows under a new number
     (committed, so a crash or a timeout sends the same batch again). No rows: the last number.
 
-    Numbering holds the row of the last number locked (PostgreSQL; SQLite writes one at a time), so
-    the scheduler's job and a `shopgo chain ship` at the same moment never give one number to two
-    different sets of rows; the transaction ends before anything is sent."""
-    lock = select(SiteState).where(SiteState.key == SEQ_KEY).with_for_update() \
-        .execution_options(populate_existing=True)  # the number as committed now, not as this session last saw it
-    if session.execute(lock).first() is None:
+    Numbering starts by writing the row of the last number, which takes the write lock (on SQLite
+    the database's, on PostgreSQL the row's) before anything is read, so the scheduler's job and a
+    `shopgo chain ship` at the same moment never give one number to two different sets of rows;
+    the transaction ends before anything is sent."""
+    session.commit()  # a fresh transaction whose first statement is the write below
+    lock = update(SiteState).where(SiteState.key == SEQ_KEY).values(value=SiteState.value)
+    if not session.execute(lock).rowcount:  # the write takes the lock (SQLite: the database's; PostgreSQL: the row's)
         try:
             session.add(SiteState(key=SEQ_KEY, value="0"))
             session.commit()
         except IntegrityError:  # another shipper made it first
             session.rollback()
         session.execute(lock)
+    session.expire_all()  # read the number as committed now, not as this session last saw it
     seq = session.scalar(select(func.min(OutboxFact.batch_seq)))
     if seq is None:
         picked: list[int] = []

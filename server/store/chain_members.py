@@ -87,13 +87,17 @@ def attribute_pending(session: Session, cfg: Mapping[str, Any], lookup: Lookup |
         except HeadOfficeAway as exc:
             log.info("card %s of trip %s still unchecked: %s", card, trip.id, exc)
             break  # head office is still away: the rest waits for the next run
+        claimed = session.execute(update(Trip).where(Trip.id == trip.id, Trip.pending_card == card)
+                                  .values(pending_card=None)).rowcount
+        if claimed != 1:  # another run (the job and `shopgo chain ship` at once) took this trip
+            session.rollback()
+            continue
         if data is None:
             log.warning("card %s of trip %s is no member's at head office either; the purchase stays a guest's",
                         card, trip.id)
         else:
             _attribute(session, cfg, trip, adopt(session, data), now or utcnow())
             done += 1
-        trip.pending_card = None
         session.commit()
     return done
 

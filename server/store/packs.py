@@ -198,7 +198,7 @@ def _roster(session: Session, doc: Mapping[str, Any], now: datetime) -> str:
     for m in doc["members"]:
         member = session.get(Member, m["member_id"])
         if member is not None and member.erased_at is None:
-            member.tier, member.consent_personalisation = m["tier"][:16], m["consent"]
+            member.consent_personalisation = m["consent"]  # the tier is each store's, from its own spend
             updated += 1
     for member_id in doc["erase"]:
         member = session.get(Member, member_id)

@@ -173,7 +173,9 @@ def purge(engine: Engine, cfg: Mapping[str, Any], now: datetime, dry_run: bool =
             report.trip_events_removed += events
             advance(trips + events)
         with engine.begin() as conn:  # a store without a head office keeps no more of its outbox than of history
-            report.outbox_removed = conn.execute(delete(OutboxFact).where(OutboxFact.created_at < cutoff)).rowcount or 0
+            report.outbox_removed = conn.execute(delete(OutboxFact).where(
+                OutboxFact.created_at < cutoff, OutboxFact.batch_seq.is_(None),  # a numbered batch may be held
+                OutboxFact.kind != "erasure")).rowcount or 0  # an erasure head office must still hear of
     except _Stopped:
         report.interrupted = True
     except KeyboardInterrupt:

@@ -345,3 +345,22 @@ def test_numbering_a_batch_waits_for_another_shipper_numbering_one(store: Sessio
     other.close()
     eng.dispose()
     assert got and got[0][0] == 2 and len(got[0][1]) == 1
+
+
+def test_a_purchase_shipped_after_its_member_was_erased_elsewhere_does_not_bring_them_back(office: Office) -> None:
+    from db.models import Member as M
+
+    from server.auth.accounts import ensure_store
+
+    with office.session() as ho:
+        ensure_store(ho, "S001", "Store One")
+        ho.add(M(id=555_001, card_number="4900555000013", store_id="S001", consent_personalisation=True))
+        ho.commit()
+        link = ho.get(StoreLink, "S001")
+        erasure = {"kind": "erasure", "data": {"member_id": 555_001, "at": utcnow().isoformat()}}
+        feed.apply_batch(ho, office.lake, link, feed_batch(1, [erasure]))
+        late = purchase_fact(9, 555_001, utcnow(), [(7, 100), (8, 20)])  # another store had not heard yet
+        assert feed.apply_batch(ho, office.lake, link, feed_batch(2, [late])).lines == 2
+        ho.commit()
+    rows = office.lake.table().to_pyarrow_table(columns=["purchase_id", "member_id"]).to_pylist()
+    assert rows == [{"purchase_id": 9, "member_id": None}] * 2

@@ -52,6 +52,7 @@ def downgrade() -> None:
     with op.batch_alter_table("store_links") as batch:
         for name in ("feed_error", "feed_at", "feed_caught_up_at", *reversed(FEED_NUMBERS)):
             batch.drop_column(name)
-    op.execute("DELETE FROM site_state WHERE key = 'chain_backfill_selfscan_upto'")
+    op.execute("DELETE FROM site_state WHERE key IN ('chain_backfill_selfscan_upto', 'chain_feed_seq', "
+               "'chain_backfill_member_id', 'chain_backfill_purchase_id')")
     op.drop_index("ix_outbox_batch", table_name="outbox")
     op.drop_table("outbox")
