@@ -349,7 +349,6 @@ def test_numbering_a_batch_waits_for_another_shipper_numbering_one(store: Sessio
 
 def test_a_purchase_shipped_after_its_member_was_erased_elsewhere_does_not_bring_them_back(office: Office) -> None:
     from db.models import Member as M
-
     from server.auth.accounts import ensure_store
 
     with office.session() as ho:
