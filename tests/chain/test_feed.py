@@ -23,10 +23,10 @@ from db.session import make_engine, make_session_factory
 from server.head_office import feed
 from server.head_office.compiler import add_store
 from server.head_office.lake import Lake
-from server.store import chain_feed, loyalty, outbox
+from server.store import chain_feed, loyalty
 from tests.chain.conftest import Office
 from tests.conftest import app_config
-from tests.head_office.conftest import feed_batch, purchase_fact
+from tests.head_office.conftest import feed_batch, purchase_fact, sell
 from tests.loopback import dispose_when_idle
 
 
@@ -37,19 +37,8 @@ def _counts(store: Session) -> tuple[int, int, int]:
 
 
 def _sell(store: Session, member: int | None, lines: list[tuple[int, int]]) -> Purchase:
-    """A purchase as checkout records it, with its outbox fact in the same transaction."""
-    now = utcnow()
-    if store.get_bind().dialect.name == "postgresql":
-        from db.partitions import ensure_month_partitions
-
-        ensure_month_partitions(store.connection(), now, now)
-    purchase = Purchase(store_id="S001", member_id=member, purchased_at=now, total_minor=sum(s for _, s in lines))
-    store.add(purchase)
-    store.flush()
-    rows = [{"purchase_id": purchase.id, "member_id": member, "product_id": p, "quantity": 1, "weight_g": None,
-             "sales_minor": s, "discount_minor": 0, "purchased_at": now} for p, s in lines]
-    store.add_all([PurchaseLine(**r) for r in rows])
-    outbox.record_purchase(store, purchase, rows)
+    """A purchase as checkout records it, with its outbox fact in the same transaction, committed."""
+    purchase = sell(store, "S001", member, utcnow(), lines)
     store.commit()
     return purchase
 

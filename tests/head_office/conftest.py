@@ -57,6 +57,24 @@ def purchase_fact(purchase_id: int, member_id: int | None, at: datetime, lines: 
         "lines": [[p, 1, None, s, 0] for p, s in lines], "redemptions": list(redemptions)}}
 
 
+def sell(session: Session, store: str, member: int | None, at: datetime, lines: list[tuple[int, int]]) -> Purchase:
+    """A purchase as checkout records it: its lines, and its fact in the outbox in the same transaction
+    ((product id, net sales minor) lines of one item each; the caller commits)."""
+    from db.partitions import ensure_month_partitions
+    from server.store import outbox
+
+    if session.get_bind().dialect.name == "postgresql":
+        ensure_month_partitions(session.connection(), at, at)
+    purchase = Purchase(store_id=store, member_id=member, purchased_at=at, total_minor=sum(s for _, s in lines))
+    session.add(purchase)
+    session.flush()
+    rows = [{"purchase_id": purchase.id, "member_id": member, "product_id": p, "quantity": 1, "weight_g": None,
+             "sales_minor": s, "discount_minor": 0, "purchased_at": at} for p, s in lines]
+    session.add_all([PurchaseLine(**row) for row in rows])
+    outbox.record_purchase(session, purchase, rows)
+    return purchase
+
+
 def feed_batch(seq: int, facts: list[dict[str, Any]], at: datetime = NOW) -> dict[str, Any]:
     """A feed batch as a store ships it (its wire format), with an empty backlog behind it."""
     from server.store.chain_feed import wire_batch

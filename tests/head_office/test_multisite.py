@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from db import localpg
 from db.base import utcnow
-from db.models import Member, Offer, Pack, Product, Purchase, PurchaseLine, StoreLink
-from db.partitions import ensure_month_partitions
+from db.models import Member, Offer, Pack, Product, PurchaseLine, StoreLink
 from db.session import make_engine, make_session_factory
 from server.auth.accounts import add_device, ensure_store
 from server.head_office import campaigns
@@ -25,9 +24,9 @@ from server.head_office.link_secret import KEY_ENV as LINK_KEY_ENV
 from server.head_office.notify import notify_stores
 from server.head_office.results import campaign_report
 from server.head_office.signing import generate_key, public_key_b64
-from server.store import outbox
 from server.store.packs import set_head_office_token
 from tests.conftest import _pg_clone
+from tests.head_office.conftest import sell
 from tests.head_office.sites import Site, http, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -212,19 +211,6 @@ def test_withdrawal_takes_effect_in_both_stores(chain: Chain) -> None:
         assert all(s["campaigns"][cid]["state"] == "withdrawn" for s in store_status(ho))
 
 
-def _buy(session: Session, store: str, member: int, at: Any, lines: list[tuple[int, int]]) -> None:
-    """A purchase as checkout records it: its lines, and its fact in the outbox in the same transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        ensure_month_partitions(session.connection(), at, at)
-    purchase = Purchase(store_id=store, member_id=member, purchased_at=at, total_minor=sum(s for _, s in lines))
-    session.add(purchase)
-    session.flush()
-    rows = [{"purchase_id": purchase.id, "member_id": member, "product_id": p, "quantity": 1, "weight_g": None,
-             "sales_minor": s, "discount_minor": 0, "purchased_at": at} for p, s in lines]
-    session.add_all([PurchaseLine(**row) for row in rows])
-    outbox.record_purchase(session, purchase, rows)
-
-
 def test_lift_report_matches_hand_computation(chain: Chain) -> None:
     campaign_product, other = chain.products[5], chain.products[0]
     cid, packs = chain.publish("Lift", [campaign_product], holdout_share=0.5)
@@ -239,8 +225,8 @@ def test_lift_report_matches_hand_computation(chain: Chain) -> None:
                 if i % 3 == 2:
                     continue  # a member who buys nothing counts as zero spend
                 amount = 100 * (m % 7 + 1) + (150 if m in groups["exposed"] else 0)
-                _buy(sess, store, m, now, [(campaign_product, amount), (other, 999)])
-                _buy(sess, store, m, now - timedelta(days=3), [(campaign_product, 5000)])  # before the window
+                sell(sess, store, m, now, [(campaign_product, amount), (other, 999)])
+                sell(sess, store, m, now - timedelta(days=3), [(campaign_product, 5000)])  # before the window
                 spend[m] += amount
             sess.commit()
         expected[store] = {g: [spend[m] for m in ids] for g, ids in groups.items()}
@@ -287,7 +273,7 @@ def test_head_office_down_for_a_while_the_feed_drains_exactly_when_it_returns(ch
         with chain.session("S002") as sess:  # store S002 (PostgreSQL) keeps selling
             members = chain.members["S002"][:20]
             for i, m in enumerate(members):
-                _buy(sess, "S002", m, now, [(chain.products[0], 100 + i), (chain.products[1], 50)])
+                sell(sess, "S002", m, now, [(chain.products[0], 100 + i), (chain.products[1], 50)])
             sess.commit()
         down = chain.stores["S002"].cli("chain", "ship")
         assert down.returncode != 0 and "outbox keeps everything" in down.stderr
@@ -308,7 +294,7 @@ def _queued_batch(chain: Chain, store: str, count: int) -> tuple[int, dict[str, 
 
     with chain.session(store) as sess:
         for i in range(count):
-            _buy(sess, store, chain.members[store][i % len(chain.members[store])], utcnow(),
+            sell(sess, store, chain.members[store][i % len(chain.members[store])], utcnow(),
                  [(chain.products[2], 120 + i), (chain.products[3], 80)])
         sess.commit()
         seq, rows = chain_feed.next_batch(sess)
