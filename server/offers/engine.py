@@ -1,4 +1,11 @@
-"""The engine on DataFrames: ranked next products per household and campaign propensity."""
+"""The engine on DataFrames: ranked next products per household and campaign propensity.
+
+Each function here works on one partition of households (a frame holding every line of those
+households) against the chain's statistics (recommend.ChainStats). Called with a whole history and no
+statistics, the history is the chain and its statistics are computed from it first; this is how a
+single store runs the engine, and the Dask runner (server.offers.chain) calls the very same functions
+once per partition.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +15,46 @@ import pandas as pd
 from server.offers.history import BasketLog, basket_log, before, check_history
 from server.offers.recommend import (
     REPLENISH,
+    ChainStats,
     EngineParams,
+    PartitionSummary,
     explore_rates,
-    neighbour_pool,
     neighbour_weights,
     recommend,
     repeat_vectors,
-    unit_rows,
+    stats_of,
+    summarise,
 )
 
 SCORE_COLUMNS = ["household_id", "rank", "product_id", "kind", "score"]
 
 
+def empty_scores() -> pd.DataFrame:
+    """A score table with no rows."""
+    return pd.DataFrame({"household_id": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
+                         "product_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype="str"),
+                         "score": pd.Series(dtype="float64")})
+
+
+def latest_basket(rows: pd.DataFrame) -> np.datetime64:
+    """The newest line's time of a (checked) history, as the engine's trend window ends there."""
+    return rows["timestamp"].max().to_datetime64().astype("datetime64[ns]")
+
+
+def partition_summary(rows: pd.DataFrame, product_ids: np.ndarray, latest: np.datetime64,
+                      params: EngineParams = EngineParams()) -> PartitionSummary:
+    """One partition's part of the chain statistics (rows: checked lines before as-of)."""
+    return summarise(basket_log(rows, product_ids), latest, params)
+
+
 def score_households(history: pd.DataFrame, as_of: pd.Timestamp, k: int = 10,
-                     params: EngineParams = EngineParams()) -> pd.DataFrame:
+                     params: EngineParams = EngineParams(), stats: ChainStats | None = None) -> pd.DataFrame:
     """Top-k products per household from rows strictly before as_of: household_id, rank, product_id, kind, score."""
     rows = before(check_history(history), as_of)
     if rows.empty:
-        return pd.DataFrame({"household_id": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
-                             "product_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype="str"),
-                             "score": pd.Series(dtype="float64")})
-    log = basket_log(rows)
-    ranking = recommend(log, k, params)
+        return empty_scores()
+    log = basket_log(rows, None if stats is None else stats.product_ids)
+    ranking = recommend(log, k, params, stats)
     hh_idx, pos = np.nonzero(ranking.codes >= 0)
     codes = ranking.codes[hh_idx, pos]
     return pd.DataFrame({
@@ -42,35 +67,34 @@ def score_households(history: pd.DataFrame, as_of: pd.Timestamp, k: int = 10,
 
 
 def target_households(history: pd.DataFrame, products: list[int] | np.ndarray, as_of: pd.Timestamp,
-                      params: EngineParams = EngineParams()) -> pd.DataFrame:
+                      params: EngineParams = EngineParams(), stats: ChainStats | None = None) -> pd.DataFrame:
     """Every household in the history with a propensity in [0, 1] to buy any of the products after as_of."""
     checked = check_history(history)
     everyone = np.sort(checked["household_id"].unique())
     rows = before(checked, as_of)
     scores = pd.Series(0.0, index=pd.Index(everyone, name="household_id"))
     if not rows.empty:
-        log = basket_log(rows)
+        log = basket_log(rows, None if stats is None else stats.product_ids)
         wanted = np.flatnonzero(np.isin(log.product_ids, np.asarray(products, dtype=np.int64)))
         if len(wanted):
-            scores.loc[log.household_ids] = campaign_propensity(log, wanted, params)
+            g = stats if stats is not None else stats_of(log, params)
+            scores.loc[log.household_ids] = campaign_propensity(log, wanted, g, params)
     return scores.reset_index(name="score")
 
 
-def campaign_propensity(log: BasketLog, product_codes: np.ndarray, params: EngineParams = EngineParams()) -> np.ndarray:
+def campaign_propensity(log: BasketLog, product_codes: np.ndarray, stats: ChainStats,
+                        params: EngineParams = EngineParams()) -> np.ndarray:
     """Per household of the log, 1 - prod(1 - p) over the products' next-basket estimates."""
     repeat = repeat_vectors(log, params)
     rates = explore_rates(log)
-    pool = neighbour_pool(log.household_ids, params.pool_size)
-    pool_unit = unit_rows(repeat[pool]).T.tocsr()
-    lend = repeat[pool][:, product_codes].tocsc()
-    lend_total = np.asarray(repeat[pool].sum(axis=1)).ravel()
-    popularity = np.asarray(log.items[:, product_codes].sum(axis=0)).ravel()
-    chain = popularity / max(float(log.items.nnz), 1.0)
+    lend = stats.pool_repeat[:, product_codes].tocsc()
+    lend_total = np.asarray(stats.pool_repeat.sum(axis=1)).ravel()
+    chain = stats.popularity[product_codes] / max(float(stats.popularity.sum()), 1.0)
     out = np.zeros(log.n_households)
     for lo in range(0, log.n_households, params.shard_size):
         hi = min(lo + params.shard_size, log.n_households)
         own = repeat[lo:hi]
-        mix = neighbour_weights(own, pool_unit, pool, lo, hi, params.neighbours)
+        mix = neighbour_weights(own, stats.pool_unit, stats.pool_ids, log.household_ids[lo:hi], params.neighbours)
         near = np.asarray((mix @ lend).todense())
         near_share = near / np.maximum(mix @ lend_total, 1e-12)[:, None]
         mine = own[:, product_codes].toarray()
@@ -81,4 +105,3 @@ def campaign_propensity(log: BasketLog, product_codes: np.ndarray, params: Engin
         p = np.where(mine > 0, params.own_weight * mine + (1 - params.own_weight) * near, unseen)
         out[lo:hi] = 1.0 - np.prod(1.0 - np.clip(p, 0.0, 1.0), axis=1)
     return out
-

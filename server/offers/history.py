@@ -132,10 +132,18 @@ class BasketLog:
         )
 
 
-def basket_log(history: pd.DataFrame) -> BasketLog:
-    """Index a checked history as baskets per household, oldest first."""
+def basket_log(history: pd.DataFrame, product_ids: np.ndarray | None = None) -> BasketLog:
+    """Index a checked history as baskets per household, oldest first.
+
+    With `product_ids` (sorted, holding every product of the history) product codes are positions in
+    it, so the logs of several partitions of one chain share their product codes.
+    """
     hh_codes, hh_ids = pd.factorize(history["household_id"].to_numpy(), sort=True)
-    prod_codes, prod_ids = pd.factorize(history["product_id"].to_numpy(), sort=True)
+    if product_ids is None:
+        prod_codes, prod_ids = pd.factorize(history["product_id"].to_numpy(), sort=True)
+    else:
+        prod_ids = product_ids
+        prod_codes = np.searchsorted(product_ids, history["product_id"].to_numpy())
     basket_key = hh_codes.astype(np.int64) * (1 << 40) + history["basket_id"].to_numpy()
     bk_codes, _ = pd.factorize(basket_key)
     n_baskets = int(bk_codes.max()) + 1 if len(bk_codes) else 0

@@ -115,8 +115,11 @@ def adoption_stats(log: BasketLog, decay: float = 0.9) -> tuple[np.ndarray, sp.c
 def trend_ratio(log: BasketLog, days: float = 28.0) -> np.ndarray:
     """Per product, its share of baskets in the log's last `days` days over its share in the whole log."""
     recent = log.basket_time >= log.basket_time.max() - np.timedelta64(int(days * 86400), "s")
-    now = np.asarray(log.items[recent].sum(axis=0)).ravel()
-    ever = np.asarray(log.items.sum(axis=0)).ravel()
+    return trend_of(np.asarray(log.items[recent].sum(axis=0)).ravel(), np.asarray(log.items.sum(axis=0)).ravel())
+
+
+def trend_of(now: np.ndarray, ever: np.ndarray) -> np.ndarray:
+    """Per product, recent baskets' share over all baskets' share."""
     # +1 on both sides: a product seen a few times has no trend to speak of
     return (now + 1.0) / (ever * now.sum() / max(ever.sum(), 1.0) + 1.0)
 
@@ -143,23 +146,16 @@ def _prune_rows(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
                          shape=matrix.shape)
 
 
-def transitions(log: BasketLog, params: EngineParams) -> sp.csr_matrix:
-    """Product -> product: share of baskets holding the first whose next basket holds the second."""
-    has_next = np.flatnonzero(np.r_[log.basket_household[1:] == log.basket_household[:-1], False])
-    before, after = log.items[has_next], log.items[has_next + 1]
-    pairs = (before.T @ after).tocsr()
-    support = np.asarray(before.sum(axis=0)).ravel()
-    # a product seen in few baskets says little; the +20 keeps rare products from dominating
-    pairs = sp.diags((1.0 / (support + 20.0)).astype(np.float32)) @ pairs
-    return _prune_rows(pairs.tocsr(), params.transition_items)
+def pool_order(household_ids: np.ndarray) -> np.ndarray:
+    """A stable pseudo-random key per household id (the neighbour pool takes the smallest)."""
+    return (household_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
 
 
 def neighbour_pool(household_ids: np.ndarray, size: int) -> np.ndarray:
-    """A stable sample of at most `size` household codes (by hashed id) that lend neighbours."""
+    """A stable sample of at most `size` positions of the ids (smallest pool_order, then id) that lend neighbours."""
     if len(household_ids) <= size:
         return np.arange(len(household_ids))
-    mixed = (household_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
-    return np.sort(np.argsort(mixed, kind="stable")[:size])
+    return np.sort(np.lexsort((household_ids, pool_order(household_ids)))[:size])
 
 
 def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -169,10 +165,35 @@ def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 @dataclass(frozen=True)
-class _Shared:
-    """Read-only inputs every shard needs: neighbour pool, discover products, household and item features."""
+class PartitionSummary:
+    """What one partition of households adds to the chain-wide statistics (all additive or mergeable).
 
-    pool: np.ndarray
+    Arrays run over the chain's product codes (every partition's log is built on the same product ids).
+    `pool_*` are this partition's neighbour-pool candidates: its households first by pool_order.
+    """
+
+    baskets: np.ndarray  # per product: baskets holding it
+    adopters: np.ndarray  # per product: households that took it up after their first basket
+    recent: np.ndarray  # per product: baskets holding it in the trend window
+    pool_ids: np.ndarray
+    pool_repeat: sp.csr_matrix
+    pool_adopted: sp.csr_matrix
+    pairs: sp.csr_matrix | None  # product x product in the next basket (only when transitions are on)
+    pairs_support: np.ndarray | None  # per product: baskets holding it that have a next basket
+
+
+@dataclass(frozen=True)
+class ChainStats:
+    """Read-only inputs every partition and shard needs: the neighbour pool, discover products, item features.
+
+    Computed once from every partition's summary and shared, so a household's ranking does not depend
+    on which partition it is scored in.
+    """
+
+    product_ids: np.ndarray
+    popularity: np.ndarray
+    pool_ids: np.ndarray
+    pool_repeat: sp.csr_matrix
     pool_unit: sp.csr_matrix
     lend: sp.csr_matrix
     lend_pop: np.ndarray
@@ -180,36 +201,90 @@ class _Shared:
     pop_codes: np.ndarray
     chain: np.ndarray
     follows: sp.csr_matrix | None
+    items: np.ndarray
+
+    @property
+    def n_products(self) -> int:
+        """Number of products in the chain's history."""
+        return len(self.product_ids)
+
+
+def summarise(log: BasketLog, latest: np.datetime64, params: EngineParams = EngineParams()) -> PartitionSummary:
+    """This partition's part of the chain statistics; `latest` is the newest basket time of the whole chain."""
+    repeat = repeat_vectors(log, params)
+    _, adopted = adoption_stats(log)
+    recent = log.basket_time >= latest - np.timedelta64(int(params.trend_days * 86400), "s")
+    pool = neighbour_pool(log.household_ids, params.pool_size)
+    pairs = support = None
+    if params.discover_transition > 0:
+        has_next = np.flatnonzero(np.r_[log.basket_household[1:] == log.basket_household[:-1], False])
+        pairs = (log.items[has_next].T @ log.items[has_next + 1]).tocsr()
+        support = np.asarray(log.items[has_next].sum(axis=0)).ravel()
+    return PartitionSummary(baskets=np.asarray(log.items.sum(axis=0)).ravel(),
+                            adopters=np.asarray(adopted.sum(axis=0)).ravel(),
+                            recent=np.asarray(log.items[recent].sum(axis=0)).ravel(),
+                            pool_ids=log.household_ids[pool], pool_repeat=repeat[pool], pool_adopted=adopted[pool],
+                            pairs=pairs, pairs_support=support)
+
+
+def chain_stats(summaries: list[PartitionSummary], product_ids: np.ndarray,
+                params: EngineParams = EngineParams()) -> ChainStats:
+    """Merge every partition's summary into the statistics each partition then scores against."""
+    popularity = np.sum([s.baskets for s in summaries], axis=0)
+    adopters = np.sum([s.adopters for s in summaries], axis=0)
+    now = np.sum([s.recent for s in summaries], axis=0)
+    trend = trend_of(now, popularity)
+    ids = np.concatenate([s.pool_ids for s in summaries])
+    chosen = np.sort(neighbour_pool(ids, params.pool_size)) if len(ids) else np.zeros(0, dtype=np.int64)
+    chosen = chosen[np.argsort(ids[chosen], kind="stable")]  # the pool in household id order
+    repeat = sp.vstack([s.pool_repeat for s in summaries]).tocsr()[chosen]
+    adopted = sp.vstack([s.pool_adopted for s in summaries]).tocsr()[chosen]
+    lend = _prune_rows(repeat, params.neighbour_items)
+    n_pop = min(params.popular_items, len(product_ids))
+    pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
+    follows = None
+    if params.discover_transition > 0:
+        pairs = sum(s.pairs for s in summaries)
+        support = np.sum([s.pairs_support for s in summaries], axis=0)
+        # a product seen in few baskets says little; the +20 keeps rare products from dominating
+        follows = _prune_rows((sp.diags((1.0 / (support + 20.0)).astype(np.float32)) @ pairs).tocsr(),
+                              params.transition_items)
+    return ChainStats(product_ids=product_ids, popularity=popularity, pool_ids=ids[chosen], pool_repeat=repeat,
+                      pool_unit=unit_rows(repeat).T.tocsr(), lend=lend,
+                      lend_pop=lend[:, pop_codes].toarray(),  # dense, so the discover step is one BLAS product
+                      adopt_pop=adopted[:, pop_codes].toarray(), pop_codes=pop_codes,
+                      chain=(popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32),
+                      follows=follows, items=item_features(popularity, adopters, trend))
+
+
+def stats_of(log: BasketLog, params: EngineParams = EngineParams()) -> ChainStats:
+    """The chain statistics of a log that holds the whole chain (one partition)."""
+    latest = log.basket_time.max() if len(log.basket_time) else np.datetime64(0, "ns")
+    return chain_stats([summarise(log, latest, params)], log.product_ids, params)
+
+
+@dataclass(frozen=True)
+class _Local:
+    """Per-household inputs of one partition: repeat vectors, explore rates, basket sizes, features."""
+
+    repeat: sp.csr_matrix
     rates: np.ndarray
     sizes: np.ndarray
     household: np.ndarray
-    items: np.ndarray
 
 
-def _shared(log: BasketLog, params: EngineParams, repeat: sp.csr_matrix) -> _Shared:
-    """Compute the global parts once."""
-    rates, adopted = adoption_stats(log)
+def _local(log: BasketLog, params: EngineParams) -> _Local:
+    rates = explore_rates(log)
     sizes = basket_sizes(log)
-    pool = neighbour_pool(log.household_ids, params.pool_size)
-    lend = _prune_rows(repeat[pool], params.neighbour_items)
-    popularity = np.asarray(log.items.sum(axis=0)).ravel()
-    n_pop = min(params.popular_items, log.n_products)
-    pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
-    return _Shared(pool=pool, pool_unit=unit_rows(repeat[pool]).T.tocsr(), lend=lend,
-                   lend_pop=lend[:, pop_codes].toarray(),  # dense, so the discover step is one BLAS product
-                   adopt_pop=adopted[pool][:, pop_codes].toarray(), pop_codes=pop_codes,
-                   chain=(popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32),
-                   follows=transitions(log, params) if params.discover_transition > 0 else None,
-                   rates=rates, sizes=sizes, household=household_features(log.count, rates, sizes),
-                   items=item_features(popularity, np.asarray(adopted.sum(axis=0)).ravel(),
-                                       trend_ratio(log, params.trend_days)))
+    return _Local(repeat=repeat_vectors(log, params), rates=rates, sizes=sizes,
+                  household=household_features(log.count, rates, sizes))
 
 
-def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int, hi: int, m: int,
+def _shard_candidates(log: BasketLog, own_all: _Local, g: ChainStats, lo: int, hi: int, m: int,
                       params: EngineParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The m best raw candidates of each channel for households lo..hi: codes and features of each."""
-    own = repeat[lo:hi]
-    mix = neighbour_weights(own, g.pool_unit, g.pool, lo, hi, params.neighbours)
+    own = own_all.repeat[lo:hi]
+    mix = neighbour_weights(own, g.pool_unit, g.pool_ids, log.household_ids[lo:hi], params.neighbours)
     seen = own.copy()
     seen.data[:] = 1.0
     lent = (mix @ g.lend).multiply(seen).tocsr()
@@ -223,7 +298,7 @@ def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int
     if g.follows is not None:
         discover = _add_follows(discover, g.follows, log, lo, hi, g.pop_codes, params)
     discover[owned] = 0.0
-    discover *= g.rates[lo:hi, None].astype(np.float32)
+    discover *= own_all.rates[lo:hi, None].astype(np.float32)
     d_idx, d_raw = top_k_dense(discover, m)
     d_codes = np.where(d_idx >= 0, g.pop_codes[np.maximum(d_idx, 0)], -1)
     # how many of the household's neighbours took the product up lately: newly adopted, not just bought
@@ -231,53 +306,60 @@ def _shard_candidates(log: BasketLog, repeat: sp.csr_matrix, g: _Shared, lo: int
     r_codes, r_raw = top_k_sparse(replenish, m)
     rows = np.repeat(np.arange(hi - lo), m)
     r_own = np.asarray(own[rows, np.maximum(r_codes.ravel(), 0)]).reshape(r_codes.shape)
-    hh = g.household[lo:hi]
+    hh = own_all.household[lo:hi]
     return (r_codes, candidate_features(r_codes, r_raw, hh, g.items, np.log(np.maximum(r_own, 1e-9))),
             d_codes, candidate_features(d_codes, d_raw, hh, g.items, np.log1p(100.0 * near_adopt)))
 
 
-def candidate_table(log: BasketLog, m: int, params: EngineParams = EngineParams()
+def _shards(log: BasketLog, params: EngineParams) -> list[tuple[int, int]]:
+    return [(lo, min(lo + params.shard_size, log.n_households)) for lo in range(0, log.n_households, params.shard_size)]
+
+
+def candidate_table(log: BasketLog, m: int, params: EngineParams = EngineParams(), stats: ChainStats | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For every household the m best raw candidates per channel: replenish codes, features, discover codes, features."""
-    repeat = repeat_vectors(log, params)
-    g = _shared(log, params, repeat)
-    parts = [_shard_candidates(log, repeat, g, lo, min(lo + params.shard_size, log.n_households), m, params)
-             for lo in range(0, log.n_households, params.shard_size)]
+    g = stats if stats is not None else stats_of(log, params)
+    own = _local(log, params)
+    parts = [_shard_candidates(log, own, g, lo, hi, m, params) for lo, hi in _shards(log, params)]
     r_codes, r_f, d_codes, d_f = zip(*parts)
     return np.concatenate(r_codes), np.concatenate(r_f), np.concatenate(d_codes), np.concatenate(d_f)
 
 
-def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams()) -> Ranking:
-    """Rank k products per household by expected gain, listed by next-basket probability."""
-    repeat = repeat_vectors(log, params)
-    g = _shared(log, params, repeat)
+def recommend(log: BasketLog, k: int, params: EngineParams = EngineParams(), stats: ChainStats | None = None
+              ) -> Ranking:
+    """Rank k products per household by expected gain, listed by next-basket probability.
+
+    `stats` are the chain's statistics when the log is one partition of it (see chain_stats); without
+    them the log is taken as the whole chain.
+    """
+    g = stats if stats is not None else stats_of(log, params)
+    own = _local(log, params)
     m = max(2 * k, params.channel_candidates)
     codes = np.full((log.n_households, k), -1, dtype=np.int64)
     kinds = np.zeros((log.n_households, k), dtype=np.int8)
     scores = np.zeros((log.n_households, k), dtype=np.float64)
-    for lo in range(0, log.n_households, params.shard_size):
-        hi = min(lo + params.shard_size, log.n_households)
-        r_codes, r_f, d_codes, d_f = _shard_candidates(log, repeat, g, lo, hi, m, params)
+    for lo, hi in _shards(log, params):
+        r_codes, r_f, d_codes, d_f = _shard_candidates(log, own, g, lo, hi, m, params)
         r_p = np.where(r_codes >= 0, params.reranker.replenish.probability(r_f), 0.0)
         d_p = np.where(d_codes >= 0, params.reranker.discover.probability(d_f), 0.0)
-        c, is_discover, p = merge_by_gain(r_codes, r_p, d_codes, d_p, g.sizes[lo:hi], g.rates[lo:hi],
+        c, is_discover, p = merge_by_gain(r_codes, r_p, d_codes, d_p, own.sizes[lo:hi], own.rates[lo:hi],
                                           params.explore_weight, k)
         codes[lo:hi], scores[lo:hi] = c, p
         kinds[lo:hi] = np.where(is_discover, DISCOVER, REPLENISH)
     return Ranking(codes=codes, kinds=kinds, scores=scores)
 
 
-def neighbour_weights(own: sp.csr_matrix, pool_unit: sp.csr_matrix, pool: np.ndarray,
-                       lo: int, hi: int, neighbours: int) -> sp.csr_matrix:
-    """Shard x pool matrix: each household's most similar pool households, weights summing to 1."""
+def neighbour_weights(own: sp.csr_matrix, pool_unit: sp.csr_matrix, pool_ids: np.ndarray,
+                      household_ids: np.ndarray, neighbours: int) -> sp.csr_matrix:
+    """Households x pool matrix: each household's most similar pool households, weights summing to 1."""
     sim = (unit_rows(own) @ pool_unit).toarray()
-    sim[pool[None, :] == np.arange(lo, hi)[:, None]] = 0.0
-    k_n = max(1, min(neighbours, len(pool) - 1))
+    sim[pool_ids[None, :] == household_ids[:, None]] = 0.0
+    k_n = max(1, min(neighbours, len(pool_ids) - 1))
     nbrs = np.argpartition(-sim, k_n - 1, axis=1)[:, :k_n]
     w = np.take_along_axis(sim, nbrs, axis=1)
     w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-    return sp.csr_matrix((w.ravel().astype(np.float32), (np.repeat(np.arange(hi - lo), k_n), nbrs.ravel())),
-                         shape=(hi - lo, len(pool)))
+    return sp.csr_matrix((w.ravel().astype(np.float32), (np.repeat(np.arange(len(household_ids)), k_n), nbrs.ravel())),
+                         shape=(len(household_ids), len(pool_ids)))
 
 
 def _add_follows(discover: np.ndarray, follows: sp.csr_matrix, log: BasketLog, lo: int, hi: int,
