@@ -23,7 +23,7 @@ from db.models import Member, Offer, OfferRedemption, Product, Purchase, Purchas
 
 log = logging.getLogger(__name__)
 ENGINE_KINDS = ("replenish", "discover", "winback", "reward")
-HISTORY_COLUMNS = ["household_id", "basket_id", "product_id", "quantity", "sales_value", "timestamp"]
+HISTORY_COLUMNS = ["household_id", "basket_id", "product_id", "quantity", "sales_value", "timestamp", "discount"]
 Builder = Callable[..., Sequence[Any]]
 
 
@@ -50,14 +50,15 @@ def history_frame(session: Session, store_id: str, as_of: dt.datetime, days: int
     """Purchase lines of the store's members in the `days` before `as_of`, in the engine's columns."""
     rows = session.execute(
         select(PurchaseLine.member_id, PurchaseLine.purchase_id, PurchaseLine.product_id, PurchaseLine.quantity,
-               PurchaseLine.sales_minor, PurchaseLine.purchased_at)
+               PurchaseLine.sales_minor, PurchaseLine.purchased_at, PurchaseLine.discount_minor)
         .join(Purchase, Purchase.id == PurchaseLine.purchase_id)
         .join(Member, Member.id == PurchaseLine.member_id)
         .where(Purchase.store_id == store_id, Member.store_id == store_id, Member.erased_at.is_(None),
                PurchaseLine.purchased_at >= as_of - dt.timedelta(days=days), PurchaseLine.purchased_at < as_of)
     ).all()
     frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-    frame["sales_value"] = frame["sales_value"].astype("float64") / 10**exponent  # the engine counts major units
+    for money in ("sales_value", "discount"):  # the engine counts major units
+        frame[money] = frame[money].astype("float64") / 10**exponent
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 

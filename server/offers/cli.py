@@ -9,6 +9,7 @@ import pandas as pd
 
 from server.offers.engine import SCORE_COLUMNS, score_households, target_households
 from server.offers.history import HistoryError, load_history, parse_as_of, read_table
+from server.offers.response import check_redemptions
 
 
 def _as_of(ctx: click.Context, param: click.Parameter, value: str) -> pd.Timestamp:
@@ -57,10 +58,14 @@ def score_command(history_path: Path, as_of: pd.Timestamp, k: int, out: Path) ->
 @HISTORY
 @click.option("--products", "products_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Parquet or CSV with a product_id column: the campaign's products.")
+@click.option("--redemptions", "redemptions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Parquet or CSV of past offer redemptions: household_id, campaign_id, redeemed_at "
+                   "(only those before --as-of are read).")
 @AS_OF
 @OUT
-def target_command(history_path: Path, products_path: Path, as_of: pd.Timestamp, out: Path) -> None:
-    """Write a propensity for every household in the history: household_id,score."""
+def target_command(history_path: Path, products_path: Path, redemptions_path: Path | None, as_of: pd.Timestamp,
+                   out: Path) -> None:
+    """Write every household's chance of redeeming a campaign on the products: household_id,score,propensity."""
     history = _history(history_path)
     try:
         products = read_table(products_path)
@@ -68,12 +73,36 @@ def target_command(history_path: Path, products_path: Path, as_of: pd.Timestamp,
         raise click.ClickException(f"{exc}. Pass a --products file with a product_id column.") from exc
     if "product_id" not in products.columns:
         raise click.ClickException(f"{products_path} has no product_id column; add one with the campaign's ids.")
+    redemptions = None
+    if redemptions_path is not None:
+        try:
+            redemptions = check_redemptions(read_table(redemptions_path), source=str(redemptions_path))
+        except HistoryError as exc:
+            raise click.ClickException(f"{exc}. Fix the file or leave out --redemptions.") from exc
     ids = pd.to_numeric(products["product_id"], errors="coerce").dropna().astype("int64").unique()
-    scores = target_households(history, ids, as_of)
-    if not scores["score"].gt(0).any():
-        click.echo("warning: no household bought or is likely to buy these products; all scores are 0", err=True)
-    scores[["household_id", "score"]].to_csv(out, index=False, float_format="%.6f")
+    scores = target_households(history, ids, as_of, redemptions=redemptions)
+    if not scores["propensity"].gt(0).any():
+        click.echo("warning: no household bought or is likely to buy these products; only past redemptions "
+                   "and deal buying rank them", err=True)
+    scores[["household_id", "score", "propensity"]].to_csv(out, index=False, float_format="%.6f")
     click.echo(f"wrote {len(scores)} households to {out}")
+
+
+@offers.command("evaluate-targeting")
+@click.option("--write", is_flag=True, help="Refit the response model on odd campaigns and save its weights.")
+def evaluate_targeting_command(write: bool) -> None:
+    """Targeting vs two baselines on the Complete Journey's coupon campaigns (AUC, odd and even ids)."""
+    from server.offers.campaign_eval import campaign_cases, evaluate, fit_response, format_rows, write_weights
+
+    cases = campaign_cases(progress=lambda step: click.echo(f"... {step}", err=True))
+    model = None
+    if write:
+        model, l2 = fit_response(cases)
+        write_weights(model, l2)
+        click.echo(f"wrote the response model (L2 {l2:g}, fitted on odd campaigns)", err=True)
+    rows = evaluate(cases, model) if model is not None else evaluate(cases)
+    click.echo(f"{len(cases)} campaigns; AUC per campaign weighted by its redeemers; weights learnt on odd ids only")
+    click.echo(format_rows(rows))
 
 
 @offers.command("evaluate")

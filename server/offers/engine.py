@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from server.offers.history import BasketLog, basket_log, before, check_history
+from server.offers.rerank import ChannelModel
 from server.offers.recommend import (
     REPLENISH,
     ChainStats,
@@ -25,6 +26,8 @@ from server.offers.recommend import (
     stats_of,
     summarise,
 )
+from server.offers.response import check_redemptions, no_redemptions, response_features, response_score
+from server.offers.response_weights import DEFAULT_RESPONSE
 
 SCORE_COLUMNS = ["household_id", "rank", "product_id", "kind", "score"]
 
@@ -67,19 +70,36 @@ def score_households(history: pd.DataFrame, as_of: pd.Timestamp, k: int = 10,
 
 
 def target_households(history: pd.DataFrame, products: list[int] | np.ndarray, as_of: pd.Timestamp,
-                      params: EngineParams = EngineParams(), stats: ChainStats | None = None) -> pd.DataFrame:
-    """Every household in the history with a propensity in [0, 1] to buy any of the products after as_of."""
+                      params: EngineParams = EngineParams(), stats: ChainStats | None = None,
+                      redemptions: pd.DataFrame | None = None, model: ChannelModel = DEFAULT_RESPONSE) -> pd.DataFrame:
+    """Every household in the history with its probability of redeeming a campaign on the products
+    (`score`) and the engine's probability of buying any of them (`propensity`), both in [0, 1].
+
+    Only lines and redemptions strictly before as_of are read.
+    """
+    households, features, propensity = targeting_inputs(history, products, as_of, params, stats, redemptions)
+    return pd.DataFrame({"household_id": households, "score": response_score(features, model),
+                         "propensity": propensity})
+
+
+def targeting_inputs(history: pd.DataFrame, products: list[int] | np.ndarray, as_of: pd.Timestamp,
+                     params: EngineParams = EngineParams(), stats: ChainStats | None = None,
+                     redemptions: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Households of the history (sorted), their response features and their purchase propensity."""
     checked = check_history(history)
     everyone = np.sort(checked["household_id"].unique())
     rows = before(checked, as_of)
-    scores = pd.Series(0.0, index=pd.Index(everyone, name="household_id"))
+    wanted_ids = np.asarray(products, dtype=np.int64)
+    propensity = pd.Series(0.0, index=pd.Index(everyone, name="household_id"))
     if not rows.empty:
         log = basket_log(rows, None if stats is None else stats.product_ids)
-        wanted = np.flatnonzero(np.isin(log.product_ids, np.asarray(products, dtype=np.int64)))
+        wanted = np.flatnonzero(np.isin(log.product_ids, wanted_ids))
         if len(wanted):
             g = stats if stats is not None else stats_of(log, params)
-            scores.loc[log.household_ids] = campaign_propensity(log, wanted, g, params)
-    return scores.reset_index(name="score")
+            propensity.loc[log.household_ids] = campaign_propensity(log, wanted, g, params)
+    past = no_redemptions() if redemptions is None else check_redemptions(redemptions)
+    features = response_features(rows, everyone, wanted_ids, past, propensity.to_numpy(), as_of)
+    return everyone, features, propensity.to_numpy()
 
 
 def campaign_propensity(log: BasketLog, product_codes: np.ndarray, stats: ChainStats,

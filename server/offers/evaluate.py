@@ -118,6 +118,7 @@ def complete_journey_history(households: int | None = None) -> pd.DataFrame:
         "quantity": raw["quantity"].to_numpy(np.int64),
         "sales_value": raw["sales_value"].to_numpy(np.float64),
         "timestamp": stamps.to_numpy(),
+        "discount": (raw["retail_disc"] + raw["coupon_disc"] + raw["coupon_match_disc"]).to_numpy(np.float64),
     })
 
 

@@ -19,6 +19,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Optional: the money taken off each line (same units as sales_value); a history without it
+# counts every line at its regular price.
+DISCOUNT = "discount"
+
+
 class HistoryError(ValueError):
     """The purchase history cannot be used as given; the message says what to fix."""
 
@@ -49,7 +54,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def check_history(frame: pd.DataFrame, source: str = "history") -> pd.DataFrame:
-    """Return the history with checked columns, integer ids and UTC timestamps."""
+    """Return the history with checked columns, integer ids, UTC timestamps and a discount (0 if absent)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise HistoryError(
@@ -57,6 +62,7 @@ def check_history(frame: pd.DataFrame, source: str = "history") -> pd.DataFrame:
             f"it needs {', '.join(REQUIRED_COLUMNS)}"
         )
     out = frame.loc[:, list(REQUIRED_COLUMNS)].copy()
+    out[DISCOUNT] = frame[DISCOUNT] if DISCOUNT in frame.columns else 0.0
     for col in ("household_id", "basket_id", "product_id"):
         try:
             out[col] = pd.to_numeric(out[col], errors="raise").astype("int64")
@@ -65,8 +71,9 @@ def check_history(frame: pd.DataFrame, source: str = "history") -> pd.DataFrame:
     try:
         out["quantity"] = pd.to_numeric(out["quantity"]).astype("int64")
         out["sales_value"] = pd.to_numeric(out["sales_value"]).astype("float64")
+        out[DISCOUNT] = pd.to_numeric(out[DISCOUNT]).fillna(0.0).astype("float64")
     except (ValueError, TypeError) as exc:
-        raise HistoryError(f"{source}: quantity and sales_value must be numbers") from exc
+        raise HistoryError(f"{source}: quantity, sales_value and discount must be numbers") from exc
     try:
         stamps = pd.to_datetime(out["timestamp"], utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:

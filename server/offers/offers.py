@@ -34,18 +34,17 @@ def everyday_full_price(history: pd.DataFrame, as_of: pd.Timestamp, policy: Offe
                         ) -> set[tuple[int, int]]:
     """(household, product) pairs bought at full price on nearly every recent trip.
 
-    A line is at full price when its unit price is at least `full_price_ratio` of the product's
-    regular price (the 90th percentile of its unit prices in the history). A pair counts when it is
-    in at least `everyday_trip_share` of the member's last `everyday_recent_trips` trips, and the
-    member made at least `everyday_min_trips` trips.
+    A line is at full price when what was paid is at least `full_price_ratio` of its price before
+    the line's discount (the history's `discount` column; without it every line is at full price).
+    Each line decides alone, so a partition of households gives the same pairs as the whole chain.
+    A pair counts when it is in at least `everyday_trip_share` of the member's last
+    `everyday_recent_trips` trips, and the member made at least `everyday_min_trips` trips.
     """
     rows = before(check_history(history), as_of)
     rows = rows.loc[(rows["quantity"] > 0) & (rows["sales_value"] > 0)]
     if rows.empty:
         return set()
-    unit = rows["sales_value"] / rows["quantity"]
-    regular = rows["product_id"].map(unit.groupby(rows["product_id"]).quantile(0.9))
-    rows = rows.assign(full=unit >= policy.full_price_ratio * regular)
+    rows = rows.assign(full=rows["sales_value"] >= policy.full_price_ratio * (rows["sales_value"] + rows["discount"]))
     trips = rows.groupby(["household_id", "basket_id"])["timestamp"].min().reset_index()
     trips["age"] = trips.sort_values("timestamp", ascending=False).groupby("household_id").cumcount()
     recent = trips.loc[trips["age"] < policy.everyday_recent_trips, ["household_id", "basket_id"]]

@@ -64,10 +64,11 @@ def test_target_scores_every_household_in_the_history(shop_csv: Path, tmp_path: 
     code, output = run("target", "--history", str(shop_csv), "--products", str(products),
                        "--as-of", "2024-03-25", "--out", str(out))
     assert code == 0, output
-    assert out.read_text().splitlines()[0] == "household_id,score"
-    table = pd.read_csv(out).set_index("household_id")["score"]
+    assert out.read_text().splitlines()[0] == "household_id,score,propensity"
+    table = pd.read_csv(out).set_index("household_id")
     assert sorted(table.index) == [1, 2, 3, 4, 9]
-    assert table[1] > table[3] and table[9] == 0.0
+    assert table.loc[1, "score"] > table.loc[3, "score"] and table.loc[9, "propensity"] == 0.0
+    assert table["score"].idxmin() == 9  # no history before the as-of time: nothing speaks for it
 
 
 @pytest.mark.parametrize("change, message", [

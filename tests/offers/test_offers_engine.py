@@ -60,9 +60,10 @@ def test_k_rows_per_household_unless_fewer_products_exist(make_history) -> None:
 
 
 def test_campaign_propensity_is_higher_for_buyers_of_the_products(milk_shop: pd.DataFrame) -> None:
-    scores = target_households(milk_shop, [100], AS_OF).set_index("household_id")["score"]
-    assert scores[1] > scores[2] > scores[3]
-    assert scores.between(0.0, 1.0).all()
+    table = target_households(milk_shop, [100], AS_OF).set_index("household_id")
+    assert table.loc[1, "propensity"] > table.loc[2, "propensity"] > table.loc[3, "propensity"]
+    assert table.loc[1, "score"] > table.loc[2, "score"] > table.loc[3, "score"]
+    assert table[["score", "propensity"]].stack().between(0.0, 1.0).all()
 
 
 def test_tifu_weights_follow_groups_and_decays() -> None:
@@ -110,3 +111,26 @@ def test_what_others_buy_next_can_lead_discovery(make_history, transition: float
     ranked = score_households(make_history(lines), AS_OF, k=4, params=params)
     mine = ranked.loc[(ranked["household_id"] == 1) & (ranked["kind"] == "discover")].sort_values("rank")
     assert mine["product_id"].iloc[0] == expected
+
+
+@pytest.mark.parametrize("params", [EngineParams(pool_size=60), EngineParams(pool_size=60, discover_transition=0.3)])
+def test_any_split_of_households_into_partitions_gives_the_same_offers_as_the_whole(params: EngineParams) -> None:
+    from server.offers.engine import latest_basket, partition_summary
+    from server.offers.evaluate import complete_journey_history
+    from server.offers.history import before
+    from server.offers.recommend import chain_stats
+
+    as_of = pd.Timestamp("2017-09-01", tz="UTC")
+    history = complete_journey_history(240)
+    rows = before(check_history(history), as_of)
+    parts = [rows.loc[rows["household_id"] % 3 == i] for i in range(3)]
+    products = np.sort(rows["product_id"].unique())
+    stats = chain_stats([partition_summary(p, products, latest_basket(rows), params) for p in parts], products, params)
+    split = pd.concat([score_households(p, as_of, 10, params, stats) for p in parts])
+    whole = score_households(history, as_of, 10, params)
+    assert len(whole) > 2000
+    pd.testing.assert_frame_equal(split.sort_values(["household_id", "rank"]).reset_index(drop=True), whole)
+    wanted = [int(p) for p in rows["product_id"].value_counts().index[:3]]
+    split = pd.concat([target_households(p, wanted, as_of, params, stats) for p in parts])
+    whole = target_households(rows, wanted, as_of, params)
+    pd.testing.assert_frame_equal(split.sort_values("household_id").reset_index(drop=True), whole)

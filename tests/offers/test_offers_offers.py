@@ -78,10 +78,11 @@ def test_no_discount_on_what_is_bought_every_trip_at_full_price(milk_shop: pd.Da
 
 def test_milk_bought_on_discount_can_still_be_discounted(make_history) -> None:
     weeks = pd.date_range("2024-01-01", periods=10, freq="7D", tz="UTC")
-    # milk's regular price is 1.20, this member always pays the promotional 0.80
+    # milk's regular price is 1.20, this member always pays the promotional 0.80 (0.40 off at the till)
     lines = [(1, i, 100, d.isoformat(), 0.80) for i, d in enumerate(weeks)]
-    lines += [(2, 100 + i, 100, d.isoformat(), 1.20) for i, d in enumerate(weeks)]
-    assert (1, 100) not in everyday_full_price(make_history(lines), AS_OF, NO_HOLDOUT)
+    history = make_history(lines)
+    assert (1, 100) in everyday_full_price(history, AS_OF, NO_HOLDOUT)  # without the discount it looks full price
+    assert (1, 100) not in everyday_full_price(history.assign(discount=0.40), AS_OF, NO_HOLDOUT)
 
 
 def test_live_offers_are_capped(milk_shop: pd.DataFrame) -> None:
