@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from server.offers.history import BasketLog, basket_log, before, check_history
-from server.offers.rerank import ChannelModel
 from server.offers.recommend import (
     REPLENISH,
     ChainStats,
@@ -26,6 +25,7 @@ from server.offers.recommend import (
     stats_of,
     summarise,
 )
+from server.offers.rerank import ChannelModel
 from server.offers.response import check_redemptions, no_redemptions, response_features, response_score
 from server.offers.response_weights import DEFAULT_RESPONSE
 
