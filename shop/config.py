@@ -97,6 +97,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "lake": Key("var/lake", lambda v: isinstance(v, str) and v.strip() != "",
                     "a folder (relative to the project root) or an object-store URL such as s3://bucket/path"),
         "log_retention_hours": Key(720, _between(0, 87_600), "0..87600 hours"),
+        "scheduler": Key("", lambda v: isinstance(v, str) and (v == "" or re.fullmatch(r"(tcp|tls)://[\w.\-\[\]:]+:\d{1,5}", v) is not None),
+                         'empty (a LocalCluster in-process) or a Dask scheduler address such as "tcp://10.0.0.5:8786"'),
+        "workers": Key(0, lambda v: isinstance(v, int) and 0 <= v <= 1024, "0 (one per core) .. 1024"),
+        "worker_memory": Key("4GB", lambda v: isinstance(v, str) and re.fullmatch(r"\d+(\.\d+)?\s*(MB|GB|MiB|GiB)", v) is not None,
+                             'a size such as "4GB" or "3500MiB"'),
+        "partition_lines": Key(500_000, _between(1_000, 100_000_000), "1000..100000000 lines"),
+        "scratch": Key("", lambda v: isinstance(v, str), "a folder every worker can read and write, or empty for a temporary one"),
     },
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),

@@ -123,3 +123,70 @@ def evaluate_command(households: int | None, k: int, validation: bool) -> None:
     click.echo(format_table(rows, k))
     click.echo(f"\nRecall@{k}")
     click.echo(bar_chart(rows, "recall"))
+
+
+def _campaign(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, list[int]]:
+    """Click callback: ID=FILE pairs, each file a Parquet or CSV with the campaign's product_id column."""
+    out: dict[int, list[int]] = {}
+    for value in values:
+        key, _, path = value.partition("=")
+        if not key.isdigit() or not path:
+            raise click.BadParameter(f"{value!r} is not ID=FILE, such as 18=campaign18.csv")
+        try:
+            table = read_table(Path(path))
+        except HistoryError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        if "product_id" not in table.columns:
+            raise click.BadParameter(f"{path} has no product_id column")
+        out[int(key)] = pd.to_numeric(table["product_id"], errors="coerce").dropna().astype("int64").tolist()
+    return out
+
+
+@offers.command("chain")
+@click.option("--history", "source",
+              help="The chain's lines: head office's Delta table (default: [chain] lake), another Delta table, "
+                   "a Parquet folder or file.", default=None)
+@AS_OF
+@click.option("--campaign", "campaigns", multiple=True, callback=_campaign, metavar="ID=FILE",
+              help="A campaign to target: its id and a Parquet or CSV file of its product_id (repeatable).")
+@click.option("--redemptions", "redemptions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Past redemptions: household_id, campaign_id, redeemed_at (only those before --as-of count).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to write offers.csv and targets.csv to.")
+def chain_command(source: str | None, as_of: pd.Timestamp, campaigns: dict[int, list[int]],
+                  redemptions_path: Path | None, out: Path) -> None:
+    """Personal offers and campaign targeting for the whole chain, on Dask ([chain] scheduler, or a LocalCluster)."""
+    from server.cli.base import Ctx
+    from server.offers.chain import ChainSettings, chain_client, run_chain
+    from server.offers.policy import OfferPolicy
+
+    cfg = (click.get_current_context().find_object(Ctx) or Ctx(None)).cfg
+    settings = ChainSettings.from_config(cfg)
+    if source is None:
+        from server.head_office.lake import lake_uri
+
+        source = lake_uri(cfg)
+    redemptions = None
+    if redemptions_path is not None:
+        try:
+            redemptions = check_redemptions(read_table(redemptions_path), source=str(redemptions_path))
+        except HistoryError as exc:
+            raise click.ClickException(f"{exc}. Fix the file or leave out --redemptions.") from exc
+    where = settings.scheduler or f"a local cluster of {settings.workers or 'one per core'} worker(s)"
+    click.echo(f"... running on {where}", err=True)
+    try:
+        with chain_client(settings) as client:
+            result = run_chain(client, source, as_of, exponent=int(cfg["site"]["currency_exponent"]),
+                               policy=OfferPolicy.from_config(cfg.get("offers", {})), campaigns=campaigns,
+                               redemptions=redemptions, partition_lines=settings.partition_lines,
+                               scratch=settings.scratch, progress=lambda step: click.echo(f"... {step}", err=True))
+    except HistoryError as exc:
+        raise click.ClickException(f"{exc}. Pass another --history.") from exc
+    except OSError as exc:
+        raise click.ClickException(f"the Dask cluster could not be reached or started: {exc}. "
+                                   "Check [chain] scheduler (empty for a local cluster).") from exc
+    out.mkdir(parents=True, exist_ok=True)
+    result.offers.to_csv(out / "offers.csv", index=False)
+    result.targets.to_csv(out / "targets.csv", index=False, float_format="%.6f")
+    click.echo(f"{result.households:,} households, {result.lines:,} lines in {result.partitions} partitions: "
+               f"{len(result.offers):,} offers, {len(result.targets):,} campaign scores written to {out}")

@@ -152,14 +152,15 @@ def basket_log(history: pd.DataFrame, product_ids: np.ndarray | None = None) -> 
         prod_ids = product_ids
         prod_codes = np.searchsorted(product_ids, history["product_id"].to_numpy())
     basket_key = hh_codes.astype(np.int64) * (1 << 40) + history["basket_id"].to_numpy()
-    bk_codes, _ = pd.factorize(basket_key)
+    bk_codes, bk_keys = pd.factorize(basket_key)
     n_baskets = int(bk_codes.max()) + 1 if len(bk_codes) else 0
     times = history["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     first_time = np.full(n_baskets, np.iinfo(np.int64).max)
     np.minimum.at(first_time, bk_codes, times)
     b_household = np.zeros(n_baskets, dtype=np.int64)
     b_household[bk_codes] = hh_codes
-    order = np.lexsort((first_time, b_household))
+    # baskets at the same time are ordered by id, so the order never depends on the rows' order
+    order = np.lexsort((np.asarray(bk_keys), first_time, b_household))
     row_of = np.empty(n_baskets, dtype=np.int64)
     row_of[order] = np.arange(n_baskets)
     rows = row_of[bk_codes]

@@ -11,7 +11,7 @@ from server.offers.engine import score_households
 from server.offers.history import before, check_history
 from server.offers.policy import OfferPolicy, in_holdout
 from server.offers.profile import profile_households
-from server.offers.recommend import EngineParams
+from server.offers.recommend import ChainStats, EngineParams
 
 KINDS = ("replenish", "discover", "winback", "reward")
 
@@ -119,12 +119,14 @@ def _value(percent: int, policy: OfferPolicy) -> int:
 
 
 def build_offers(history: pd.DataFrame, members: pd.DataFrame, as_of: pd.Timestamp,
-                 policy: OfferPolicy = OfferPolicy(), params: EngineParams = EngineParams()) -> list[OfferProposal]:
-    """The nightly job's pure core: offers for all members from the history before as_of."""
+                 policy: OfferPolicy = OfferPolicy(), params: EngineParams = EngineParams(),
+                 stats: ChainStats | None = None) -> list[OfferProposal]:
+    """The nightly job's pure core: offers for all members from the history before as_of (one
+    partition of the chain when `stats` are the chain's statistics, else the whole chain)."""
     if "household_id" not in members.columns or "consent" not in members.columns:
         raise ValueError("members needs columns household_id and consent")
     rows = before(check_history(history), as_of)
-    ranked = score_households(rows, as_of, policy.candidates, params)
+    ranked = score_households(rows, as_of, policy.candidates, params, stats)
     profiles = profile_households(rows, as_of, policy)
     everyday = everyday_full_price(rows, as_of, policy)
     return select_offers(ranked, profiles, members, everyday, as_of, policy)

@@ -181,6 +181,16 @@ class PartitionSummary:
     pairs: sp.csr_matrix | None  # product x product in the next basket (only when transitions are on)
     pairs_support: np.ndarray | None  # per product: baskets holding it that have a next basket
 
+    @classmethod
+    def empty(cls, n_products: int, params: EngineParams) -> PartitionSummary:
+        """The summary of a partition with no lines."""
+        zeros, nothing = np.zeros(n_products), sp.csr_matrix((0, n_products), dtype=np.float32)
+        transitions = params.discover_transition > 0
+        return cls(baskets=zeros, adopters=zeros, recent=zeros, pool_ids=np.zeros(0, dtype=np.int64),
+                   pool_repeat=nothing, pool_adopted=nothing,
+                   pairs=sp.csr_matrix((n_products, n_products), dtype=np.float32) if transitions else None,
+                   pairs_support=zeros if transitions else None)
+
 
 @dataclass(frozen=True)
 class ChainStats:
@@ -227,34 +237,45 @@ def summarise(log: BasketLog, latest: np.datetime64, params: EngineParams = Engi
                             pairs=pairs, pairs_support=support)
 
 
+def merge_summaries(summaries: list[PartitionSummary], pool_size: int) -> PartitionSummary:
+    """Several partitions' summaries as one: counts added, the best `pool_size` pool candidates kept."""
+    ids = np.concatenate([s.pool_ids for s in summaries])
+    keep = neighbour_pool(ids, pool_size) if len(ids) else np.zeros(0, dtype=np.int64)
+    pairs = support = None
+    if summaries[0].pairs is not None:
+        pairs = sum(s.pairs for s in summaries[1:]) + summaries[0].pairs
+        support = np.sum([s.pairs_support for s in summaries], axis=0)
+    return PartitionSummary(baskets=np.sum([s.baskets for s in summaries], axis=0),
+                            adopters=np.sum([s.adopters for s in summaries], axis=0),
+                            recent=np.sum([s.recent for s in summaries], axis=0), pool_ids=ids[keep],
+                            pool_repeat=sp.vstack([s.pool_repeat for s in summaries]).tocsr()[keep],
+                            pool_adopted=sp.vstack([s.pool_adopted for s in summaries]).tocsr()[keep],
+                            pairs=pairs, pairs_support=support)
+
+
 def chain_stats(summaries: list[PartitionSummary], product_ids: np.ndarray,
                 params: EngineParams = EngineParams()) -> ChainStats:
     """Merge every partition's summary into the statistics each partition then scores against."""
-    popularity = np.sum([s.baskets for s in summaries], axis=0)
-    adopters = np.sum([s.adopters for s in summaries], axis=0)
-    now = np.sum([s.recent for s in summaries], axis=0)
-    trend = trend_of(now, popularity)
-    ids = np.concatenate([s.pool_ids for s in summaries])
-    chosen = np.sort(neighbour_pool(ids, params.pool_size)) if len(ids) else np.zeros(0, dtype=np.int64)
-    chosen = chosen[np.argsort(ids[chosen], kind="stable")]  # the pool in household id order
-    repeat = sp.vstack([s.pool_repeat for s in summaries]).tocsr()[chosen]
-    adopted = sp.vstack([s.pool_adopted for s in summaries]).tocsr()[chosen]
+    whole = merge_summaries(summaries, params.pool_size)
+    popularity = whole.baskets
+    trend = trend_of(whole.recent, popularity)
+    in_order = np.argsort(whole.pool_ids, kind="stable")  # the pool in household id order
+    repeat, adopted = whole.pool_repeat[in_order], whole.pool_adopted[in_order]
     lend = _prune_rows(repeat, params.neighbour_items)
     n_pop = min(params.popular_items, len(product_ids))
     pop_codes = np.argsort(-popularity, kind="stable")[:n_pop]
     follows = None
-    if params.discover_transition > 0:
-        pairs = sum(s.pairs for s in summaries)
-        support = np.sum([s.pairs_support for s in summaries], axis=0)
+    if whole.pairs is not None:
         # a product seen in few baskets says little; the +20 keeps rare products from dominating
-        follows = _prune_rows((sp.diags((1.0 / (support + 20.0)).astype(np.float32)) @ pairs).tocsr(),
-                              params.transition_items)
-    return ChainStats(product_ids=product_ids, popularity=popularity, pool_ids=ids[chosen], pool_repeat=repeat,
+        follows = _prune_rows((sp.diags((1.0 / (whole.pairs_support + 20.0)).astype(np.float32)) @ whole.pairs)
+                              .tocsr(), params.transition_items)
+    return ChainStats(product_ids=product_ids, popularity=popularity, pool_ids=whole.pool_ids[in_order],
+                      pool_repeat=repeat,
                       pool_unit=unit_rows(repeat).T.tocsr(), lend=lend,
                       lend_pop=lend[:, pop_codes].toarray(),  # dense, so the discover step is one BLAS product
                       adopt_pop=adopted[:, pop_codes].toarray(), pop_codes=pop_codes,
                       chain=(popularity[pop_codes] / max(popularity.sum(), 1.0)).astype(np.float32),
-                      follows=follows, items=item_features(popularity, adopters, trend))
+                      follows=follows, items=item_features(popularity, whole.adopters, trend))
 
 
 def stats_of(log: BasketLog, params: EngineParams = EngineParams()) -> ChainStats:
