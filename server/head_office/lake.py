@@ -25,13 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from shop.config import ROOT
 
 log = logging.getLogger(__name__)
 
+ROW_GROUP_LINES = 131_072
 SCHEMA = pa.schema([
     pa.field("store_id", pa.string(), nullable=False),
     pa.field("purchase_id", pa.int64(), nullable=False),
@@ -133,8 +134,9 @@ class Lake:
         return removed
 
     def compact(self) -> dict[str, Any]:
-        """Rewrite the many small files each feed batch makes into fewer large ones."""
-        return self.table().optimize.compact()
+        """Rewrite the many small files each feed batch makes into fewer large ones, in row groups of
+        ROW_GROUP_LINES, so a reader (the offers engine on Dask) can take a large file in pieces."""
+        return self.table().optimize.compact(writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_LINES))
 
     def delete_before(self, cutoff: datetime) -> int:
         """Delete lines older than `cutoff` (retention); `vacuum` then removes the files."""

@@ -136,11 +136,13 @@ def write_partitions(client: Any, source: str, as_of: pd.Timestamp, exponent: in
     import dask.dataframe as dd
 
     files = line_files(source)
-    lake = dd.read_parquet(files)
+    lake = dd.read_parquet(files, split_row_groups=True)  # a row group at a time: a big file is read in pieces
     sample = lake._meta
     columns = [c for c in (LAKE_COLUMNS if "member_id" in sample.columns else ENGINE_COLUMNS) if c in sample.columns]
     lake = lake[columns]
-    lines = int(client.compute(lake.map_partitions(len).sum()).result())
+    import pyarrow.dataset as pads
+
+    lines = pads.dataset(files, format="parquet").count_rows()  # from the files' footers, not their data
     n = max(2 * len(client.scheduler_info()["workers"]), math.ceil(lines / partition_lines))
     meta = _to_engine(sample[columns].iloc[:0], exponent, as_of, n)
     engine = lake.map_partitions(_to_engine, exponent, as_of, n, meta=meta)
