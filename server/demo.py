@@ -187,15 +187,17 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
 
 
 def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[str, str] | None:
-    """Head office on its own database, linked to the store. It starts as a copy of the store's, as
-    campaign targeting still reads purchase history from head office's SQL database; the stores'
-    feeds fill its history lake (the chain page) and keep its members current.
+    """Head office on its own database, linked to the store. It starts as a copy of the store's (its
+    members, from before the first feed) with the Complete Journey's coupon campaigns and their
+    redemptions as past campaigns; the stores' feeds fill its history lake, which the offers run
+    (`shopgo offers-build` at head office) reads, and keep its members current.
 
     Returns the head-office process environment (and the public key the store must trust),
     or None when the store database is not SQLite.
     """
     from server.head_office.compiler import add_store, rotate_token
     from server.head_office.signing import generate_key, load_private_key, public_key_b64
+    from server.importer.campaigns import import_campaigns
     from server.store.packs import set_head_office_token
 
     if not url.startswith("sqlite:///"):
@@ -216,6 +218,9 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
     key = load_private_key(key_file) if key_file.exists() else generate_key(key_file)
     store_id = cfg["site"]["store_id"]
     ho_eng, store_eng = make_engine(ho_url), make_engine(url)
+    added, redeemed = import_campaigns(ho_eng)
+    if added:
+        click.echo(f"head office: {added} Complete Journey campaigns with {redeemed:,} redemptions as past campaigns")
     with make_session_factory(ho_eng)() as ho, make_session_factory(store_eng)() as store:
         if ho.get(StoreLink, store_id) is None:
             _, token = add_store(ho, store_id, cfg["site"]["store_name"], f"http://{store_bind}")

@@ -83,10 +83,22 @@ class Jobs:
             (f"; {sessions} old console sessions removed" if sessions else "")
 
     def offers_build(self) -> str:
-        from server.offers.build import as_of_for, build_store_offers
+        from server.offers.build import build_store_offers
+        from server.store.personal_offers import as_of_for
 
+        as_of = as_of_for(utcnow().date())
+        if self.cfg["site"]["role"] == "head_office":  # the engine over the chain's lake, on Dask
+            from server.head_office.notify import notify_stores, signing_key
+            from server.head_office.scoring import run_configured
+
+            with self.session() as sess:
+                report = run_configured(sess, self.cfg, signing_key(self.cfg), as_of)
+            notify_stores(self.engine, report.packs, wait=False)
+            return report.summary()
+        if self.cfg["server"]["head_office_url"]:
+            return "linked to head office, which sends this store's personal offers in offers packs"
         with self.session() as sess:
-            report = build_store_offers(sess, self.cfg, as_of_for(utcnow().date()))
+            report = build_store_offers(sess, self.cfg, as_of)
         return f"{report.offers_written} offers written, {report.offers_replaced} replaced"
 
     def catalogue_bump(self) -> str:

@@ -7,7 +7,9 @@ from db.models.chain import OutboxFact
 from db.models.head_office import (  # noqa: F401
     CampaignAudience,
     CampaignResult,
+    CampaignScore,
     CampaignVersion,
+    MemberProfile,
     Pack,
     ResultBatch,
     StoreLink,
@@ -22,5 +24,5 @@ from db.models.trips import Audit, Feedback, Trip, TripEvent
 __all__ = [
     "Audit", "BarcodeRule", "Base", "Campaign", "ConsoleSession", "DataRequest", "Device", "Feedback", "ImportChunk",
     "Member", "Offer", "OfferRedemption", "OutboxFact", "PointsEntry", "Product", "Promotion", "Purchase",
-    "PurchaseLine", "SiteState", "Store", "Trip", "TripEvent", "User",
+    "PurchaseLine", "SiteState", "StaffAction", "Store", "Trip", "TripEvent", "User",
 ]

@@ -143,3 +143,26 @@ class CampaignResult(Base):
 
 Index("ix_campaign_audience_store", CampaignAudience.campaign_id, CampaignAudience.store_id, CampaignAudience.grp)
 Index("ix_campaign_results_campaign", CampaignResult.campaign_id, CampaignResult.store_id)
+
+
+class CampaignScore(Base):
+    """Head office: a member's chance of redeeming a campaign, from the chain's offers run (its as-of)."""
+
+    __tablename__ = "campaign_scores"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    propensity: Mapped[float] = mapped_column(default=0.0)
+    as_of: Mapped[datetime]
+
+
+class MemberProfile(Base):
+    """Head office: a member's lifecycle stage and value segment (ranked chain-wide), from the chain's offers run."""
+
+    __tablename__ = "member_profiles"
+
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lifecycle: Mapped[str] = mapped_column(String(16))
+    segment: Mapped[str] = mapped_column(String(8))
+    as_of: Mapped[datetime]

@@ -103,6 +103,27 @@ def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: 
                f"history shifted by {report.shift_days} days so the newest basket is yesterday")
 
 
+@import_group.command("completejourney-campaigns")
+@click.option("--database", help="Head office's database URL (default: database.url from the config).")
+@pass_ctx
+def import_cj_campaigns(ctx: Ctx, database: str | None) -> None:
+    """At head office: the Complete Journey's coupon campaigns, audiences and redemptions as past campaigns."""
+    from db.migrate import upgrade
+    from server.importer.campaigns import import_campaigns
+
+    url = ctx.url(database)
+    upgrade(url)
+    eng = engine(ctx, database)
+    try:
+        added, redeemed = import_campaigns(eng)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        eng.dispose()
+    click.echo(f"{added} past campaigns added with {redeemed:,} redemptions (campaigns already there are kept); "
+               "members head office does not know are left out")
+
+
 # --- people and devices -------------------------------------------------------------------
 @main.group("user")
 def user_group() -> None:
@@ -332,16 +353,35 @@ def purge(ctx: click.Context, dry_run: bool, database: str | None) -> None:
 @click.option("--database", help="Database URL (default: database.url from the config).")
 @click.pass_context
 def offers_build_cmd(ctx: click.Context, as_of: dt.datetime | None, database: str | None) -> None:
-    """Build the store's personal offers now, as the nightly job does (same date twice: same offers)."""
+    """Build personal offers now, as the nightly job does (same date twice: same offers).
+
+    A store builds its own from its history, unless it is linked to head office, which then sends
+    them; head office runs the engine over the chain's lake on Dask, keeps campaign scores and
+    profiles for targeting, and signs each store an offers pack."""
     from db.session import make_engine, make_session_factory
     from server.config import database_url
-    from server.offers.build import as_of_for, build_store_offers
+    from server.offers.build import build_store_offers
+    from server.store.personal_offers import as_of_for
 
     cfg = _cfg(ctx, database)
     day = as_of.date() if as_of else dt.datetime.now(dt.timezone.utc).date()
+    head_office = cfg["site"]["role"] == "head_office"
+    if not head_office and cfg["server"]["head_office_url"]:
+        click.echo("this store is linked to head office (server.head_office_url), which sends its members' "
+                   "personal offers in offers packs; nothing built here")
+        return
     eng = make_engine(database_url(cfg))
     try:
         with make_session_factory(eng)() as sess:
+            if head_office:
+                from server.head_office.notify import signing_key
+                from server.head_office.scoring import run_configured
+
+                result = run_configured(sess, cfg, signing_key(cfg), as_of_for(day),
+                                        progress=lambda step: click.echo(f"... {step}", err=True))
+                sess.commit()
+                click.echo(f"chain offers as of {day}: {result.summary()}")
+                return
             report = build_store_offers(sess, cfg, as_of_for(day))
             sess.commit()
     except ValueError as exc:

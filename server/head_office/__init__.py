@@ -6,10 +6,15 @@ How the pieces fit
 - Campaigns (campaigns.py, definition.py): products or categories, a reward, a window,
   stores, a target rule, a per-member cap, a budget and a hold-out share. Every edit,
   publish and withdrawal is a new row in `campaign_versions`.
-- Targeting (audience.py, engine.py): consenting members of the campaign's stores, by tier,
-  then lifecycle stage and value segment (offers engine `profile_households`) and propensity
-  for the campaign's products (offers engine campaign targeting), minimum score or top N.
-  A stable hash puts `holdout_share` of them in the hold-out group.
+- Targeting (audience.py): consenting members of the campaign's stores, by tier, then
+  lifecycle stage and value segment and their score for the campaign (minimum score or top N),
+  as head office's offers run left them. A stable hash puts `holdout_share` of them in the
+  hold-out group.
+- The offers run (scoring.py): the offers engine over the chain's whole lake on Dask
+  (server/offers/chain.py), nightly and by `shopgo offers-build`: every member's personal
+  offers, sent to their home store in a signed "offers" pack; every draft or live campaign's
+  response scores (past redemptions count) and every member's stage and segment, kept for
+  targeting.
 - Packs (compiler.py, signing.py): per store, the campaign version, its products and the
   exposed and hold-out member ids in that store, as canonical JSON signed with Ed25519,
   numbered per store 1, 2, 3, ... Stores fetch them (server/store/packs.py) on the scheduler's
@@ -33,11 +38,10 @@ Caps and budgets
 Where head office's history comes from
 The stores' feed: members (`members`, with their home `store_id`, tier and consent) and the
 chain's purchase lines in the lake, each line keyed by (store, the store's purchase id).
-A store's history from before its link comes the same way (`shopgo chain backfill`).
-Targeting still reads `purchase_lines` in head office's SQL database (filled by importing,
-`shopgo import completejourney --store S00N --database <head-office url>` for the demo data)
-until the offers engine runs on the lake (the chain analytics work). Member ids are household
-ids, the same at head office and in every store.
+A store's history from before its link comes the same way (`shopgo chain backfill`). Past
+campaigns' redemptions come from the feed's results and, for the demo data, from
+`shopgo import completejourney-campaigns`. Member ids are household ids, the same at head
+office and in every store.
 
 Links between sites
 - Head office: `shopgo head-office store-add S001 --url http://store:8000` prints a token.

@@ -1,27 +1,25 @@
 """Who a campaign reaches: consenting members of its stores, filtered by tier, lifecycle
-stage, value segment and purchase propensity, then split into exposed and hold-out.
+stage, value segment and response score, then split into exposed and hold-out.
 
-Lifecycle stage and value segment come from the offers engine's `profile_households`, and
-the propensity for the campaign's products from its campaign targeting; head office only
-feeds them the chain history it holds (see server/head_office/__init__.py for where that
-history comes from) and applies the rule. The hold-out split is a hash of campaign and
-member, so a member stays in the same group across every version of a campaign.
+Stage, segment and each member's score for the campaign (their chance of redeeming it) are
+the offers engine's, from head office's offers run over the chain's lake (scoring.py: nightly,
+or `shopgo offers-build` at head office); this module only applies the rule to them. The
+hold-out split is a hash of campaign and member, so a member stays in the same group across
+every version of a campaign.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Mapping
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Member, Product, PurchaseLine
+from db.models import CampaignScore, Member, MemberProfile, Product
 from server.head_office.definition import MAX_PRODUCTS, CampaignError
 from server.offers.policy import holdout_fraction
-
-HISTORY_DAYS = 365  # the engine looks at one year of baskets
 
 
 @dataclass
@@ -71,31 +69,29 @@ def eligible_members(session: Session, stores: list[str], tiers: list[str]) -> p
     return pd.DataFrame(rows, columns=["member_id", "store_id", "tier"])
 
 
-def load_history(session: Session, member_ids: list[int], as_of: datetime) -> pd.DataFrame:
-    """The members' purchase lines of the last year, in the offers engine's history columns."""
-    since = as_of - timedelta(days=HISTORY_DAYS)
-    frames = []
-    for i in range(0, len(member_ids), 5000):  # bounded IN lists
-        chunk = member_ids[i:i + 5000]
-        rows = session.execute(
-            select(PurchaseLine.member_id, PurchaseLine.purchase_id, PurchaseLine.product_id, PurchaseLine.quantity,
-                   PurchaseLine.sales_minor, PurchaseLine.purchased_at)
-            .where(PurchaseLine.member_id.in_(chunk), PurchaseLine.purchased_at >= since,
-                   PurchaseLine.purchased_at < as_of)).all()
-        frames.append(pd.DataFrame(rows, columns=["household_id", "basket_id", "product_id", "quantity",
-                                                  "sales_minor", "timestamp"]))
-    frame = pd.concat(frames) if frames else pd.DataFrame(columns=["household_id", "basket_id", "product_id",
-                                                                    "quantity", "sales_minor", "timestamp"])
-    frame["sales_value"] = frame["sales_minor"].astype("float64") / 100.0
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame.drop(columns=["sales_minor"]).reset_index(drop=True)
+def member_profiles(session: Session) -> pd.DataFrame:
+    """Per member (index) the lifecycle stage and value segment of the latest offers run."""
+    rows = session.execute(select(MemberProfile.member_id, MemberProfile.lifecycle, MemberProfile.segment)).all()
+    if not rows:
+        raise CampaignError("no member profiles yet: stage and segment rules need head office's offers run "
+                            "(nightly, or `shopgo offers-build` now)")
+    return pd.DataFrame(rows, columns=["member_id", "lifecycle", "segment"]).set_index("member_id")
+
+
+def campaign_scores(session: Session, campaign_id: int) -> pd.Series:
+    """Per member (index) their score for the campaign from the latest offers run."""
+    rows = session.execute(select(CampaignScore.member_id, CampaignScore.score)
+                           .where(CampaignScore.campaign_id == campaign_id)).all()
+    if not rows:
+        raise CampaignError(f"campaign {campaign_id} has no scores yet: minimum-score and top-N rules need head "
+                            "office's offers run after the campaign was created (nightly, or `shopgo offers-build` "
+                            "now); then preview or publish again")
+    return pd.Series({int(m): float(s) for m, s in rows}, name="score")
 
 
 def select_audience(session: Session, campaign_id: int, definition: Mapping[str, Any],
                     as_of: datetime) -> dict[str, StoreAudience]:
     """Per store, the members the rule targets, split into exposed and hold-out."""
-    from server.head_office import engine
-
     target = definition["target"]
     members = eligible_members(session, definition["stores"], target["tiers"])
     out = {s: StoreAudience() for s in definition["stores"]}
@@ -103,21 +99,18 @@ def select_audience(session: Session, campaign_id: int, definition: Mapping[str,
         return out
     wants_profile = bool(target["lifecycle"] or target["segments"])
     wants_score = target["min_propensity"] is not None or target["top_n"] is not None
-    if wants_profile or wants_score:
-        history = load_history(session, members["member_id"].tolist(), as_of)
-        if wants_profile:
-            profile = engine.profiles(history, as_of)
-            keep = pd.Series(True, index=members.index)
-            if target["lifecycle"]:  # members without history have no stage and are left out
-                keep &= members["member_id"].map(profile["lifecycle"]).isin(target["lifecycle"])
-            if target["segments"]:
-                keep &= members["member_id"].map(profile["segment"]).isin(target["segments"])
-            members = members[keep]
+    if wants_profile:
+        profile = member_profiles(session)
+        keep = pd.Series(True, index=members.index)
+        if target["lifecycle"]:  # members without history have no stage and are left out
+            keep &= members["member_id"].map(profile["lifecycle"]).isin(target["lifecycle"])
+        if target["segments"]:
+            keep &= members["member_id"].map(profile["segment"]).isin(target["segments"])
+        members = members[keep]
     for store, count in members.groupby("store_id").size().items():
         out[str(store)].eligible = int(count)
     if wants_score and not members.empty:
-        products = campaign_products(session, definition)
-        scores = engine.propensity(history[history["household_id"].isin(members["member_id"])], products, as_of)
+        scores = campaign_scores(session, campaign_id)
         members = members.assign(score=members["member_id"].map(scores).fillna(0.0).astype("float64"))
         if target["min_propensity"] is not None:
             members = members[members["score"] >= target["min_propensity"]]

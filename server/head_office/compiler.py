@@ -87,13 +87,31 @@ def compile_pack(session: Session, key: Ed25519PrivateKey, store_id: str, campai
 def compile_roster(session: Session, key: Ed25519PrivateKey, store_id: str, members: Sequence[Mapping[str, Any]],
                    erase: Sequence[int], issued_at: datetime) -> Pack:
     """Sign and store the store's next pack as a roster: members' states (consent, tier) and erasures."""
+    return _compile_chain_pack(session, key, store_id, "roster", {"members": [dict(m) for m in members],
+                                                                  "erase": sorted(erase)}, issued_at)
+
+
+def compile_offers(session: Session, key: Ed25519PrivateKey, store_id: str, members: Sequence[int],
+                   offers: Sequence[Mapping[str, Any]], issued_at: datetime, start: datetime,
+                   max_live_offers: int) -> Pack:
+    """Sign and store the store's next pack as its members' personal offers from the chain's offers run:
+    `members` are the members it covers (their engine offers from `start` on are replaced), `offers` the
+    new ones, and no member is to hold more than `max_live_offers` live at once."""
+    return _compile_chain_pack(session, key, store_id, "offers", {
+        "start": start.isoformat(), "max_live_offers": int(max_live_offers),
+        "members": sorted(int(m) for m in members), "offers": [dict(o) for o in offers]}, issued_at)
+
+
+def _compile_chain_pack(session: Session, key: Ed25519PrivateKey, store_id: str, action: str,
+                        content: Mapping[str, Any], issued_at: datetime) -> Pack:
+    """A pack that names no campaign (roster, offers), numbered after the store's last and signed."""
     link = session.get(StoreLink, store_id, with_for_update=True)
     if link is None:
         raise CampaignError(f"store {store_id} is not linked to head office")
     seq = (session.scalar(select(func.max(Pack.seq)).where(Pack.store_id == store_id)) or 0) + 1
     body = canonical({"format": PACK_FORMAT, "store_id": store_id, "seq": seq, "issued_at": issued_at.isoformat(),
-                      "action": "roster", "members": [dict(m) for m in members], "erase": sorted(erase)})
-    pack = Pack(store_id=store_id, seq=seq, campaign_id=None, campaign_version=None, action="roster", body=body,
+                      "action": action, **content})
+    pack = Pack(store_id=store_id, seq=seq, campaign_id=None, campaign_version=None, action=action, body=body,
                 signature=sign(key, body), created_at=issued_at, acked_status="", acked_reason="")
     session.add(pack)
     session.flush()

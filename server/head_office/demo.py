@@ -3,8 +3,8 @@
 Two throw-away SQLite databases (head office and one store) get the same slice of the
 Complete Journey. A campaign is built from the coupon products of one of its real
 campaigns and that campaign's window (shifted like the imported history); head office
-targets by the offers engine's propensity as of the window's start, publishes and signs the
-pack; the store verifies and applies it, then back-fills its history (the real purchases)
+targets every consenting member (half held out, so lift can be measured), publishes and signs
+the pack; the store verifies and applies it, then back-fills its history (the real purchases)
 through its feed; head office derives the campaign's results from them and prints the report. The households never saw this offer, so this is an A/A check of the machinery: the
 interval should cover zero, and a campaign that really ran would show its lift the same way.
 """
@@ -74,7 +74,7 @@ def run_demo(cj_campaign: int = 8, households: int = 300, echo: Callable[[str], 
                 definition = {"name": f"Complete Journey campaign {cj_campaign} coupons",
                               "product_ids": sorted(p for p, in top), "reward": {"type": "percent", "value": 20},
                               "valid_from": start.isoformat(), "valid_to": end.isoformat(), "stores": ["S001"],
-                              "target": {"min_propensity": 0.05}, "max_per_member": 2, "holdout_share": 0.5,
+                              "target": {}, "max_per_member": 2, "holdout_share": 0.5,
                               "budget": {"kind": "redemptions", "amount": 0}}
                 cid = campaigns.create_campaign(ho, definition, "demo").id
                 result = campaigns.publish(ho, cid, key, "demo", as_of=start)

@@ -22,6 +22,7 @@ from server.importer.catalogue import build_catalogue
 from server.importer.numbering import card_number
 
 DATASET = "completejourney"
+SHIFT_KEY = "completejourney_shift_days"
 HOUSEHOLDS_PER_CHUNK = 250
 CONSENT_SHARE = 85  # percent of households who agreed to personalised offers
 Progress = Callable[[int, int], None]
@@ -200,6 +201,9 @@ def import_completejourney(engine: Engine, *, store_id: str, store_name: str, ho
             conn.execute(Store.__table__.insert().values(id=store_id, name=store_name, timezone="Europe/London",
                                                          created_at=datetime.now(timezone.utc)))
         report.products_added = _add_products(conn, build_catalogue(data["products"], tx_all))
+        # the campaigns' import (server/importer/campaigns.py) shifts their dates by the same days
+        conn.execute(SiteState.__table__.delete().where(SiteState.key == SHIFT_KEY))
+        conn.execute(SiteState.__table__.insert().values(key=SHIFT_KEY, value=str(shift.days)))
         report.members_added = _add_members(conn, lines, store_id, points_per_unit, tiers)
         ensure_month_partitions(conn, lines["ts"].min(), lines["ts"].max())
         done = set(conn.execute(select(ImportChunk.chunk).where(ImportChunk.dataset == DATASET)).scalars())

@@ -1,9 +1,12 @@
-"""Offers engine: who each shopper is, what to offer them, and what not.
+"""Offers engine: who each shopper is, what to offer them, and what not, and who responds to a campaign.
 
 Pure functions over a purchase-history DataFrame (household_id, basket_id, product_id, quantity,
-sales_value, timestamp UTC); no database access here. Households are scored independently in shards.
-The engine imports no other ShopGo package; build.py (the nightly build of a store's offers)
-may import `db` and server.store, cli.py the platform too.
+sales_value, timestamp UTC, optional discount); no database access here. The chain-wide parts
+(neighbour pool, popularity, trends) are computed once as ChainStats and every partition of
+households is scored against them: a store runs it on its whole history in one process, head
+office on Dask over the chain's lake (chain.py), with the same functions. The engine imports no
+other ShopGo package; build.py (the nightly build of a store's offers) may import `db` and
+server.store, cli.py the platform too.
 """
 
 from __future__ import annotations

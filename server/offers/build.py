@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Member, Offer, OfferRedemption, Product, Purchase, PurchaseLine
+from db.models import Member, Offer, Purchase, PurchaseLine
+from server.store.personal_offers import ENGINE_KINDS, first_day, write_offers
 
 log = logging.getLogger(__name__)
-ENGINE_KINDS = ("replenish", "discover", "winback", "reward")
 HISTORY_COLUMNS = ["household_id", "basket_id", "product_id", "quantity", "sales_value", "timestamp", "discount"]
 Builder = Callable[..., Sequence[Any]]
 
@@ -39,11 +39,6 @@ class BuildReport:
     offers_written: int
     offers_replaced: int
     skipped: int
-
-
-def as_of_for(day: dt.date) -> dt.datetime:
-    """The as-of time of a build for `day`: its first moment, UTC, so reruns that day agree."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
 def history_frame(session: Session, store_id: str, as_of: dt.datetime, days: int, exponent: int = 2) -> pd.DataFrame:
@@ -81,29 +76,6 @@ def members_frame(session: Session, store_id: str, start: dt.datetime) -> pd.Dat
                          "live_offers": [int(live.get(r[0], 0)) for r in rows]})
 
 
-def _bound(day: dt.date, end: bool = False) -> dt.datetime:
-    """A proposal's UTC day as a stored instant; the last day is valid until the next midnight."""
-    return as_of_for(day + dt.timedelta(days=1) if end else day)
-
-
-def offer_row(proposal: Any, price_minor: int, points_per_unit: int, exponent: int) -> Offer | None:
-    """The Offer for one engine proposal, or None when its reward type is not one the tills apply."""
-    if proposal.reward_type == "percent":
-        reward_type, value = "percent", int(proposal.reward_value)
-        if not 0 < value < 100:
-            return None
-    elif proposal.reward_type == "points":
-        # The engine speaks in multipliers of the points a unit earns; the tills add bonus points per unit.
-        earned = price_minor * points_per_unit // 10**exponent
-        reward_type, value = "points", max(1, (int(proposal.reward_value) - 1) * earned)
-    else:
-        return None
-    return Offer(member_id=int(proposal.household_id), product_id=int(proposal.product_id), kind=proposal.kind,
-                 reward_type=reward_type, reward_value=value, score=float(proposal.score),
-                 valid_from=_bound(proposal.valid_from), valid_to=_bound(proposal.valid_to, end=True),
-                 max_redemptions=1)
-
-
 def _default_builder() -> Builder:
     from server.offers import build_offers
 
@@ -125,31 +97,12 @@ def build_store_offers(session: Session, cfg: Mapping[str, Any], as_of: dt.datet
     exponent = int(cfg["site"]["currency_exponent"])
     history = history_frame(session, store_id, as_of, int(cfg["retention"]["days"]), exponent)
     policy = _policy(cfg)
-    # New offers start here; engine offers from here on are an earlier run's output for this date.
-    start = as_of_for(as_of.astimezone(dt.timezone.utc).date() + dt.timedelta(days=policy.start_days))
+    start = first_day(as_of, policy.start_days)
     members = members_frame(session, store_id, start)
     consenting = set(members.loc[members["consent"], "household_id"].astype(int))
     build = builder or _default_builder()
     proposals = list(build(history, members, pd.Timestamp(as_of), policy)) if len(members) else []
-    prices = dict(session.execute(select(Product.id, Product.price_minor)).all())
-    # Starting with the new ones, never redeemed: this job's own earlier output, safe to replace.
-    future = [*_engine_offers(store_id), Offer.valid_from >= start,
-              ~exists().where(OfferRedemption.offer_id == Offer.id)]
-    replaced = session.execute(delete(Offer).where(*future).execution_options(synchronize_session=False)).rowcount
-    written = skipped = 0
-    for p in proposals:
-        # Consent is checked here too: the engine is trusted to hold it, but a bug there must not leak.
-        row = None
-        if int(p.household_id) in consenting and int(p.product_id) in prices and p.kind in ENGINE_KINDS:
-            row = offer_row(p, prices[int(p.product_id)], int(cfg["loyalty"]["points_per_unit"]), exponent)
-        if row is None or row.valid_from < start:
-            skipped += 1
-            continue
-        session.add(row)
-        written += 1
-    session.flush()
-    if skipped:
-        log.warning("offers build: %d proposal(s) skipped (no consent, unknown product or reward type)", skipped)
+    mine = select(Member.id).where(Member.store_id == store_id)
+    written, replaced, skipped = write_offers(session, cfg, proposals, mine, start, policy.max_live_offers)
     return BuildReport(as_of=as_of, members=len(members), consenting=len(consenting), history_lines=len(history),
-                       proposals=len(proposals), offers_written=written, offers_replaced=int(replaced or 0),
-                       skipped=skipped)
+                       proposals=len(proposals), offers_written=written, offers_replaced=replaced, skipped=skipped)

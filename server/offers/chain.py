@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,8 +33,9 @@ import pandas as pd
 
 from server.offers.engine import partition_summary, target_households
 from server.offers.history import REQUIRED_COLUMNS, HistoryError, before, check_history
-from server.offers.offers import OfferProposal, build_offers
+from server.offers.offers import OfferProposal, plan_offers
 from server.offers.policy import OfferPolicy
+from server.offers.profile import value_segments
 from server.offers.recommend import ChainStats, EngineParams, PartitionSummary, chain_stats, merge_summaries
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ LAKE_COLUMNS = ["store_id", "purchase_id", "member_id", "product_id", "quantity"
                 "purchased_at"]
 OFFER_COLUMNS = [f for f in OfferProposal.__dataclass_fields__]
 TARGET_COLUMNS = ["campaign_id", "household_id", "score", "propensity"]
+PROFILE_COLUMNS = ["household_id", "lifecycle", "monetary_pence"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,12 @@ class ChainSettings:
 
 @dataclass(frozen=True)
 class ChainResult:
-    """Personal offers (OFFER_COLUMNS) and campaign response scores (TARGET_COLUMNS) for the chain."""
+    """Personal offers (OFFER_COLUMNS), campaign response scores (TARGET_COLUMNS) and every household's
+    lifecycle stage and value segment (ranked chain-wide) for the chain."""
 
     offers: pd.DataFrame
     targets: pd.DataFrame
+    profiles: pd.DataFrame
     households: int
     lines: int
     partitions: int
@@ -81,12 +86,15 @@ def chain_client(settings: ChainSettings = ChainSettings()) -> Iterator[Any]:
         with Client(settings.scheduler, timeout="10s") as client:
             yield client
         return
-    import os
+    import dask
 
     workers = settings.workers or os.cpu_count() or 1
     logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # each shuffle's start and end is not news
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=settings.worker_memory,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    # workers start as fresh interpreters: nothing forks a process that has loaded deltalake's threads
+    spawn = dask.config.set({"distributed.worker.multiprocessing-method": "spawn"})
+    with spawn, LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                             memory_limit=settings.worker_memory, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:  # dashboard_address ":0": any free port, never a clash on 8787
         yield client
 
 
@@ -185,22 +193,23 @@ def merge_task(a: PartitionSummary, b: PartitionSummary, pool_size: int) -> Part
 
 def score_task(path: str, stats: ChainStats, as_of: pd.Timestamp, policy: OfferPolicy, params: EngineParams,
                members: pd.DataFrame | None, campaigns: Mapping[int, np.ndarray],
-               redemptions: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """A partition's personal offers and campaign scores, against the chain's statistics."""
+               redemptions: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A partition's personal offers, campaign scores and profiles, against the chain's statistics."""
     rows = check_history(_read(path))
     if rows.empty:
-        return pd.DataFrame(columns=OFFER_COLUMNS), pd.DataFrame(columns=TARGET_COLUMNS), 0
+        return (pd.DataFrame(columns=OFFER_COLUMNS), pd.DataFrame(columns=TARGET_COLUMNS),
+                pd.DataFrame(columns=PROFILE_COLUMNS))
     households = np.unique(rows["household_id"].to_numpy())
     if members is None:
         members = pd.DataFrame({"household_id": households, "consent": True, "live_offers": 0})
     else:
         members = members.loc[members["household_id"].isin(households)]
-    proposals = build_offers(rows, members, as_of, policy, params, stats)
+    proposals, profiles = plan_offers(rows, members, as_of, policy, params, stats)
     offers = pd.DataFrame([asdict(p) for p in proposals], columns=OFFER_COLUMNS)
     targets = [target_households(rows, products, as_of, params, stats, redemptions).assign(campaign_id=campaign_id)
                for campaign_id, products in campaigns.items()]
     target_frame = pd.concat(targets)[TARGET_COLUMNS] if targets else pd.DataFrame(columns=TARGET_COLUMNS)
-    return offers, target_frame, len(households)
+    return offers, target_frame, profiles[PROFILE_COLUMNS]
 
 
 def _by_bucket(frame: pd.DataFrame | None, n: int) -> list[pd.DataFrame | None]:
@@ -216,6 +225,8 @@ def run_chain(client: Any, source: str, as_of: pd.Timestamp, *, exponent: int = 
               redemptions: pd.DataFrame | None = None, partition_lines: int = 500_000, scratch: str = "",
               progress: Callable[[str], None] | None = None) -> ChainResult:
     """Personal offers and campaign scores for every household of the lines at `source`, on the client's cluster."""
+    from distributed import as_completed
+
     say = progress or (lambda _: None)
     folder = Path(tempfile.mkdtemp(prefix="shopgo-chain-", dir=scratch or None))
     try:
@@ -240,18 +251,22 @@ def run_chain(client: Any, source: str, as_of: pd.Timestamp, *, exponent: int = 
         say("scoring every partition")
         wanted = {int(c): np.asarray(sorted({int(p) for p in ps}), dtype=np.int64) for c, ps in (campaigns or {}).items()}
         member_parts, redemption_parts = _by_bucket(members, n), _by_bucket(redemptions, n)
-        futures = [client.submit(score_task, f, stats, as_of, policy, params, member_parts[i], wanted,
-                                 redemption_parts[i], pure=False)
-                   for i, f in enumerate(files)]
-        offers, targets, households = [], [], 0
-        for done, future in enumerate(futures, 1):
-            o, t, h = future.result()
+        # each result is fetched as its partition finishes and its future dropped at once, so no
+        # worker keeps every partition's offers and scores until the end
+        pending = as_completed([client.submit(score_task, f, stats, as_of, policy, params, member_parts[i], wanted,
+                                              redemption_parts[i], pure=False) for i, f in enumerate(files)])
+        offers, targets, profiles = [], [], []
+        for done, future in enumerate(pending, 1):
+            o, t, p = future.result()
+            future.release()
             offers.append(o)
             targets.append(t)
-            households += h
-            if done % max(1, len(futures) // 10) == 0 or done == len(futures):
-                say(f"scored {done}/{len(futures)} partitions")
+            profiles.append(p)
+            if done % max(1, len(files) // 10) == 0 or done == len(files):
+                say(f"scored {done}/{len(files)} partitions")
+        profile = pd.concat(profiles, ignore_index=True).sort_values("household_id", ignore_index=True)
+        profile["segment"] = value_segments(profile["monetary_pence"].to_numpy(), policy)  # ranked chain-wide
         return ChainResult(offers=pd.concat(offers, ignore_index=True), targets=pd.concat(targets, ignore_index=True),
-                           households=households, lines=lines, partitions=len(files))
+                           profiles=profile, households=len(profile), lines=lines, partitions=len(files))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

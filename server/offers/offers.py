@@ -123,10 +123,17 @@ def build_offers(history: pd.DataFrame, members: pd.DataFrame, as_of: pd.Timesta
                  stats: ChainStats | None = None) -> list[OfferProposal]:
     """The nightly job's pure core: offers for all members from the history before as_of (one
     partition of the chain when `stats` are the chain's statistics, else the whole chain)."""
+    return plan_offers(history, members, as_of, policy, params, stats)[0]
+
+
+def plan_offers(history: pd.DataFrame, members: pd.DataFrame, as_of: pd.Timestamp,
+                policy: OfferPolicy = OfferPolicy(), params: EngineParams = EngineParams(),
+                stats: ChainStats | None = None) -> tuple[list[OfferProposal], pd.DataFrame]:
+    """build_offers, and the households' profiles it chose by (profile_households)."""
     if "household_id" not in members.columns or "consent" not in members.columns:
         raise ValueError("members needs columns household_id and consent")
     rows = before(check_history(history), as_of)
     ranked = score_households(rows, as_of, policy.candidates, params, stats)
     profiles = profile_households(rows, as_of, policy)
     everyday = everyday_full_price(rows, as_of, policy)
-    return select_offers(ranked, profiles, members, everyday, as_of, policy)
+    return select_offers(ranked, profiles, members, everyday, as_of, policy), profiles

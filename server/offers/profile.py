@@ -57,7 +57,7 @@ def profile_households(history: pd.DataFrame, as_of: pd.Timestamp, policy: Offer
     per["spend_base"] = baskets.loc[baskets["base"]].groupby("household_id")["pence"].sum()
     per = per.fillna({"visits_recent": 0, "visits_base": 0, "spend_recent": 0, "spend_base": 0})
     per["recency_days"] = (as_of - per["last_visit"]).dt.total_seconds() // 86400
-    per["segment"] = _segments(per["monetary_pence"].to_numpy(), policy)
+    per["segment"] = value_segments(per["monetary_pence"].to_numpy(), policy)
     per["lifecycle"] = _stages(per, as_of, base_start, policy)
     out = per.reset_index()[["household_id", "recency_days", "frequency", "monetary_pence", "segment",
                              "lifecycle", "first_visit", "last_visit", "visits_recent", "visits_base",
@@ -73,8 +73,8 @@ def profile_households(history: pd.DataFrame, as_of: pd.Timestamp, policy: Offer
     return out
 
 
-def _segments(monetary: np.ndarray, policy: OfferPolicy) -> np.ndarray:
-    """Value bands by rank of monetary value (ties share the better band)."""
+def value_segments(monetary: np.ndarray, policy: OfferPolicy = OfferPolicy()) -> np.ndarray:
+    """Value bands by rank of monetary value among all the households given (ties share the better band)."""
     rank = pd.Series(monetary).rank(ascending=False, method="min").to_numpy()
     share = (rank - 1) / len(monetary)  # the best household is always in the top band
     return np.select([share < policy.segment_top, share < policy.segment_high, share < policy.segment_mid],

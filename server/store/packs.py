@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import date as dt_date
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -36,6 +37,7 @@ from server.head_office.compiler import MAX_ACKS, PACK_FORMAT
 from server.head_office.link_secret import LinkTokenError
 from server.head_office.signing import SignatureError, load_public_key, verify
 from server.head_office.wire import LinkError, call
+from server.store.personal_offers import Proposal, write_offers
 
 log = logging.getLogger(__name__)
 TOKEN_KEY = "head_office_token"
@@ -154,9 +156,9 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
         claimed = _unverified(body)  # only to name the refused pack in the log and the acknowledgement
         return refuse(claimed.get("seq"), f"signature: {exc}", claimed)
     seq = doc.get("seq")
-    roster = doc.get("action") == "roster"
+    chain = CHAIN_PACKS.get(str(doc.get("action")))  # a pack that names no campaign: (check, apply)
     if doc.get("format") != PACK_FORMAT or not isinstance(seq, int) or not (
-            _roster_ok(doc) if roster else isinstance(doc.get("campaign"), dict)):
+            chain[0](doc) if chain else isinstance(doc.get("campaign"), dict)):
         return refuse(seq, f"not a {PACK_FORMAT} pack", doc)
     if doc.get("store_id") != store_id:
         return refuse(seq, f"pack is for store {doc.get('store_id')}, this is {store_id}", doc)
@@ -165,12 +167,13 @@ def apply_pack(session: Session, cfg: Mapping[str, Any], body: str, signature: s
         return refuse(seq, f"replayed: pack {seq} is not newer than the last applied ({last})", doc)
     if seq != last + 1:
         return refuse(seq, f"out of order: expected pack {last + 1}, got {seq}", doc)
-    if roster:
+    if chain:
+        reason, written = chain[1](session, cfg, doc, now)
         row = StorePack(seq=seq, campaign_id=None, campaign_version=None, status="applied",
-                        reason=_roster(session, doc, now), offers_written=0, received_at=now)
+                        reason=reason, offers_written=written, received_at=now)
         session.add(row)
         session.flush()
-        log.info("roster pack %s: %s", seq, row.reason)
+        log.info("%s pack %s: %s", doc["action"], seq, row.reason)
         return row
     camp = doc["campaign"]
     status, reason, written = _activate(session, doc, now) if doc.get("action") == "activate" else \
@@ -190,7 +193,7 @@ def _roster_ok(doc: Mapping[str, Any]) -> bool:
         and isinstance(m.get("consent"), bool) for m in members) and all(type(e) is int for e in erase)
 
 
-def _roster(session: Session, doc: Mapping[str, Any], now: datetime) -> str:
+def _roster(session: Session, cfg: Mapping[str, Any], doc: Mapping[str, Any], now: datetime) -> tuple[str, int]:
     """The chain's members' changes and erasures, for the members this store holds (no echo to the feed)."""
     from server.store.loyalty import erase_member
 
@@ -207,7 +210,45 @@ def _roster(session: Session, doc: Mapping[str, Any], now: datetime) -> str:
             erased += 1
     session.flush()
     return (f"{updated} of {len(doc['members'])} members updated, {erased} of {len(doc['erase'])} erasures "
-            "applied (the rest are not members here)")
+            "applied (the rest are not members here)"), 0
+
+
+OFFER_KEYS = {"member_id": int, "product_id": int, "kind": str, "reward_type": str, "reward_value": int,
+              "valid_from": str, "valid_to": str, "score": (int, float)}
+
+
+def _offers_ok(doc: Mapping[str, Any]) -> bool:
+    members, offers, cap = doc.get("members"), doc.get("offers"), doc.get("max_live_offers")
+    if not isinstance(members, list) or not isinstance(offers, list) or not isinstance(doc.get("start"), str) \
+            or type(cap) is not int or cap < 0 or not all(type(m) is int for m in members):
+        return False
+    try:
+        datetime.fromisoformat(doc["start"])
+        for o in offers:
+            if not isinstance(o, dict) or set(o) != set(OFFER_KEYS) or not all(
+                    isinstance(o[k], t) and not isinstance(o[k], bool) for k, t in OFFER_KEYS.items()):
+                return False
+            dt_date.fromisoformat(o["valid_from"]), dt_date.fromisoformat(o["valid_to"])
+    except ValueError:
+        return False
+    return True
+
+
+def _offers(session: Session, cfg: Mapping[str, Any], doc: Mapping[str, Any], now: datetime) -> tuple[str, int]:
+    """Head office's personal offers for the members it names: their engine offers from the pack's start on,
+    never redeemed, are replaced, under the chain's cap on live offers (the store's own offers build
+    stands aside while it is linked)."""
+    proposals = [Proposal(o["member_id"], o["product_id"], o["kind"], o["reward_type"], o["reward_value"],
+                          dt_date.fromisoformat(o["valid_from"]), dt_date.fromisoformat(o["valid_to"]),
+                          float(o["score"])) for o in doc["offers"]]
+    members = select(Member.id).where(Member.id.in_(doc["members"] or [-1]))
+    written, replaced, skipped = write_offers(session, cfg, proposals, members, datetime.fromisoformat(doc["start"]),
+                                              doc["max_live_offers"])
+    return (f"{written} personal offers written for {len(doc['members'])} members, {replaced} earlier ones "
+            f"replaced, {skipped} skipped (not members here, no consent, unknown product or over the cap)"), written
+
+
+CHAIN_PACKS = {"roster": (_roster_ok, _roster), "offers": (_offers_ok, _offers)}
 
 
 def _unverified(body: str) -> dict[str, Any]:

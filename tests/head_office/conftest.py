@@ -121,3 +121,49 @@ def other_key_b64() -> str:
 
 def raw_b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def lake_rows(session: Session) -> Any:
+    """Every purchase line of the session's database as rows of head office's lake (pyarrow)."""
+    import pyarrow as pa
+    from sqlalchemy import select
+
+    from server.head_office.lake import SCHEMA
+
+    rows = session.execute(select(Purchase.store_id, PurchaseLine.purchase_id, PurchaseLine.member_id,
+                                  PurchaseLine.product_id, PurchaseLine.quantity, PurchaseLine.weight_g,
+                                  PurchaseLine.sales_minor, PurchaseLine.discount_minor, PurchaseLine.purchased_at)
+                           .join(Purchase, Purchase.id == PurchaseLine.purchase_id)).all()
+    columns = list(zip(*rows))
+    at = [t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in columns[8]]
+    table = pa.table({**{name: list(values) for name, values in zip(SCHEMA.names[:8], columns[:8])},
+                      "purchased_at": at, "month": [t.strftime("%Y-%m") for t in at]}).cast(SCHEMA)
+    return table
+
+
+def lake_from_sql(session: Session, path: Path) -> str:
+    """Head office's lake holding every purchase line of the session's database, as the stores' feed
+    would have brought them (one commit)."""
+    from deltalake import write_deltalake
+
+    write_deltalake(str(path), lake_rows(session), mode="append", partition_by=["month"])
+    return str(path)
+
+
+def chain_history(session: Session) -> Any:
+    """The same lines in the offers engine's columns, as the chain run reads them from the lake."""
+    from server.offers.chain import engine_lines
+
+    return engine_lines(lake_rows(session).to_pandas(), 2)
+
+
+def offers_run(session: Session, tmp_path: Path, key: Ed25519PrivateKey, as_of: datetime) -> Any:
+    """Head office's offers run (server/head_office/scoring.py) over the session's history, on a
+    one-worker LocalCluster, as `shopgo offers-build` does it at head office (the caller commits)."""
+    from server import config as config_mod
+    from server.head_office.scoring import run_configured
+
+    lake = lake_from_sql(session, tmp_path / "lake")
+    cfg = config_mod.load(overrides={"site": {"role": "head_office"},
+                                     "chain": {"lake": lake, "workers": 1, "worker_memory": "1GB"}})
+    return run_configured(session, cfg, key, as_of)

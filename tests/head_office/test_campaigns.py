@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,13 +15,13 @@ from db.base import utcnow
 from db.models import CampaignAudience, Member, Pack, Product, PurchaseLine
 from db.session import make_engine, make_session_factory
 from server.head_office import campaigns
-from server.head_office.audience import in_holdout, load_history
+from server.head_office.audience import in_holdout
 from server.head_office.compiler import add_store
 from server.head_office.definition import CampaignError, parse_definition
 from server.head_office.signing import load_public_key, public_key_b64, verify
 from server.offers.engine import target_households
 from server.offers.profile import profile_households
-from tests.head_office.conftest import definition
+from tests.head_office.conftest import chain_history, definition, offers_run
 
 
 @pytest.mark.parametrize("change, message", [
@@ -120,14 +121,19 @@ def test_publish_refuses_a_window_that_has_ended(chain: Session) -> None:
     assert chain.scalars(select(Pack)).all() == []
 
 
-def test_lifecycle_and_segment_rules_follow_the_offers_engine(chain: Session) -> None:
+def test_lifecycle_and_segment_rules_follow_the_offers_engine(chain: Session, tmp_path: Path) -> None:
     now = utcnow()
-    history = load_history(chain, _consenting(chain), now)
+    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain),
+                                                      target={"lifecycle": ["stable"]})).id
+    with pytest.raises(CampaignError, match="no member profiles yet"):
+        campaigns.preview(chain, cid, now)
+    offers_run(chain, tmp_path, Ed25519PrivateKey.generate(), now)
+    history = chain_history(chain)
     profile = profile_households(history, pd.Timestamp(now))
+    profile = profile[profile["household_id"].isin(_consenting(chain))]
     stage = profile["lifecycle"].iloc[0]
     want = sorted(profile.loc[profile["lifecycle"] == stage, "household_id"].astype(int))
-    cid = campaigns.create_campaign(chain, definition(product_ids=_products(chain),
-                                                      target={"lifecycle": [stage]})).id
+    campaigns.update_campaign(chain, cid, definition(product_ids=_products(chain), target={"lifecycle": [stage]}))
     assert campaigns.preview(chain, cid, now)["S001"]["exposed"] == len(want)
     segment = profile["segment"].iloc[-1]
     both = profile[(profile["lifecycle"] == stage) & (profile["segment"] == segment)]
@@ -136,12 +142,16 @@ def test_lifecycle_and_segment_rules_follow_the_offers_engine(chain: Session) ->
     assert campaigns.preview(chain, cid, now)["S001"]["eligible"] == len(both)
 
 
-def test_top_n_and_minimum_propensity_use_the_engine_scores(chain: Session) -> None:
+def test_top_n_and_minimum_score_use_the_engine_scores(chain: Session, tmp_path: Path) -> None:
     now = utcnow()
     products = _products(chain)
-    scores = target_households(load_history(chain, _consenting(chain), now), products, pd.Timestamp(now))
-    ranked = scores.sort_values(["score", "household_id"], ascending=[False, True])
     cid = campaigns.create_campaign(chain, definition(product_ids=products, target={"top_n": 3})).id
+    with pytest.raises(CampaignError, match=f"campaign {cid} has no scores yet"):
+        campaigns.publish(chain, cid, Ed25519PrivateKey.generate(), as_of=now)
+    offers_run(chain, tmp_path, Ed25519PrivateKey.generate(), now)
+    scores = target_households(chain_history(chain), products, pd.Timestamp(now))
+    scores = scores[scores["household_id"].isin(_consenting(chain))]
+    ranked = scores.sort_values(["score", "household_id"], ascending=[False, True])
     result = campaigns.publish(chain, cid, Ed25519PrivateKey.generate(), as_of=now)
     chosen = sorted(chain.scalars(select(CampaignAudience.member_id).where(CampaignAudience.campaign_id == cid)))
     assert result.audience["S001"]["audience"] == 3 and chosen == sorted(ranked["household_id"].head(3).astype(int))

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from db.models import Campaign, Member, Offer
 from server import config as config_mod
-from server.offers.build import as_of_for, build_store_offers, history_frame, members_frame, offer_row
+from server.offers.build import build_store_offers, history_frame, members_frame
 from server.offers.policy import OfferPolicy, in_holdout
+from server.store.personal_offers import as_of_for, offer_row
 
 from .conftest import NOW, Shop
 
@@ -50,7 +51,7 @@ def test_history_frame_reads_the_window_in_the_engines_columns(shop: Shop) -> No
     _regulars(shop)
     frame = history_frame(shop.session, "S001", AS_OF, days=730)
     assert list(frame.columns) == ["household_id", "basket_id", "product_id", "quantity", "sales_value",
-                                   "timestamp"]
+                                   "timestamp", "discount"]
     assert set(frame["household_id"]) == {1, 2, HOLD_OUT, 4}  # not the other store's member
     assert frame["timestamp"].max() < pd.Timestamp(AS_OF) and str(frame["timestamp"].dt.tz) == "UTC"
     assert frame.loc[frame["product_id"] == 2, "sales_value"].iloc[0] == pytest.approx(0.95)
