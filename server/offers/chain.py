@@ -142,14 +142,13 @@ def write_partitions(client: Any, source: str, as_of: pd.Timestamp, exponent: in
                      partition_lines: int) -> tuple[list[str], int]:
     """Write the lines before as_of as household partitions (h in partition h % N); their files and N."""
     import dask.dataframe as dd
+    import pyarrow.dataset as pads
 
     files = line_files(source)
     lake = dd.read_parquet(files, split_row_groups=True)  # a row group at a time: a big file is read in pieces
-    sample = lake._meta
+    sample = lake._meta  # the empty frame of the files' columns and types
     columns = [c for c in (LAKE_COLUMNS if "member_id" in sample.columns else ENGINE_COLUMNS) if c in sample.columns]
     lake = lake[columns]
-    import pyarrow.dataset as pads
-
     lines = pads.dataset(files, format="parquet").count_rows()  # from the files' footers, not their data
     n = max(2 * len(client.scheduler_info()["workers"]), math.ceil(lines / partition_lines))
     meta = _to_engine(sample[columns].iloc[:0], exponent, as_of, n)
