@@ -54,6 +54,8 @@ def interpret(data: str, symbology: str, barcodes: BarcodeSettings) -> Scan:
     if aim is not None:
         # The identifier is more exact than a guess, and biip wants data without it.
         symbology = raw.symbology_for_aim(aim) if symbology == "unknown" else symbology
+        if not body:
+            return _invalid(data, symbology, "empty read: an AIM identifier and no data")
         data = body
     if not data:
         return _invalid(data, symbology, "empty read")
@@ -78,11 +80,13 @@ def interpret(data: str, symbology: str, barcodes: BarcodeSettings) -> Scan:
 
 
 def interpret_frame(
-    frame: bytes, barcodes: BarcodeSettings, symbology: str = "unknown", aim: bool = True
+    frame: bytes, barcodes: BarcodeSettings, symbology: str = "unknown", aim: bool | None = None
 ) -> Scan:
-    """Interpret one frame body as bytes (AIM identifier stripped when `aim`)."""
+    """Interpret one frame body as bytes. An AIM identifier is stripped and names the symbology unless the
+    profile says its scanner sends none (`aim` False); None, the default, recognises one when present
+    (no GTIN, element string or card starts with "]")."""
     text = frame.decode("latin-1")
-    if not aim and text.startswith(wire.AIM_FLAG):
+    if aim is False and text.startswith(wire.AIM_FLAG):
         # The profile sends no identifiers, so a leading "]" is not one: no GTIN starts so.
         return _invalid(text, symbology, f"unknown format: {text[:40]!r}")
     return interpret(text, symbology, barcodes)

@@ -47,7 +47,7 @@ class ScannerProfile:
     rtscts: bool = False
     suffix: str = "CR"
     prefix: str = ""
-    aim: bool = False
+    aim: bool | None = None  # raw: True every read has an AIM identifier, False none, None: recognised when present
     host_ack: str = "none"
     max_frame: int = 1024
     good_read: tuple[str, ...] = ("beep:0",)
@@ -73,7 +73,7 @@ class ScannerProfile:
             rtscts=check_bool(f"{w}.rtscts", data.get("rtscts", d.rtscts)),
             suffix=check_choice(f"{w}.suffix", data.get("suffix", d.suffix), tuple(wire.SUFFIXES)),
             prefix=check_prefix(f"{w}.prefix", data.get("prefix", d.prefix)),
-            aim=check_bool(f"{w}.aim", data.get("aim", d.aim)),
+            aim=None if data.get("aim") is None else check_bool(f"{w}.aim", data["aim"]),
             host_ack=host_ack,
             max_frame=check_int(f"{w}.max_frame", data.get("max_frame", d.max_frame), 16, 65536),
             good_read=check_actions(f"{w}.good_read", data.get("good_read", default_good)),

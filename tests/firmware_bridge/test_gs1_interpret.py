@@ -160,10 +160,23 @@ def test_label_rule_pattern_reads_like_gs1_notation(barcodes: BarcodeSettings) -
     assert [r.pattern for r in barcodes.rules] == ["20 IIIII C PPPP K", "21 IIIII WWWWW K"]
 
 
-def test_interpret_frame_strips_aim_only_when_profile_sends_it(barcodes: BarcodeSettings) -> None:
-    assert interpret_frame(b"]E05901234123457", barcodes).gtin == "5901234123457"
+def test_interpret_frame_strips_aim_unless_the_profile_says_none_is_sent(barcodes: BarcodeSettings) -> None:
+    assert interpret_frame(b"]E05901234123457", barcodes, aim=True).gtin == "5901234123457"
     plain = interpret_frame(b"]E05901234123457", barcodes, aim=False)
     assert plain.kind == "invalid" and plain.error is not None and "unknown format" in plain.error
+
+
+@pytest.mark.parametrize("frame, symbology, kind", [
+    (b"]E05901234123457", "EAN-13", "product"),
+    (b"]C1" + b"0105901234123457" + b"17251231", "GS1-128", "gs1"),
+    (b"]d2" + b"0105901234123457" + b"17251231", "GS1 DataMatrix", "gs1"),
+    (b"]Q3" + b"0105901234123457", "GS1 QR", "gs1"),
+    (b"5901234123457", "EAN-13", "product"),
+])
+def test_a_profile_that_does_not_say_detects_aim_identifiers(barcodes: BarcodeSettings, frame: bytes,
+                                                             symbology: str, kind: str) -> None:
+    scan = interpret_frame(frame, barcodes)  # what a profile without an `aim` key gives
+    assert (scan.kind, scan.symbology, scan.gtin) == (kind, symbology, "5901234123457"), scan.error
 
 
 def test_ssi_symbology_is_kept(barcodes: BarcodeSettings) -> None:

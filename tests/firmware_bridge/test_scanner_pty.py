@@ -33,6 +33,18 @@ def test_raw_aim_identifier_names_the_symbology(make_virtual: Callable[..., Virt
     assert [(s.symbology, s.gtin) for s in recorder.scans] == [("EAN-13", "0012345678905"), ("GS1-128", "5901234123457")]
 
 
+def test_a_scanner_sending_aim_identifiers_unannounced_is_understood(
+        make_virtual: Callable[..., VirtualScanner], make_bridge: Callable[..., ScannerBridge], recorder: Any) -> None:
+    vs = make_virtual("raw", aim=True)
+    bridge = make_bridge(vs.path, "raw", recorder)  # the default profile does not say whether it sends them
+    assert bridge.wait_connected(5)
+    vs.scan("5901234123457", "EAN-13")
+    vs.scan("0105901234123457\x1d10ABC", "GS1-128")
+    recorder.wait(2)
+    assert [(s.kind, s.symbology, s.gtin) for s in recorder.scans] == [
+        ("product", "EAN-13", "5901234123457"), ("gs1", "GS1-128", "5901234123457")]
+
+
 def test_honeywell_host_ack_reaches_the_scanner(make_virtual: Callable[..., VirtualScanner],
                                                 make_bridge: Callable[..., ScannerBridge], recorder: Any) -> None:
     vs = make_virtual("raw", aim=True)

@@ -35,6 +35,14 @@ def test_profile_gives_pyserial_line_settings() -> None:
                                        "xonxoff": False, "rtscts": False}
 
 
+def test_aim_is_detected_unless_the_profile_says() -> None:
+    assert ScannerProfile.from_dict("p", {}).aim is None
+    assert (ScannerProfile.from_dict("p", {"aim": True}).aim, ScannerProfile.from_dict("p", {"aim": False}).aim) == \
+        (True, False)
+    with pytest.raises(ValueError, match="aim"):
+        ScannerProfile.from_dict("p", {"aim": "sometimes"})
+
+
 def test_honeywell_host_ack_defaults_to_esc_7_and_8() -> None:
     profile = ScannerProfile.from_dict("hw", {"host_ack": "honeywell"})
     assert (profile.good_read, profile.bad_read) == (("esc:7",), ("esc:8",))
