@@ -127,6 +127,8 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
 
     cfg = ctx.cfg
     url = config_mod.database_url(cfg)
+    # the Complete Journey is American: its prices are dollars (and its sizes pounds and ounces)
+    os.environ.setdefault("SHOPGO_SITE_CURRENCY", "USD")
     click.echo(f"database: {url}")
     upgrade(url)
     eng = make_engine(url)

@@ -69,7 +69,7 @@ def import_group() -> None:
               help="I/N: every N-th household from the I-th, to split the households between N stores.")
 @pass_ctx
 def import_cj(ctx: Ctx, households: int | None, database: str | None, store_id: str | None, part: str) -> None:
-    """Import dunnhumby's Complete Journey: catalogue, members and two years of history."""
+    """Import dunnhumby's Complete Journey: catalogue, members and their year of history (shifted to end yesterday)."""
     try:
         index, count = (int(x) for x in part.split("/"))
     except ValueError:
