@@ -108,6 +108,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),
         "points_expiry_days": Key(365, _between(1, 3650), "1..3650"),
+        "redeem_points_per_unit": Key(100, _between(1, 1_000_000), "1..1000000 points for one major currency unit off"),
         "tiers": Key({"bronze": 0, "silver": 50000, "gold": 150000},
                      lambda v: isinstance(v, dict) and all(isinstance(x, int) and x >= 0 for x in v.values()),
                      "a table of tier name = minimum 12-month spend in minor units"),

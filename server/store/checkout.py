@@ -3,7 +3,9 @@
 The handheld's total is indicative. The till's checkout folds the events the server holds
 with the same `fold` and prices them with the same `price_basket`, records the purchase,
 redeems offers and awards points, and keeps the receipt on the trip so a second checkout
-answers the very same receipt.
+answers the very same receipt. A member may spend points as money off at the till
+(`[loyalty] redeem_points_per_unit` points take 1.00 off): their balance falls in the same
+transaction as the purchase is recorded, so once, and points are then earned on what is paid.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ from shop.pricing import PricedBasket, PricedLine
 
 
 def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any],
-             handheld_total_minor: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+             handheld_total_minor: int | None = None, now: datetime | None = None,
+             spend_points: int = 0) -> dict[str, Any]:
     """Check a finished trip out once (a till or staff of its store): record purchase, offers and
-    points; return the receipt."""
+    points, spending `spend_points` of the member's points as money off; return the receipt."""
     trip = get_trip(session, trip_id, for_update=True)
     actor.require_store(trip.store_id, f"trip {trip_id}")
     if trip.receipt is not None:
@@ -42,14 +45,17 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     now = now or utcnow()
     priced = price_trip(session, trip, cfg, trip.finished_at or now)
     basket, member = priced.basket, priced.member
+    exponent = int(cfg.get("site", {}).get("currency_exponent", 2))
+    spent, points_off = points_to_spend(member, spend_points, basket.total_minor, exponent,
+                                        int(cfg.get("loyalty", {}).get("redeem_points_per_unit", 100)))
+    paid = basket.total_minor - points_off
     points = 0
     if member is not None:
-        exponent = int(cfg.get("site", {}).get("currency_exponent", 2))
         per_unit = int(cfg.get("loyalty", {}).get("points_per_unit", 1))
-        points = basket.total_minor // 10**exponent * per_unit + basket.points_bonus
+        points = paid // 10**exponent * per_unit + basket.points_bonus
     _month_ready(session, now)
     purchase = Purchase(store_id=trip.store_id, member_id=member.id if member else None, trip_id=trip.id,
-                        purchased_at=now, total_minor=basket.total_minor, discount_minor=basket.discount_minor,
+                        purchased_at=now, total_minor=paid, discount_minor=basket.discount_minor + points_off,
                         points_awarded=points, source="selfscan")
     session.add(purchase)
     session.flush()
@@ -61,26 +67,46 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     redeemed = _redeem_offers(session, trip, basket, member)
     outbox.record_purchase(session, purchase, rows, [r for r in redeemed if r["campaign_id"] is not None],
                            card_number=trip.pending_card)
+    if member is not None and spent:
+        session.add(PointsEntry(member_id=member.id, trip_id=trip.id, points=-spent, reason="redeemed",
+                                earned_at=now, expires_at=None))
     if member is not None and points:
         days = int(cfg.get("loyalty", {}).get("points_expiry_days", 365))
         session.add(PointsEntry(member_id=member.id, trip_id=trip.id, points=points, reason="purchase",
                                 earned_at=now, expires_at=now + timedelta(days=days)))
-        member.points = Member.points + points  # type: ignore[assignment]
+    if member is not None and (points or spent):
+        member.points = Member.points + (points - spent)  # type: ignore[assignment]
     handheld = handheld_total_minor if handheld_total_minor is not None else trip.handheld_total_minor
     receipt = {"trip_id": trip.id, "member_id": member.id if member else None,
                "lines": [_line_json(line) for line in basket.lines],
                "gross_minor": basket.gross_minor, "discount_minor": basket.discount_minor,
-               "total_minor": basket.total_minor, "handheld_total_minor": handheld,
+               "total_minor": paid, "handheld_total_minor": handheld,
                "difference_minor": basket.total_minor - handheld if handheld is not None else None,
-               "points_awarded": points,
+               "points_spent": spent, "points_discount_minor": points_off, "points_awarded": points,
                "offers_redeemed": [{k: v for k, v in r.items() if k != "campaign_id"} for r in redeemed], "purchase_id": purchase.id,
                "item_count": basket.item_count, "unknown": list(basket.unknown),
                "age_check": any(line.age_check for line in basket.lines), "checked_out_at": now.isoformat()}
-    trip.status, trip.checked_out_at, trip.total_minor = "checked_out", now, basket.total_minor
+    trip.status, trip.checked_out_at, trip.total_minor = "checked_out", now, paid
     trip.handheld_total_minor = handheld
     trip.receipt = receipt
     session.flush()
     return receipt
+
+
+def points_to_spend(member: Member | None, wanted: int, total_minor: int, exponent: int,
+                    points_per_unit: int) -> tuple[int, int]:
+    """(points spent, money off in minor units) for spending up to `wanted` points on a bill of total_minor:
+    never more than the member holds (409 otherwise, nothing recorded) nor more than the bill, and only
+    the points the money off needs."""
+    if wanted <= 0:
+        return 0, 0
+    if member is None:
+        raise ApiError(409, "points are spent by a member: this trip started without a loyalty card")
+    if wanted > member.points:
+        raise ApiError(409, f"the member holds {member.points} points, not {wanted}; spend fewer")
+    off = min(wanted * 10**exponent // points_per_unit, max(total_minor, 0))
+    spent = -(-off * points_per_unit // 10**exponent)  # the points that money needs, rounded up
+    return spent, off
 
 
 _MONTHS_READY: set[tuple[str, date]] = set()  # (database, month) whose partition this process has seen

@@ -211,3 +211,77 @@ def test_a_checkout_that_fails_leaves_neither_purchase_nor_outbox_fact(shop: Sho
         assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 0
         assert s.scalar(select(func.count()).select_from(OutboxFact)) == queued
         assert s.get(Trip, trip_id).status == "finished"  # type: ignore[union-attr]
+
+
+def _give_points(shop: Shop, member_id: int, points: int) -> None:
+    from datetime import timedelta
+
+    from db.base import utcnow
+
+    with shop.session() as s:
+        now = utcnow()
+        s.add(PointsEntry(member_id=member_id, points=points, reason="purchase", earned_at=now,
+                          expires_at=now + timedelta(days=365)))
+        member = s.get(Member, member_id)
+        assert member is not None
+        member.points = member.points + points
+        s.commit()
+
+
+def _points(shop: Shop, member_id: int) -> tuple[int, int]:
+    with shop.session() as s:
+        member = s.get(Member, member_id)
+        assert member is not None
+        ledger = s.scalar(select(func.coalesce(func.sum(PointsEntry.points), 0))
+                          .where(PointsEntry.member_id == member_id))
+        return member.points, int(ledger)
+
+
+def test_points_are_spent_as_money_off_once_and_earned_on_what_is_paid(shop: Shop, events: Events) -> None:
+    _give_points(shop, REGULAR, 500)
+    before, ledger = _points(shop, REGULAR)
+    batch = [events.scan(BEER)] * 1 + [events.scan(MILK)]  # 300 + member price 90
+    trip_id, _ = shop_trip(shop, events, card_number(REGULAR), batch, handheld_total=390)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": 150}).get_json()
+    # 100 points take 1.00 off: 150 points are 1.50 off a 3.90 bill; points are earned on the 2.40 paid
+    assert (receipt["points_spent"], receipt["points_discount_minor"], receipt["total_minor"]) == (150, 150, 240)
+    assert receipt["points_awarded"] == 2 and receipt["difference_minor"] == 0
+    again = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": 150}).get_json()
+    assert again == receipt
+    assert _points(shop, REGULAR) == (before - 150 + 2, ledger - 150 + 2)
+    with shop.session() as s:
+        purchase = s.scalar(select(Purchase).where(Purchase.trip_id == trip_id))
+        assert purchase is not None and purchase.total_minor == 240
+        spent = s.scalar(select(PointsEntry).where(PointsEntry.trip_id == trip_id, PointsEntry.reason == "redeemed"))
+        assert spent is not None and spent.points == -150 and spent.expires_at is None
+
+
+def test_points_never_take_more_than_the_bill(shop: Shop, events: Events) -> None:
+    _give_points(shop, REGULAR, 5000)
+    trip_id, _ = shop_trip(shop, events, card_number(REGULAR), [events.scan(MILK)], handheld_total=90)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": 5000}).get_json()
+    assert (receipt["points_spent"], receipt["points_discount_minor"], receipt["total_minor"]) == (90, 90, 0)
+
+
+@pytest.mark.parametrize("card, spend, message", [
+    (None, 10, "points are spent by a member"),
+    ("regular", 10**6, "holds"),
+])
+def test_points_a_member_does_not_hold_are_refused_and_nothing_is_recorded(
+        shop: Shop, events: Events, card: str | None, spend: int, message: str) -> None:
+    before = _points(shop, REGULAR)
+    trip_id, _ = shop_trip(shop, events, card_number(REGULAR) if card else None, [events.scan(MILK)],
+                           handheld_total=90)
+    resp = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": spend})
+    assert resp.status_code == 409 and message in resp.get_json()["message"]
+    assert _points(shop, REGULAR) == before
+    with shop.session() as s:
+        assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 0
+        assert s.get(Trip, trip_id).status == "finished"  # type: ignore[union-attr]
+
+
+def test_a_bad_points_amount_is_refused_with_a_4xx(shop: Shop, events: Events) -> None:
+    trip_id, _ = shop_trip(shop, events, card_number(REGULAR), [events.scan(MILK)], handheld_total=90)
+    for bad in (-5, "ten", 1.5, True):
+        resp = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": bad})
+        assert resp.status_code in (400, 422) and "spend_points" in resp.get_json()["message"], resp.get_json()
