@@ -262,13 +262,15 @@ def finish(trip_id: str) -> ResponseReturnValue:
 
 @bp.post("/trips/<trip_id>/checkout")
 def post_checkout(trip_id: str) -> ResponseReturnValue:
-    """Re-price the trip, record the purchase and points (spending `spend_points` of the member's
-    points as money off), return the receipt (a till or staff of the trip's store; idempotent)."""
+    """Re-price the trip, take its payment (cash exactly when none is given), record the purchase and
+    points (spending `spend_points` of the member's points as money off), return the receipt (a till or
+    staff of the trip's store; idempotent)."""
     actor = till_or_staff()
     body = validate(_body(required=False), CHECKOUT)
     return jsonify(_transaction(lambda s: checkout.checkout(s, trip_id, actor, _cfg(),
                                                             body.get("handheld_total_minor"),
-                                                            spend_points=body.get("spend_points", 0))))
+                                                            spend_points=body.get("spend_points", 0),
+                                                            payment=body.get("payment"))))
 
 
 @bp.post("/feedback")

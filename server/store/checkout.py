@@ -22,6 +22,7 @@ from db.partitions import ensure_month_partitions, month_start
 from server.auth.actors import Actor
 from server.errors import ApiError
 from server.store import outbox
+from server.store.payment import take_payment
 from server.store.priced_trip import price_trip
 from server.store.trips import get_trip
 from shop.pricing import PricedBasket, PricedLine
@@ -29,9 +30,10 @@ from shop.pricing import PricedBasket, PricedLine
 
 def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any],
              handheld_total_minor: int | None = None, now: datetime | None = None,
-             spend_points: int = 0) -> dict[str, Any]:
-    """Check a finished trip out once (a till or staff of its store): record purchase, offers and
-    points, spending `spend_points` of the member's points as money off; return the receipt."""
+             spend_points: int = 0, payment: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check a finished trip out once (a till or staff of its store): take its payment (server/store/
+    payment.py; refused: a 402 and nothing recorded), record purchase, offers and points, spending
+    `spend_points` of the member's points as money off; return the receipt."""
     trip = get_trip(session, trip_id, for_update=True)
     actor.require_store(trip.store_id, f"trip {trip_id}")
     if trip.receipt is not None:
@@ -49,6 +51,7 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     spent, points_off = points_to_spend(member, spend_points, basket.total_minor, exponent,
                                         int(cfg.get("loyalty", {}).get("redeem_points_per_unit", 100)))
     paid = basket.total_minor - points_off
+    settled = take_payment(trip, paid, payment, cfg)  # before anything is written: a refusal leaves the trip open
     points = 0
     if member is not None:
         per_unit = int(cfg.get("loyalty", {}).get("points_per_unit", 1))
@@ -83,6 +86,7 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
                "total_minor": paid, "handheld_total_minor": handheld,
                "difference_minor": basket.total_minor - handheld if handheld is not None else None,
                "points_spent": spent, "points_discount_minor": points_off, "points_awarded": points,
+               "payment": settled.as_json(),
                "offers_redeemed": [{k: v for k, v in r.items() if k != "campaign_id"} for r in redeemed], "purchase_id": purchase.id,
                "item_count": basket.item_count, "unknown": list(basket.unknown),
                "age_check": any(line.age_check for line in basket.lines), "checked_out_at": now.isoformat()}

@@ -74,8 +74,12 @@ FINISH = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximu
                "event_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                "epoch": {"type": "string", "maxLength": 64,
                          "description": "sent by handhelds before version 4; accepted and ignored"}}, ())
+PAYMENT = _obj({"method": {"type": "string", "enum": ["cash", "manual", "card"]},
+                "tendered_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
+                "reference": {"type": "string", "maxLength": 64}}, ("method",))
 CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-                 "spend_points": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR}}, ())
+                 "spend_points": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
+                 "payment": PAYMENT}, ())
 FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
                  "kind": {"type": "string", "enum": ["missing", "wrong_price", "other"]},

@@ -285,3 +285,55 @@ def test_a_bad_points_amount_is_refused_with_a_4xx(shop: Shop, events: Events) -
     for bad in (-5, "ten", 1.5, True):
         resp = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": bad})
         assert resp.status_code in (400, 422) and "spend_points" in resp.get_json()["message"], resp.get_json()
+
+
+def test_cash_gives_change_and_the_receipt_shows_the_payment(shop: Shop, events: Events) -> None:
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(BEER)], handheld_total=300)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout",
+                        {"payment": {"method": "cash", "tendered_minor": 500}}).get_json()
+    assert receipt["payment"] == {"method": "cash", "amount_minor": 300, "tendered_minor": 500, "change_minor": 200,
+                                  "reference": ""}
+
+
+def test_no_payment_given_is_cash_exactly(shop: Shop, events: Events) -> None:
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(BEER)], handheld_total=300)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {}).get_json()
+    assert receipt["payment"]["method"] == "cash" and receipt["payment"]["change_minor"] == 0
+
+
+@pytest.mark.parametrize("payment, message", [
+    ({"method": "cash", "tendered_minor": 100}, "is less than the"),
+    ({"method": "manual"}, "needs the reference"),
+    ({"method": "card"}, "no card payment step is set up"),
+])
+def test_a_refused_payment_leaves_the_trip_open_and_records_nothing(shop: Shop, events: Events,
+                                                                    payment: dict[str, Any], message: str) -> None:
+    _give_points(shop, REGULAR, 500)
+    before = _points(shop, REGULAR)
+    trip_id, _ = shop_trip(shop, events, card_number(REGULAR), [events.scan(BEER)], handheld_total=300)
+    resp = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"spend_points": 100, "payment": payment})
+    assert resp.status_code == 402 and message in resp.get_json()["message"], resp.get_json()
+    assert _points(shop, REGULAR) == before  # the points it would have spent are still there
+    with shop.session() as s:
+        assert s.scalar(select(func.count()).select_from(Purchase).where(Purchase.trip_id == trip_id)) == 0
+        trip = s.get(Trip, trip_id)
+        assert trip is not None and trip.status == "finished" and trip.receipt is None
+    paid = shop.till(f"/api/v1/trips/{trip_id}/checkout",
+                     {"spend_points": 100, "payment": {"method": "manual", "reference": "slip 0042"}})
+    assert paid.status_code == 200 and paid.get_json()["payment"]["reference"] == "slip 0042"
+    assert paid.get_json()["total_minor"] == 200
+
+
+def test_a_card_terminal_plugs_in_behind_the_same_interface(shop: Shop, events: Events,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.store import payment
+
+    class Terminal:
+        def pay(self, trip: Trip, amount_minor: int) -> payment.PaymentResult:
+            return payment.PaymentResult(True, "card", amount_minor, reference=f"auth-{trip.id[:4]}")
+
+    monkeypatch.setitem(payment._STEPS, "card", lambda details, cfg: Terminal())
+    trip_id, _ = shop_trip(shop, events, None, [events.scan(BEER)], handheld_total=300)
+    receipt = shop.till(f"/api/v1/trips/{trip_id}/checkout", {"payment": {"method": "card"}}).get_json()
+    assert receipt["payment"] == {"method": "card", "amount_minor": 300, "tendered_minor": None,
+                                  "change_minor": None, "reference": f"auth-{trip_id[:4]}"}
