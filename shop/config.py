@@ -105,6 +105,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "partition_lines": Key(500_000, _between(1_000, 100_000_000), "1000..100000000 lines"),
         "scratch": Key("", lambda v: isinstance(v, str), "a folder every worker can read and write, or empty for a temporary one"),
     },
+    "receipt": {
+        "printer": Key("", lambda v: isinstance(v, str) and re.fullmatch(
+            r"|usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}|serial:[^:]+(:\d{3,6})?|network:[\w.\-]+:\d{1,5}", v) is not None,
+            '"" (none), "usb:04b8:0202", "serial:/dev/ttyUSB0:9600" or "network:192.168.1.50:9100"'),
+    },
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),
         "points_expiry_days": Key(365, _between(1, 3650), "1..3650"),

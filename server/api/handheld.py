@@ -263,14 +263,22 @@ def finish(trip_id: str) -> ResponseReturnValue:
 @bp.post("/trips/<trip_id>/checkout")
 def post_checkout(trip_id: str) -> ResponseReturnValue:
     """Re-price the trip, take its payment (cash exactly when none is given), record the purchase and
-    points (spending `spend_points` of the member's points as money off), return the receipt (a till or
-    staff of the trip's store; idempotent)."""
+    points (spending `spend_points` of the member's points as money off), return the receipt and, with
+    `print`, print it on the store's receipt printer (a till or staff of the trip's store; idempotent)."""
     actor = till_or_staff()
     body = validate(_body(required=False), CHECKOUT)
-    return jsonify(_transaction(lambda s: checkout.checkout(s, trip_id, actor, _cfg(),
-                                                            body.get("handheld_total_minor"),
-                                                            spend_points=body.get("spend_points", 0),
-                                                            payment=body.get("payment"))))
+    receipt = _transaction(lambda s: checkout.checkout(s, trip_id, actor, _cfg(), body.get("handheld_total_minor"),
+                                                       spend_points=body.get("spend_points", 0),
+                                                       payment=body.get("payment")))
+    if body.get("print"):  # after the commit: a printer that fails loses no sale, and it prints again
+        from server.store.receipts import PrinterError, open_printer, print_receipt
+
+        try:
+            print_receipt(open_printer(_cfg()["receipt"]["printer"]), receipt, _cfg()["site"])
+            receipt = {**receipt, "printed": True}
+        except PrinterError as exc:
+            receipt = {**receipt, "printed": False, "print_error": str(exc)}
+    return jsonify(receipt)
 
 
 @bp.post("/feedback")

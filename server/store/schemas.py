@@ -79,7 +79,7 @@ PAYMENT = _obj({"method": {"type": "string", "enum": ["cash", "manual", "card"]}
                 "reference": {"type": "string", "maxLength": 64}}, ("method",))
 CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
                  "spend_points": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-                 "payment": PAYMENT}, ())
+                 "payment": PAYMENT, "print": {"type": "boolean", "description": "print the receipt too"}}, ())
 FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
                  "kind": {"type": "string", "enum": ["missing", "wrong_price", "other"]},
