@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis.errors import Flaky
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -224,6 +224,9 @@ def test_every_operation_answers_as_its_document_says(request: pytest.FixtureReq
     @_settings(FEWER.get(path, EXAMPLES))
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers, cookies=cookies))
     def fuzz(case: Any) -> None:
+        # A raw "?" or "#" in a path parameter reaches werkzeug's test transport unencoded, which refuses it
+        # before the app sees anything (a real client would percent-encode it): not a case about the server.
+        assume(not any(isinstance(v, str) and ("?" in v or "#" in v) for v in (case.path_parameters or {}).values()))
         case.headers = {**(case.headers or {}), **headers}
         case.cookies = {**(case.cookies or {}), **cookies}
         response = case.call()
