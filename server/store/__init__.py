@@ -2,9 +2,11 @@
 
 trips (start by card, a member's offers, feedback), ingest (event batches, the sync path),
 finish (the trip's end and its rescan audit), priced_trip (a trip priced from the server's
-events), audits, checkout, catalogue, loyalty (points, tiers, the member's data), cards,
-retention (two years of history, old trips), packs (head office's signed packs, store side),
-backup, outbox and chain_feed (every fact head office needs, shipped in numbered batches) and schemas (the request bodies they accept).
+events), audits, checkout (with payment, the till's payment step, and receipts, printed on an
+ESC/POS printer), catalogue, loyalty (points, tiers, the member's data), cards, personal_offers
+(offers written from the engine's or head office's proposals), retention (two years of history,
+old trips), packs (head office's signed packs, store side), backup, outbox and chain_feed (every
+fact head office needs, shipped in numbered batches) and schemas (the request bodies they accept).
 
 May import `db`, `shop`, the platform modules (server.config, errors, params, database) and
 server.auth's accounts and actors; of head office only the link it talks over (wire, signing,
