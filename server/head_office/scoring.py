@@ -1,9 +1,9 @@
 """Head office's offers run: the offers engine over the chain's whole lake, on Dask, every night.
 
 One run (`run_chain`, server/offers/chain.py) gives, for every member of the chain:
-- personal offers, delivered to each store in a signed "offers" pack holding its members' offers
-  (a member's home store is the one head office knows them by), so a member gets the same offers
-  wherever they shop; stores linked to head office no longer compute their own;
+- personal offers, delivered to each store in a signed "offers" pack holding the offers of its
+  members and of everyone who has bought there, so a member gets the same offers wherever they
+  shop; stores linked to head office no longer compute their own;
 - a response score for every campaign that is a draft or live (past redemptions count), kept in
   `campaign_scores`, which a campaign's audience rule (minimum score, top N) reads;
 - lifecycle stage and value segment (ranked across the chain), kept in `member_profiles` for the
@@ -111,12 +111,11 @@ def score_chain(session: Session, cfg: Mapping[str, Any], client: Any, key: Ed25
         {"member_id": int(m), "lifecycle": str(stage), "segment": str(seg), "as_of": as_of}
         for m, stage, seg in zip(profiles["household_id"], profiles["lifecycle"], profiles["segment"])])
     offers = result.offers.rename(columns={"household_id": "member_id"})
-    home = members.set_index("household_id")["store_id"]
-    offers = offers.assign(store_id=offers["member_id"].map(home))
+    shoppers = store_shoppers(lake_uri(cfg), members)
     packs: dict[str, int] = {}
     for link in session.scalars(select(StoreLink).order_by(StoreLink.store_id)):
-        mine = offers.loc[offers["store_id"] == link.store_id]
-        covered = sorted(int(m) for m in members.loc[members["store_id"] == link.store_id, "household_id"])
+        covered = sorted(shoppers.get(link.store_id, set()))
+        mine = offers.loc[offers["member_id"].isin(covered)]
         rows = [{f: _plain(v) for f, v in zip(OFFER_FIELDS, values)}
                 for values in mine[list(OFFER_FIELDS)].itertuples(index=False, name=None)]
         packs[link.store_id] = compile_offers(session, key, link.store_id, covered, rows, as_of,
@@ -124,6 +123,26 @@ def score_chain(session: Session, cfg: Mapping[str, Any], client: Any, key: Ed25
     return ScoringReport(as_of=as_of, lines=result.lines, partitions=result.partitions, members=len(known),
                          campaigns=len(campaigns), offers=len(offers), packs=packs,
                          seconds=time.perf_counter() - started)
+
+
+def store_shoppers(lake: str, members: pd.DataFrame) -> dict[str, set[int]]:
+    """Per store, the members whose offers it gets: those whose home store it is and those who have bought
+    there (the lake says), so a member finds the same offers in every store they shop at."""
+    import pyarrow.compute as pc
+
+    from server.head_office.lake import Lake
+
+    known = set(members["household_id"].tolist())
+    out: dict[str, set[int]] = {}
+    for store, member in zip(members["store_id"], members["household_id"]):
+        out.setdefault(str(store), set()).add(int(member))
+    lines = Lake(lake).table().to_pyarrow_dataset().to_table(columns=["store_id", "member_id"])
+    lines = lines.filter(pc.is_valid(lines["member_id"]))
+    pairs = lines.group_by(["store_id", "member_id"]).aggregate([])
+    for store, member in zip(pairs["store_id"].to_pylist(), pairs["member_id"].to_pylist()):
+        if int(member) in known:
+            out.setdefault(str(store), set()).add(int(member))
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -157,13 +157,19 @@ def chain_history(session: Session) -> Any:
     return engine_lines(lake_rows(session).to_pandas(), 2)
 
 
-def offers_run(session: Session, tmp_path: Path, key: Ed25519PrivateKey, as_of: datetime) -> Any:
-    """Head office's offers run (server/head_office/scoring.py) over the session's history, on a
-    one-worker LocalCluster, as `shopgo offers-build` does it at head office (the caller commits)."""
+def offers_run(session: Session, tmp_path: Path, key: Ed25519PrivateKey, as_of: datetime,
+               elsewhere: Any = None) -> Any:
+    """Head office's offers run (server/head_office/scoring.py) over the session's history (and the
+    lake rows `elsewhere`, other stores' lines), on a one-worker LocalCluster, as `shopgo offers-build`
+    does it at head office (the caller commits)."""
+    from deltalake import write_deltalake
+
     from server import config as config_mod
     from server.head_office.scoring import run_configured
 
     lake = lake_from_sql(session, tmp_path / "lake")
+    if elsewhere is not None:
+        write_deltalake(lake, elsewhere, mode="append", partition_by=["month"])
     cfg = config_mod.load(overrides={"site": {"role": "head_office"},
                                      "chain": {"lake": lake, "workers": 1, "worker_memory": "1GB"}})
     return run_configured(session, cfg, key, as_of)

@@ -81,6 +81,30 @@ def test_each_store_gets_its_members_offers_in_a_signed_pack_and_applies_them(ch
     assert {tuple(r) for r in mine} == expected
 
 
+def test_a_member_who_shops_at_another_store_finds_the_same_offers_there(chain: Session, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tests.head_office.conftest import lake_rows
+
+    add_store(chain, "S002", "Other Store")
+    key = Ed25519PrivateKey.generate()
+    rows = lake_rows(chain)
+    traveller = sorted(consenting(chain))[0]
+    # one of the traveller's baskets, bought again at S002 (its own purchase id there)
+    theirs = rows.filter(pc.equal(rows["member_id"], traveller))
+    basket = theirs.filter(pc.equal(theirs["purchase_id"], theirs["purchase_id"][0]))
+    elsewhere = basket.set_column(0, "store_id", pa.array(["S002"] * basket.num_rows)) \
+        .set_column(1, "purchase_id", pa.array([10**12] * basket.num_rows, pa.int64()))
+    report = offers_run(chain, tmp_path, key, AS_OF, elsewhere=elsewhere)
+    chain.commit()
+    docs = {p.store_id: verify(load_public_key(public_key_b64(key)), p.body, p.signature)
+            for p in chain.scalars(select(Pack).where(Pack.action == "offers"))}
+    assert set(report.packs) == {"S001", "S002"} and docs["S002"]["members"] == [traveller]
+    mine = sorted((o["product_id"], o["kind"]) for o in docs["S001"]["offers"] if o["member_id"] == traveller)
+    assert mine and sorted((o["product_id"], o["kind"]) for o in docs["S002"]["offers"]) == mine
+
+
 def test_a_store_linked_to_head_office_builds_no_offers_of_its_own(chain: Session) -> None:
     from server.scheduler import Jobs
 
