@@ -12,7 +12,8 @@ How the pieces fit
   hold-out group.
 - The offers run (scoring.py): the offers engine over the chain's whole lake on Dask
   (server/offers/chain.py), nightly and by `shopgo offers-build`: every member's personal
-  offers, sent in a signed "offers" pack to their home store and every store they bought at; every draft or live campaign's
+  offers, sent in a signed "offers" pack to their home store and every store they bought at;
+  every draft or live campaign's
   response scores (past redemptions count) and every member's stage and segment, kept for
   targeting.
 - Packs (compiler.py, signing.py): per store, the campaign version, its products and the
