@@ -13,9 +13,8 @@ How the pieces fit
 - The offers run (scoring.py): the offers engine over the chain's whole lake on Dask
   (server/offers/chain.py), nightly and by `shopgo offers-build`: every member's personal
   offers, sent in a signed "offers" pack to their home store and every store they bought at;
-  every draft or live campaign's
-  response scores (past redemptions count) and every member's stage and segment, kept for
-  targeting.
+  every draft or live campaign's response scores (past redemptions count) and every member's
+  stage and segment, kept for targeting.
 - Packs (compiler.py, signing.py): per store, the campaign version, its products and the
   exposed and hold-out member ids in that store, as canonical JSON signed with Ed25519,
   numbered per store 1, 2, 3, ... Stores fetch them (server/store/packs.py) on the scheduler's
