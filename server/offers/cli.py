@@ -28,6 +28,16 @@ def _history(path: Path) -> pd.DataFrame:
         raise click.ClickException(f"{exc}. Fix the file or pass another --history.") from exc
 
 
+def _redemptions(path: Path | None) -> pd.DataFrame | None:
+    """Load a --redemptions file (None without one) or stop with a message that says what to fix."""
+    if path is None:
+        return None
+    try:
+        return check_redemptions(read_table(path), source=str(path))
+    except HistoryError as exc:
+        raise click.ClickException(f"{exc}. Fix the file or leave out --redemptions.") from exc
+
+
 HISTORY = click.option("--history", "history_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
                        help="Parquet or CSV: household_id, basket_id, product_id, quantity, sales_value, timestamp.")
 AS_OF = click.option("--as-of", "as_of", required=True, callback=_as_of,
@@ -73,12 +83,7 @@ def target_command(history_path: Path, products_path: Path, redemptions_path: Pa
         raise click.ClickException(f"{exc}. Pass a --products file with a product_id column.") from exc
     if "product_id" not in products.columns:
         raise click.ClickException(f"{products_path} has no product_id column; add one with the campaign's ids.")
-    redemptions = None
-    if redemptions_path is not None:
-        try:
-            redemptions = check_redemptions(read_table(redemptions_path), source=str(redemptions_path))
-        except HistoryError as exc:
-            raise click.ClickException(f"{exc}. Fix the file or leave out --redemptions.") from exc
+    redemptions = _redemptions(redemptions_path)
     ids = pd.to_numeric(products["product_id"], errors="coerce").dropna().astype("int64").unique()
     scores = target_households(history, ids, as_of, redemptions=redemptions)
     if not scores["propensity"].gt(0).any():
@@ -166,12 +171,7 @@ def chain_command(source: str | None, as_of: pd.Timestamp, campaigns: dict[int, 
         from server.head_office.lake import lake_uri
 
         source = lake_uri(cfg)
-    redemptions = None
-    if redemptions_path is not None:
-        try:
-            redemptions = check_redemptions(read_table(redemptions_path), source=str(redemptions_path))
-        except HistoryError as exc:
-            raise click.ClickException(f"{exc}. Fix the file or leave out --redemptions.") from exc
+    redemptions = _redemptions(redemptions_path)
     where = settings.scheduler or f"a local cluster of {settings.workers or 'one per core'} worker(s)"
     click.echo(f"... running on {where}", err=True)
     try:

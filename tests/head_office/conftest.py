@@ -173,3 +173,17 @@ def offers_run(session: Session, tmp_path: Path, key: Ed25519PrivateKey, as_of: 
     cfg = config_mod.load(overrides={"site": {"role": "head_office"},
                                      "chain": {"lake": lake, "workers": 1, "worker_memory": "1GB"}})
     return run_configured(session, cfg, key, as_of)
+
+
+@pytest.fixture
+def chain(imported_url: str) -> Iterator[Session]:
+    """The imported slice as head office's database (and, as in the demo, the store's copy of it), S001 linked."""
+    from db.session import make_engine, make_session_factory
+    from server.head_office.compiler import add_store
+
+    eng = make_engine(imported_url)
+    with make_session_factory(eng)() as sess:
+        add_store(sess, "S001", "Test Store")
+        sess.commit()
+        yield sess
+    eng.dispose()

@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import CampaignAudience, Member, Pack, Product, PurchaseLine
-from db.session import make_engine, make_session_factory
 from server.head_office import campaigns
 from server.head_office.audience import in_holdout
-from server.head_office.compiler import add_store
 from server.head_office.definition import CampaignError, parse_definition
 from server.head_office.signing import load_public_key, public_key_b64, verify
 from server.offers.engine import target_households
@@ -68,17 +66,6 @@ def test_holdout_assignment_is_stable_and_near_its_share() -> None:
 def _products(session: Session, n: int = 3) -> list[int]:
     return list(session.scalars(select(PurchaseLine.product_id).group_by(PurchaseLine.product_id)
                                 .order_by(PurchaseLine.product_id).limit(n)))
-
-
-@pytest.fixture
-def chain(imported_url: str) -> Any:
-    """The imported slice as head office's chain history, with S001 linked."""
-    eng = make_engine(imported_url)
-    with make_session_factory(eng)() as sess:
-        add_store(sess, "S001", "Test Store")
-        sess.commit()
-        yield sess
-    eng.dispose()
 
 
 def _consenting(session: Session) -> list[int]:

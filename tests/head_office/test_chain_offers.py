@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Campaign, CampaignResult, Member, Offer, Pack, StorePack
-from db.session import make_engine, make_session_factory
 from server import config as config_mod
 from server.head_office.compiler import add_store, compile_offers
 from server.head_office.scoring import past_redemptions
@@ -26,17 +25,6 @@ from server.store.personal_offers import ENGINE_KINDS
 from tests.head_office.conftest import chain_history, offers_run
 
 AS_OF = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture
-def chain(imported_url: str) -> Iterator[Session]:
-    """The imported slice as head office's database (and, as in the demo, the store's copy of it)."""
-    eng = make_engine(imported_url)
-    with make_session_factory(eng)() as sess:
-        add_store(sess, "S001", "Test Store")
-        sess.commit()
-        yield sess
-    eng.dispose()
 
 
 def store_cfg(key: Ed25519PrivateKey, **server: Any) -> dict[str, Any]:
