@@ -49,13 +49,14 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Row, percentile, print_table, row  # noqa: E402
 from bench.disk_stalls import DiskStalls, disk_of  # noqa: E402
 from bench.disk_stalls import parse as parse_stalls  # noqa: E402
-from bench.disk_stalls import usable as stalls_unusable
+from bench.disk_stalls import usable as stalls_unusable  # noqa: E402
 
 INTERVAL = 3.0  # seconds between a handheld's batches
 SLOW = 0.1  # the p99 bound, in seconds
 TARGET = 1000  # handhelds
 FIRST = 250  # handhelds in the first step
 TIMEOUT = 15.0  # seconds before a request counts as failed
+KEEP_ALIVE = 10  # seconds gunicorn keeps an idle connection open (README's production line): above INTERVAL
 # A new handheld's first batches cost the server more (each gunicorn worker authenticates its
 # token once before it takes the fast path), so each step's first two batches of every handheld
 # are a warm-up, not measured: the capacity is that of the steady state.
@@ -65,11 +66,11 @@ WARMUP = 2 * INTERVAL
 def _request(method: str, path: str, token: str | None = None, body: Any = None) -> bytes:
     """A whole HTTP/1.1 request, head and body in one buffer (one send, as a handheld's stack does).
 
-    `Connection: close`: a handheld waits 3 s between batches, longer than gunicorn keeps a
-    connection alive (2 s), so each batch opens its own connection anyway.
+    Kept alive, as the handheld's client keeps its connection (handheld/client.py): gunicorn
+    runs with a keep-alive longer than the 3 s between batches (KEEP_ALIVE).
     """
     data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", "Accept: application/json"]
+    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Accept: application/json"]
     if token:
         head.append(f"Authorization: Bearer {token}")
     if body is not None:
@@ -77,29 +78,54 @@ def _request(method: str, path: str, token: str | None = None, body: Any = None)
     return ("\r\n".join(head) + "\r\n\r\n").encode() + data
 
 
-async def _send(port: int, request: bytes) -> tuple[int, bytes]:
-    """One request on a new connection: the answer's status and body (0 and the reason if it failed)."""
-    loop = asyncio.get_running_loop()
-    chunks = []
-    with socket.socket() as sock:
-        sock.setblocking(False)
+class Line:
+    """One client's kept-alive connection to the server, opened again when the server closed it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """The answer's status and body (0 and the reason if it failed). A connection the server
+        closed while idle is found when the answer does not start; the request is then sent once
+        more on a new one (as http.client does), never after any of an answer arrived."""
         try:
             async with asyncio.timeout(TIMEOUT):
-                await loop.sock_connect(sock, ("127.0.0.1", port))
-                await loop.sock_sendall(sock, request)
-                while chunk := await loop.sock_recv(sock, 65536):  # until the server closes
-                    chunks.append(chunk)
-        except OSError as exc:  # refused, reset, or TimeoutError (one of them)
+                for fresh in (self.stream is None, True):
+                    if self.stream is None:
+                        self.stream = await asyncio.open_connection("127.0.0.1", self.port)
+                    reader, writer = self.stream
+                    try:
+                        writer.write(request)
+                        await writer.drain()
+                        head = await reader.readuntil(b"\r\n\r\n")
+                    except (ConnectionError, asyncio.IncompleteReadError):
+                        self.close()
+                        if fresh:
+                            raise
+                        continue
+                    length = next((int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")
+                                   if h.lower().startswith(b"content-length:")), 0)
+                    body = await reader.readexactly(length)
+                    if b"\r\nconnection: close" in head.lower():
+                        self.close()
+                    return int(head[9:12]), body
+        except (OSError, asyncio.IncompleteReadError) as exc:  # refused, reset, or TimeoutError (one of them)
+            self.close()
             return 0, repr(exc).encode()
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    return int(head[9:12] or 0), body
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream[1].close()
+            self.stream = None
 
 
 class Handheld:
     """One simulated handheld: its token, its trip and the sequence numbers of its events."""
 
     def __init__(self, port: int, token: str, till: str, gtins: list[str], seed: int) -> None:
-        self.port, self.token, self.till, self.gtins = port, token, till, gtins
+        self.line, self.token, self.till, self.gtins = Line(port), token, till, gtins
         self.rng = random.Random(seed)
         self.seq = 0
         self.trip: str | None = None
@@ -111,7 +137,7 @@ class Handheld:
                 "occurred_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
 
     async def _call(self, errors: list[str], path: str, token: str, body: Any) -> dict[str, Any]:
-        status, answer = await _send(self.port, _request("POST", path, token, body))
+        status, answer = await self.line.send(_request("POST", path, token, body))
         if status not in (200, 201):
             errors.append(f"POST {path} {status}: {answer[:200]!r}")
             return {}
@@ -150,6 +176,9 @@ class Pinger:
 
     PING = _request("GET", "/api/v1/ping")
 
+    def __init__(self, port: int) -> None:
+        self.line = Line(port)
+
     async def ready(self, errors: list[str]) -> None:
         """Nothing to start."""
 
@@ -179,7 +208,7 @@ async def _paced(port: int, clients: list[Client], seconds: float, errors: list[
         while due < stop:
             request = client.next_request()  # made ahead, as a handheld makes it on its own CPU
             await asyncio.sleep(due - loop.time())
-            status, body = await _send(port, request)
+            status, body = await client.line.send(request)
             beats.append((due, loop.time(), status, body))
             due += INTERVAL
             if await client.answered(errors):  # back from the till it sends its next batch, owes none
@@ -205,7 +234,10 @@ async def _settle(port: int, limit: float = 90.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         start = time.monotonic()
-        if (await _send(port, Pinger.PING))[0] == 200 and time.monotonic() - start < 0.05:
+        line = Line(port)
+        answered = (await line.send(Pinger.PING))[0] == 200
+        line.close()
+        if answered and time.monotonic() - start < 0.05:
             return
         await asyncio.sleep(1.0)
 
@@ -391,6 +423,8 @@ async def _search(site: Site, clients: list[Client]) -> tuple[list[Step], int]:
         steps.append(await _step(site, clients[:n]))
         held, failed = (n, failed) if steps[-1].held else (held, n)
         n = _next_count(n, held, failed, len(clients))
+    for client in clients:
+        client.line.close()
     return steps, held
 
 
@@ -442,7 +476,7 @@ def _gunicorn(url: str, port: int, workers: int, threads: int) -> subprocess.Pop
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "SHOPGO_SERVER_SECRET_KEY": "bench-only-secret"}
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "server.wsgi:app", "--workers", str(workers),
            "--worker-class", "gthread", "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-           "--backlog", "2048", "--log-level", "warning"]
+           "--keep-alive", str(KEEP_ALIVE), "--backlog", "2048", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
@@ -498,7 +532,7 @@ def run(quick: bool = False, seconds: float | None = None, cap: int | None = Non
     try:
         proc = _gunicorn(url, port, workers, threads)
         site = Site(port, proc.pid, url, _flush_folder(), seconds)
-        ping_steps, ping_held = asyncio.run(_search(site, [Pinger()] * cap))
+        ping_steps, ping_held = asyncio.run(_search(site, [Pinger(port) for _ in range(cap)]))
         hands: list[Client] = [Handheld(port, tokens[i], till, gtins, seed=i) for i in range(cap)]
         with injected or contextlib.nullcontext():
             steps, held = asyncio.run(_search(site, hands))
