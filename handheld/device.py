@@ -150,7 +150,10 @@ class Handheld:
                 raise ActionError(400, "confirm first: did you scan everything? (send {\"confirm\": true})")
             total, count = self._state["total_minor"], self._state["item_count"]
             with self.store.transaction():
-                self._append("finish", {"handheld_total_minor": total, "item_count": count}, publish=False)
+                shown = [{"key": x["key"], "gtin": x["gtin"], "quantity": x["quantity"], "net_minor": x["net_minor"]}
+                         for x in self._state["lines"]]  # what the till compares its bill with
+                self._append("finish", {"handheld_total_minor": total, "item_count": count, "lines": shown},
+                             publish=False)
                 request = {"handheld_total_minor": total, "event_count": len(self.events)}
                 self.store.update_trip(trip.id, status="finished", finish_request=request)
             self.trip = self.store.trip(trip.id)

@@ -139,11 +139,11 @@ def _body(required: bool = True) -> Any:
     return parse_json(request.get_data(cache=True), required=required)
 
 
-def _cfg() -> dict[str, Any]:
+def store_config() -> dict[str, Any]:
     return current_app.config["SHOPGO"]  # type: ignore[no-any-return]
 
 
-def _transaction(work: Callable[[Session], T]) -> T:
+def transaction(work: Callable[[Session], T]) -> T:
     """Run one service call and commit; on any refusal roll back so nothing is half-written.
 
     A unique-key clash means a concurrent retry of the same request won the race: run it
@@ -206,7 +206,7 @@ def start_trip() -> ResponseReturnValue:
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:
         started = parse_time(body["started_at"]) if body.get("started_at") else None
-        cfg = _cfg()
+        cfg = store_config()
         lookup = (lambda card: chain_members.ask_head_office(session, cfg, card)) \
             if cfg["server"]["head_office_url"] else None
         trip, created = trips.start_trip(session, g.device, body["trip_id"], body.get("card_number"), started,
@@ -219,9 +219,9 @@ def start_trip() -> ResponseReturnValue:
                               "points are added once the card is checked."} if trip.pending_card else {})}, created
 
     try:
-        answer, created = _transaction(work)
+        answer, created = transaction(work)
     except trips.UnknownCard:
-        _transaction(lambda s: trips.count_unknown_card(s, g.device, body["card_number"]))
+        transaction(lambda s: trips.count_unknown_card(s, g.device, body["card_number"]))
         raise
     return jsonify(answer), 201 if created else 200
 
@@ -241,12 +241,12 @@ def trip_offers(trip_id: str) -> ResponseReturnValue:
 def post_events(trip_id: str) -> ResponseReturnValue:
     """Store a batch of events idempotently; report duplicates and sequence gaps."""
     body = _body()
-    limit = int(_cfg()["server"]["max_batch_events"])
+    limit = int(store_config()["server"]["max_batch_events"])
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > limit:
         raise ApiError(413, f"a batch holds at most {limit} events, this one {len(body['events'])}; split it")
     validate_event_batch(body)
     device: DeviceRef = g.device
-    return jsonify(_transaction(lambda s: ingest_events(s, device, trip_id, body["events"])).as_json())
+    return jsonify(transaction(lambda s: ingest_events(s, device, trip_id, body["events"])).as_json())
 
 
 @bp.post("/trips/<trip_id>/finish")
@@ -255,7 +255,7 @@ def finish(trip_id: str) -> ResponseReturnValue:
     """Finish the trip and decide its rescan audit (idempotent)."""
     body = validate(_body(required=False), FINISH)
 
-    return jsonify(_transaction(lambda s: finish_trip(s, g.device, trip_id, _cfg(),
+    return jsonify(transaction(lambda s: finish_trip(s, g.device, trip_id, store_config(),
                                                             body.get("handheld_total_minor"),
                                                             body.get("event_count"))))
 
@@ -267,14 +267,14 @@ def post_checkout(trip_id: str) -> ResponseReturnValue:
     `print`, print it on the store's receipt printer (a till or staff of the trip's store; idempotent)."""
     actor = till_or_staff()
     body = validate(_body(required=False), CHECKOUT)
-    receipt = _transaction(lambda s: checkout.checkout(s, trip_id, actor, _cfg(), body.get("handheld_total_minor"),
+    receipt = transaction(lambda s: checkout.checkout(s, trip_id, actor, store_config(), body.get("handheld_total_minor"),
                                                        spend_points=body.get("spend_points", 0),
                                                        payment=body.get("payment")))
     if body.get("print"):  # after the commit: a printer that fails loses no sale, and it prints again
         from server.store.receipts import PrinterError, open_printer, print_receipt
 
         try:
-            print_receipt(open_printer(_cfg()["receipt"]["printer"]), receipt, _cfg()["site"])
+            print_receipt(open_printer(store_config()["receipt"]["printer"]), receipt, store_config()["site"])
             receipt = {**receipt, "printed": True}
         except PrinterError as exc:
             receipt = {**receipt, "printed": False, "print_error": str(exc)}
@@ -291,7 +291,7 @@ def feedback() -> ResponseReturnValue:
         fb, created = trips.record_feedback(session, g.device, body)
         return {"id": fb.id, "status": fb.status, "kind": fb.kind, "product_id": fb.product_id}, created
 
-    answer, created = _transaction(work)
+    answer, created = transaction(work)
     return jsonify(answer), 201 if created else 200
 
 
@@ -306,7 +306,7 @@ def audit_outcome(audit_id: int) -> ResponseReturnValue:
         audit = audits.record_outcome(session, audit_id, body["findings"], actor)
         return audits.audit_json(session, audit)
 
-    return jsonify(_transaction(work))
+    return jsonify(transaction(work))
 
 
 def init_app(app: Flask) -> None:

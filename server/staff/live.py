@@ -1,32 +1,25 @@
 """Live trips on the handhelds and what staff may do to them: approve an age check, void a
 line, take over a trip, close a help request. Every action is a `StaffAction` row.
 
-A void is also a server-side `remove` event in the trip's log, so the checkout's fold of
-the server's events agrees with what staff did; an age approval is an `age_ok` event there
-too, so the shopper's screen learns of it. Those events come from a per-store "staff
-console" device (revoked, so it can never sign in) and carry sequence numbers from
-CONSOLE_SEQ_BASE up: they sort after every handheld event of the trip, so a voided line
-stays voided even if the shopper scans the item again (the point of an age refusal).
+A void is also a server-side `remove` event in the trip's log and an age approval an `age_ok`
+event there (server/store/server_events.py), so the checkout's fold agrees with what staff
+did and the shopper's screen learns of it.
 """
 from __future__ import annotations
 
-import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
 from db.models import Device, Member, Product, StaffAction, Trip, TripEvent, User
-from server.auth.accounts import hash_token
 from server.errors import ApiError
+from server.store import age
+from server.store.server_events import add_server_event, record_staff_action
 from shop.basket import SERVER_SEQ_BASE, BasketLine, fold
 
 LIVE_STATUSES = ("active", "finished")
-CONSOLE_DEVICE_NAME = "staff console"
 CONSOLE_SEQ_BASE = SERVER_SEQ_BASE
 
 
@@ -93,12 +86,11 @@ def _view(trip: Trip, events: list[TripEvent], actions: list[tuple[StaffAction, 
           products: dict[str, Product], member_name: str | None, device_name: str | None) -> LiveTrip:
     basket = fold(events)
     lines = [_line(bl, products.get(bl.gtin)) for bl in basket.lines]
-    age_ok_up_to = max((int(a.payload.get("up_to_seq", 0)) for a, _ in actions if a.kind == "age_ok"), default=-1)
+    age_ok_up_to = max((int(a.payload.get("up_to_seq", -1)) for a, _ in actions if a.kind == "age_ok"), default=-1)
     help_done_up_to = max((int(a.payload.get("up_to_seq", 0)) for a, _ in actions if a.kind == "help_done"), default=-1)
     last_help = max((e.seq for e in events if e.kind == "help"), default=None)
-    age_seqs = [bl.last_seq for bl in basket.lines if (p := products.get(bl.gtin)) is not None and p.min_age]
     view = LiveTrip(trip, member_name, device_name, lines)
-    view.age_check = any(seq > age_ok_up_to for seq in age_seqs)
+    view.age_check = bool(age.waiting(basket.lines, {g: p.min_age for g, p in products.items()}, age_ok_up_to))
     view.help = trip.needs_help or (last_help is not None and last_help > help_done_up_to)
     takers = [name for a, name in actions if a.kind == "take_over"]
     view.taken_over_by = takers[-1] if takers else None
@@ -143,24 +135,10 @@ def _must_be_live(trip: Trip) -> None:
         raise ApiError(409, f"Trip {trip.id} is {trip.status.replace('_', ' ')}; only trips in progress can be changed.")
 
 
-def _record(session: Session, trip: Trip, user: User, kind: str, payload: dict[str, object]) -> StaffAction:
-    action = StaffAction(trip_id=trip.id, store_id=trip.store_id, user_id=user.id, kind=kind, payload=payload,
-                         at=utcnow())
-    session.add(action)
-    session.flush()
-    return action
-
-
 def approve_age(session: Session, trip_id: str, user: User) -> StaffAction:
     """Record that staff checked the shopper's age for everything scanned so far."""
-    view = live_trip(session, trip_id)
-    _must_be_live(view.trip)
-    if not view.age_check:
-        raise ApiError(409, "This trip has no age check waiting.")
-    gtins = sorted({line.gtin for line in view.lines if line.min_age})
-    # also an event in the trip's log, so the shopper's screen drops its "staff check needed"
-    _server_event(session, view.trip, "age_ok", {"up_to_seq": view.trip.last_seq, "by": "staff", "user_id": user.id})
-    return _record(session, view.trip, user, "age_ok", {"up_to_seq": view.trip.last_seq, "gtins": gtins})
+    trip = live_trip(session, trip_id).trip
+    return age.approve_age(session, trip, user.id)
 
 
 def help_done(session: Session, trip_id: str, user: User) -> StaffAction:
@@ -170,27 +148,14 @@ def help_done(session: Session, trip_id: str, user: User) -> StaffAction:
     last = max(view.trip.last_seq, max((e.seq for e in session.scalars(
         select(TripEvent).where(TripEvent.trip_id == trip_id, TripEvent.kind == "help"))), default=0))
     view.trip.needs_help = False  # the ingest sets it again on the next help event
-    return _record(session, view.trip, user, "help_done", {"up_to_seq": last})
+    return record_staff_action(session, view.trip, user.id, "help_done", {"up_to_seq": last})
 
 
 def take_over(session: Session, trip_id: str, user: User) -> StaffAction:
     """Record that a staff member is now looking after this trip in person."""
     view = live_trip(session, trip_id)
     _must_be_live(view.trip)
-    return _record(session, view.trip, user, "take_over", {"previous": view.taken_over_by})
-
-
-def console_device(session: Session, store_id: str) -> Device:
-    """The store's revoked pseudo-device that owns server-side trip events."""
-    device = session.scalar(select(Device).where(Device.store_id == store_id, Device.name == CONSOLE_DEVICE_NAME,
-                                                 Device.revoked_at.is_not(None)).order_by(Device.id).limit(1))
-    if device is None:
-        # A random token nobody keeps, revoked at once: the device exists only to own events.
-        device = Device(store_id=store_id, name=CONSOLE_DEVICE_NAME, token_hash=hash_token(secrets.token_urlsafe(32)),
-                        created_at=utcnow(), revoked_at=utcnow())
-        session.add(device)
-        session.flush()
-    return device
+    return record_staff_action(session, view.trip, user.id, "take_over", {"previous": view.taken_over_by})
 
 
 def void_line(session: Session, trip_id: str, key: str, user: User) -> StaffAction:
@@ -200,26 +165,9 @@ def void_line(session: Session, trip_id: str, key: str, user: User) -> StaffActi
     line = next((ln for ln in view.lines if ln.key == key), None)
     if line is None:
         raise ApiError(404, f"Trip {trip_id} has no line {key!r} (it may already be removed).")
-    event = _server_event(session, view.trip, "remove", {"key": key, "by": "staff", "user_id": user.id})
-    return _record(session, view.trip, user, "void_line", {"key": key, "gtin": line.gtin, "name": line.name,
+    event = add_server_event(session, view.trip, "remove", {"key": key, "by": "staff", "user_id": user.id})
+    return record_staff_action(session, view.trip, user.id, "void_line", {"key": key, "gtin": line.gtin, "name": line.name,
                                                             "quantity": line.quantity, "event_id": event.id})
-
-
-def _server_event(session: Session, trip: Trip, kind: str, payload: dict[str, object]) -> TripEvent:
-    """Add an event of the store's own to a trip's log; the handheld gets it with its next answer."""
-    device = console_device(session, trip.store_id)
-    seq = max(CONSOLE_SEQ_BASE, (session.scalar(select(func.max(TripEvent.seq))
-                                                .where(TripEvent.device_id == device.id)) or 0)) + 1
-    event = TripEvent(id=str(uuid.uuid4()), trip_id=trip.id, device_id=device.id, seq=seq, kind=kind,
-                      payload=payload, occurred_at=utcnow(), received_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
-        raise ApiError(409, "Another change to this trip happened at the same moment; try again.") from None
-    trip.event_count += 1
-    return event
 
 
 def recent_actions(session: Session, store_id: str, since: datetime, limit: int = 20) -> list[tuple[StaffAction, str]]:

@@ -5,7 +5,8 @@ Otherwise the chance is `base_probability`, plus `mismatch_weight` per earlier a
 the member that found a mismatch, `weighed_item_weight` per weighed item, `removal_weight`
 per removal, and `high_value_weight` when the server's total is above `high_value_minor`,
 never above `max_probability`. The draw is seeded from the trip id, so the same trip
-always gets the same decision (a retried finish, a test, an appeal).
+always gets the same decision (a retried finish, a test, an appeal). What the rescan finds
+corrects the bill (`record_outcome`).
 """
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Audit, Trip
+from db.models import Audit, Product, Trip
 from server.auth.actors import Actor
 from server.config import SCHEMA
 from server.errors import ApiError
 from server.store.priced_trip import price_trip
 from server.store.schemas import AUDIT_OUTCOME, validate
+from server.store.server_events import add_server_event
+from server.store.trips import trip_events
+from shop.basket import BasketLine, fold
 
 
 def _section(cfg: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -92,8 +96,15 @@ def audit_of(session: Session, trip_id: str) -> Audit | None:
 
 
 def record_outcome(session: Session, audit_id: int, findings: Sequence[Mapping[str, Any]], actor: Actor) -> Audit:
-    """Record what a rescan found (by a till or staff of the audit's store); any line whose
-    count differs makes it a mismatch."""
+    """Record what a rescan found (by a till or staff of the audit's store) and correct the bill to it.
+
+    Each finding counts one GTIN; what it is compared with is the server's own log of the trip,
+    not the request's `expected`. Any count that differs makes the audit a mismatch (raising the
+    member's future rate) and becomes events of the store's own in the trip's log, so the
+    checkout bills what was found: a unit item found more often is added, one found less often
+    is taken off (weighed labels newest first). A weighed item found but not scanned, or an item
+    the catalogue does not hold, cannot be priced here: the finding says so (`not_billed`).
+    """
     audit = session.get(Audit, audit_id, with_for_update=True)
     if audit is None:
         raise ApiError(404, f"no audit {audit_id}")
@@ -101,7 +112,25 @@ def record_outcome(session: Session, audit_id: int, findings: Sequence[Mapping[s
     if audit.status != "pending":
         raise ApiError(409, f"audit {audit_id} was already recorded ({audit.status})")
     validate({"findings": list(findings)}, AUDIT_OUTCOME)
-    clean = [{"gtin": f["gtin"], "expected": int(f["expected"]), "found": int(f["found"])} for f in findings]
+    trip = session.get(Trip, audit.trip_id)
+    assert trip is not None  # the foreign key
+    lines = fold(trip_events(session, trip.id)).lines
+    held: dict[str, list[BasketLine]] = {}
+    for line in lines:  # newest first
+        held.setdefault(line.gtin, []).append(line)
+    found_by_gtin: dict[str, int] = {}
+    for f in findings:
+        found_by_gtin[str(f["gtin"])] = int(f["found"])  # a GTIN counted twice: the last count holds
+    products = {p.gtin: p for p in session.scalars(select(Product).where(Product.gtin.in_(sorted(found_by_gtin))))}
+    clean = []
+    for gtin, found in found_by_gtin.items():
+        expected = sum(line.quantity for line in held.get(gtin, []))
+        finding: dict[str, Any] = {"gtin": gtin, "expected": expected, "found": found}
+        if found != expected:
+            note = _correct(session, trip, audit.id, products.get(gtin), held.get(gtin, []), gtin, found - expected)
+            if note:
+                finding["not_billed"] = note
+        clean.append(finding)
     audit.findings = clean  # type: ignore[assignment]  # a JSON list, as the model comment shows
     audit.mismatch_count = sum(1 for f in clean if f["found"] != f["expected"])
     audit.status = "mismatch" if audit.mismatch_count else "passed"
@@ -109,6 +138,31 @@ def record_outcome(session: Session, audit_id: int, findings: Sequence[Mapping[s
     audit.staff_user_id, audit.till_device_id = actor.staff_user_id, actor.till_device_id
     session.flush()
     return audit
+
+
+def _correct(session: Session, trip: Trip, audit_id: int, product: Product | None, lines: list[BasketLine],
+             gtin: str, delta: int) -> str | None:
+    """Events that make the trip's log hold `delta` more (or fewer) of `gtin`; why not, when it cannot."""
+    by = {"by": "audit", "audit_id": audit_id}
+    if delta > 0:
+        if product is None:
+            return "not in the catalogue: price it by hand at the till"
+        if product.sold_by_weight:
+            return "sold by weight: weigh it and add its label at the till"
+        add_server_event(session, trip, "scan", {"gtin": gtin, "barcode": gtin, "quantity": delta, **by})
+        return None
+    take = -delta
+    for line in lines:  # unit line first (it is one line per GTIN), then labels newest first
+        if take <= 0:
+            break
+        if line.is_label:
+            add_server_event(session, trip, "remove", {"key": line.key, **by})
+            take -= 1
+        else:
+            keep = max(0, line.quantity - take)
+            add_server_event(session, trip, "set_quantity", {"key": line.key, "quantity": keep, **by})
+            take -= line.quantity - keep
+    return None
 
 
 def audit_json(session: Session, audit: Audit) -> dict[str, Any]:

@@ -6,6 +6,8 @@ redeems offers and awards points, and keeps the receipt on the trip so a second 
 answers the very same receipt. A member may spend points as money off at the till
 (`[loyalty] redeem_points_per_unit` points take 1.00 off): their balance falls in the same
 transaction as the purchase is recorded, so once, and points are then earned on what is paid.
+A trip waiting for a rescan, or with an age-restricted item no staff member approved, is
+refused (409) with what it waits for.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from db.partitions import ensure_month_partitions, month_start
 from server.auth.actors import Actor
 from server.errors import ApiError
 from server.store import outbox
+from server.store.age import age_waiting
 from server.store.payment import take_payment
 from server.store.priced_trip import price_trip
 from server.store.trips import get_trip
@@ -44,6 +47,13 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     if pending is not None:
         raise ApiError(409, f"trip {trip_id} awaits rescan audit {pending}; staff record its outcome first",
                        audit_id=pending)
+    unchecked = age_waiting(session, trip)
+    if unchecked:
+        names = ", ".join(sorted({line.name for line in unchecked}))
+        raise ApiError(409, f"trip {trip_id} has age-restricted items ({names}) a staff member has not approved; "
+                            "approve them at the till (or on the live trips page) first",
+                       age_check=[{"key": line.key, "gtin": line.gtin, "name": line.name, "min_age": line.min_age}
+                                  for line in unchecked])
     now = now or utcnow()
     priced = price_trip(session, trip, cfg, trip.finished_at or now)
     basket, member = priced.basket, priced.member

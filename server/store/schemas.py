@@ -54,8 +54,14 @@ SCAN_PAYLOAD = _obj({"gtin": GTIN, "barcode": {"type": "string", "maxLength": 12
 REMOVE_PAYLOAD = _obj({"key": LINE_KEY}, ("key",), extra=True)
 SET_QUANTITY_PAYLOAD = _obj({"key": LINE_KEY, "quantity": {"type": "integer", "minimum": 0, "maximum": 999}},
                             ("key", "quantity"), extra=True)
+SHOWN_LINE = _obj({"key": LINE_KEY, "gtin": GTIN, "quantity": {"type": "integer", "minimum": 0, "maximum": 999},
+                   "net_minor": {"type": "integer", "minimum": -MAX_MINOR, "maximum": MAX_MINOR}},
+                  ("key", "quantity", "net_minor"), extra=True)
 FINISH_PAYLOAD = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maximum": MAX_MINOR},
-                       "item_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}, extra=True)
+                       "item_count": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                       "lines": {"type": "array", "items": SHOWN_LINE, "maxItems": 5000,
+                                 "description": "the lines as the screen showed them, for the till to compare"}},
+                      extra=True)
 PAYLOADS: dict[str, Schema] = {"scan": SCAN_PAYLOAD, "remove": REMOVE_PAYLOAD, "set_quantity": SET_QUANTITY_PAYLOAD,
                                "finish": FINISH_PAYLOAD}
 
@@ -84,8 +90,10 @@ FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": 
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
                  "kind": {"type": "string", "enum": ["missing", "wrong_price", "other"]},
                  "message": {"type": "string", "maxLength": 2000}}, ("id", "kind"))
-FINDING = _obj({"gtin": GTIN, "expected": {"type": "integer", "minimum": 0, "maximum": 999},
-                "found": {"type": "integer", "minimum": 0, "maximum": 999}}, ("gtin", "expected", "found"))
+FINDING = _obj({"gtin": GTIN,
+                "expected": {"type": "integer", "minimum": 0, "maximum": 999,
+                             "description": "what the till showed; the server compares with its own log of the trip"},
+                "found": {"type": "integer", "minimum": 0, "maximum": 999}}, ("gtin", "found"))
 AUDIT_OUTCOME = _obj({"findings": {"type": "array", "items": FINDING, "maxItems": 500}}, ("findings",))
 
 ERASE = _obj({"confirm": {"type": "boolean", "enum": [True], "description": "true: erasure cannot be undone"}},

@@ -71,6 +71,19 @@ class Shop:
     def get(self, path: str, **headers: str) -> Any:
         return self.client.get(path, headers={**self.auth, **headers})
 
+    def staff(self) -> tuple[FlaskClient, dict[str, str]]:
+        """A test client signed in as the store's staff member "auditor", and its CSRF header."""
+        from tests.staff.conftest import csrf_from, sign_in
+
+        client = self.app.test_client()
+        assert sign_in(client, "auditor", "correct horse").status_code == 302
+        return client, {"X-CSRF-Token": csrf_from(client.get("/staff/").get_data(as_text=True))}
+
+    def approve_age(self, trip_id: str) -> Any:
+        """The staff member approves the trip's age-restricted items, as at the till page."""
+        client, headers = self.staff()
+        return client.post(f"/api/v1/trips/{trip_id}/age-approval", headers=headers)
+
     def start(self, card: str | None = None) -> str:
         trip_id = str(uuid.uuid4())
         resp = self.post("/api/v1/trips", {"trip_id": trip_id, "card_number": card, "started_at": utcnow().isoformat()})

@@ -31,6 +31,8 @@ def shop_trip(shop: Shop, events: Events, card: str | None, batch: list[dict[str
     finish = shop.post(f"/api/v1/trips/{trip_id}/finish", {"handheld_total_minor": handheld_total,
                                                            "event_count": len(batch)})
     assert finish.status_code == 200, finish.get_json()
+    if any(ev["kind"] == "scan" and ev["payload"]["gtin"] == product_gtin(BEER) for ev in batch):
+        assert shop.approve_age(trip_id).status_code == 200  # the till's staff checked the shopper's age
     return trip_id, finish.get_json()
 
 
