@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 Json = dict[str, Any]
 
@@ -108,13 +109,15 @@ class Display(HttpJson):
 
 
 class Till(HttpJson):
-    """The till's side of the store API: checkout, and the staff's rescan outcome."""
+    """The till's side of the store API: checkout, the staff's rescan outcome and age approval."""
 
-    def __init__(self, server_url: str, token: str) -> None:
+    def __init__(self, server_url: str, token: str, staff: tuple[str, str]) -> None:
         super().__init__(server_url, {"Authorization": f"Bearer {token}"}, timeout=30)
+        self.console = StaffConsole(server_url, *staff)
 
     def checkout(self, trip_id: str, findings: list[Json], deadline: float) -> tuple[Json | None, int | None, str]:
-        """Check a finished trip out, doing a pending rescan first; retries through outages until `deadline`.
+        """Check a finished trip out, doing a pending rescan and age approval first; retries through
+        outages until `deadline`.
 
         Returns (receipt or None, audit id or None, last error).
         """
@@ -134,6 +137,72 @@ class Till(HttpJson):
                     status, body = 0, str(exc)
                 if status in (200, 409):  # 409: recorded already (our earlier answer was lost)
                     continue
+            elif status == 409 and isinstance(body, dict) and body.get("age_check"):
+                try:
+                    status, body = self.console.approve_age(trip_id)
+                except (OSError, http.client.HTTPException) as exc:
+                    status, body = 0, str(exc)
+                if status in (200, 409):  # 409: approved already (our earlier answer was lost)
+                    continue
             error = f"{status}: {body if not isinstance(body, dict) else body.get('message')}"
             time.sleep(0.5)  # the server is restarting or the database is: as a till, try again
         return None, audit_id, error or "deadline passed"
+
+
+class StaffConsole(HttpJson):
+    """The till's staff member signed in to the console (cookie and CSRF token), for age approvals."""
+
+    CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, server_url: str, username: str, password: str) -> None:
+        super().__init__(server_url, timeout=30)
+        self.username, self.password = username, password
+        self.csrf = ""
+
+    def _form(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        """A browser-like request with the session cookie; keeps any cookie the answer sets."""
+        hdrs = dict(self.headers)
+        data = None
+        if form is not None:
+            data = urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = self.conn()
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            text = resp.read().decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
+        cookie = resp.getheader("Set-Cookie")
+        if cookie:
+            self.headers["Cookie"] = cookie.split(";", 1)[0]
+        return resp.status, text
+
+    def sign_in(self) -> None:
+        """Sign in through the real form; keep the session's CSRF token."""
+        self.headers.pop("Cookie", None)
+        _, page = self._form("GET", "/signin")
+        found = self.CSRF.search(page)
+        if not found:
+            raise RuntimeError("the sign-in page carries no CSRF token")
+        status, _ = self._form("POST", "/signin", {"username": self.username, "password": self.password,
+                                                   "csrf_token": found.group(1)})
+        if status != 302:
+            raise RuntimeError(f"staff sign-in refused ({status})")
+        _, page = self._form("GET", "/staff/")
+        found = self.CSRF.search(page)
+        self.csrf = found.group(1) if found else ""
+
+    def approve_age(self, trip_id: str) -> tuple[int, Any]:
+        """POST the trip's age approval, signing in first (and again when the session is gone)."""
+        for attempt in (1, 2):
+            if not self.csrf:
+                self.sign_in()
+            self.headers["X-CSRF-Token"] = self.csrf
+            status, body = self.call("POST", f"/api/v1/trips/{trip_id}/age-approval")
+            if status in (401, 403) and attempt == 1:
+                self.csrf = ""
+                continue
+            return status, body
+        raise AssertionError("unreachable")

@@ -147,7 +147,7 @@ def run_store_day(options: StoreDayOptions, log: Log = print) -> StoreDayReport:
 
         # Shoppers come in over the first tenth of the day, not all at the opening bell.
         arrivals = seconds * QUIET_BEFORE / 2
-        shoppers = [Shopper(hh, day, Till(server.url, setup.till_token), baskets.take, baskets.done, gap,
+        shoppers = [Shopper(hh, day, Till(server.url, setup.till_token, setup.staff), baskets.take, baskets.done, gap,
                             options.seed * 100_003 + hh.index, on_scan, on_trip, on_fault,
                             arrive_after=arrivals * hh.index / len(handhelds)) for hh in handhelds]
         faults: list[Fault] = plan(seconds, len(handhelds), rng) if options.faults else []

@@ -68,6 +68,7 @@ class StoreSetup:
     device_tokens: list[str]
     device_ids: list[int]
     till_token: str
+    staff: tuple[str, str]  # the till's staff member, who approves age checks: user name, password
     baskets: list[RealBasket]
     prices: dict[str, ShelfPrice]
     catalogue_version: int
@@ -97,15 +98,20 @@ def prepare_database(database: str | None, households: int, store_id: str, store
 
 
 def register_devices(session: Session, store_id: str, store_name: str, count: int,
-                     tag: str) -> tuple[list[str], list[int], str]:
-    """Register `count` handhelds and one till: (handheld tokens, handheld device ids, till token)."""
-    from server.auth.accounts import add_device, ensure_store
+                     tag: str) -> tuple[list[str], list[int], str, tuple[str, str]]:
+    """Register `count` handhelds, one till and the till's staff member: (handheld tokens, handheld
+    device ids, till token, (staff user name, password))."""
+    import secrets
+
+    from server.auth.accounts import add_device, add_user, ensure_store
 
     ensure_store(session, store_id, store_name)
     made = [add_device(session, store_id, f"storeday-{tag}-hh{i:03d}") for i in range(count)]
     till = add_device(session, store_id, f"storeday-{tag}-till", "till")[1]
+    staff = (f"storeday-{tag}-staff", secrets.token_urlsafe(16))
+    add_user(session, staff[0], staff[1], "staff", store_id)
     session.commit()
-    return [token for _, token in made], [device.id for device, _ in made], till
+    return [token for _, token in made], [device.id for device, _ in made], till, staff
 
 
 def untouchable(session: Session) -> tuple[set[int], set[str], set[int]]:
@@ -200,7 +206,7 @@ def prepare_store(database: str | None, handhelds: int, workdir: Path, seed: int
     eng = make_engine(url)
     try:
         with make_session_factory(eng)() as s:
-            tokens, ids, till = register_devices(s, store_id, store_name, handhelds,
+            tokens, ids, till, staff = register_devices(s, store_id, store_name, handhelds,
                                                  f"{seed}-{random.randrange(10**6)}")
             baskets, prices = real_baskets(s, max(60, handhelds * 12), random.Random(seed))
             version = catalogue_template(s, workdir / "catalogue-image")
@@ -210,4 +216,4 @@ def prepare_store(database: str | None, handhelds: int, workdir: Path, seed: int
         raise RuntimeError("no member basket of 2-25 lines to replay: import the Complete Journey first")
     log(f"{len(baskets)} real baskets of {len({b.member_id for b in baskets})} members to replay; "
         f"catalogue version {version}")
-    return StoreSetup(url, throwaway, store_id, tokens, ids, till, baskets, prices, version)
+    return StoreSetup(url, throwaway, store_id, tokens, ids, till, staff, baskets, prices, version)
