@@ -42,7 +42,7 @@ def wire_ms(n_bytes: int, baud: int = 9600) -> float:
 
 def full_catalogue() -> dict[str, Any]:
     """A full catalogue answer the size of the real one (synthetic names and prices)."""
-    from server.importer.numbering import product_gtin
+    from shop.numbering import product_gtin
 
     products = [{"product_id": i, "gtin": product_gtin(i), "name": f"Item {i}", "category": f"C{i % 300}",
                  "price_minor": 50 + i % 900, "member_price_minor": (40 + i % 900) if i % 3 == 0 else None,
@@ -187,7 +187,7 @@ class Rig:
 
 def codes(n: int) -> list[str]:
     """Barcodes for a trip: 60 distinct products, some scanned again (quantity lines)."""
-    from server.importer.numbering import product_gtin
+    from shop.numbering import product_gtin
 
     return [product_gtin(1 + (i * 7919) % 60 * 1531) for i in range(n)]
 

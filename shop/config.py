@@ -110,6 +110,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
             r"|usb:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}|serial:[^:]+(:\d{3,6})?|network:[\w.\-]+:\d{1,5}", v) is not None,
             '"" (none), "usb:04b8:0202", "serial:/dev/ttyUSB0:9600" or "network:192.168.1.50:9100"'),
     },
+    "email": {
+        "smtp_host": Key("", lambda v: isinstance(v, str) and re.fullmatch(r"[\w.\-]*", v) is not None,
+                         '"" (no e-mail receipts) or the SMTP server\'s host name'),
+        "smtp_port": Key(25, _between(1, 65535), "1..65535 (25, or 587 with starttls)"),
+        "starttls": Key(False),
+        "username": Key("", lambda v: isinstance(v, str), "the SMTP user, or empty for none"),
+        "password": Key("", lambda v: isinstance(v, str), "set it as SHOPGO_EMAIL_PASSWORD, not in the file"),
+        "from_address": Key("receipts@shopgo.example", lambda v: isinstance(v, str) and re.fullmatch(
+            r"[^@\s]+@[^@\s]+", v) is not None, "an address such as receipts@yourstore.example"),
+    },
+    "consent": {
+        "wording_version": Key("2026-12", lambda v: isinstance(v, str) and 1 <= len(v) <= 16,
+                               "1..16 characters naming the consent texts members agree to"),
+    },
     "loyalty": {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),
         "points_expiry_days": Key(365, _between(1, 3650), "1..3650"),

@@ -1,7 +1,10 @@
-"""Shared fixtures: databases of both kinds (SQLite and a real PostgreSQL 15), apps, clients."""
+"""Shared fixtures: databases of both kinds (SQLite and a real PostgreSQL 15), apps, clients, and the
+till's peripherals on loopback: a network receipt printer and an SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
@@ -146,3 +149,48 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"PostgreSQL tests: {_counts['postgresql-passed']} passed, {_counts['postgresql-failed']} failed "
         f"(against a real PostgreSQL server); other tests: {_counts['other-passed']} passed, "
         f"{_counts['other-failed']} failed")
+
+
+@pytest.fixture
+def network_printer() -> Iterator[tuple[int, list[bytes], threading.Thread]]:
+    """A receipt printer's raw port (9100-style) on loopback that keeps what it is sent: (port, chunks, thread)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        while True:  # every connection: the sender checks it is reachable first, then prints
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                while chunk := conn.recv(65536):
+                    got.append(chunk)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], got, thread
+    server.close()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[int, list[Any]]]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it accepts: (port, messages)."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    got: list[Any] = []
+
+    class Keep:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            got.append(message_from_bytes(envelope.original_content, policy=policy.default))
+            return "250 Message accepted for delivery"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, got
+    controller.stop()

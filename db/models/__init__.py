@@ -17,12 +17,12 @@ from db.models.head_office import (  # noqa: F401
 )
 from db.models.history import ImportChunk, Purchase, PurchaseLine
 from db.models.marketing import Campaign, DataRequest, Offer, OfferRedemption, PointsEntry
-from db.models.people import ConsoleSession, Device, Member, User
+from db.models.people import ConsoleSession, Device, Member, MemberConsent, User
 from db.models.staff import StaffAction
 from db.models.trips import Audit, Feedback, Trip, TripEvent
 
 __all__ = [
     "Audit", "BarcodeRule", "Base", "Campaign", "ConsoleSession", "DataRequest", "Device", "Feedback", "ImportChunk",
-    "Member", "Offer", "OfferRedemption", "OutboxFact", "PointsEntry", "Product", "Promotion", "Purchase",
+    "Member", "MemberConsent", "Offer", "OfferRedemption", "OutboxFact", "PointsEntry", "Product", "Promotion", "Purchase",
     "PurchaseLine", "SiteState", "StaffAction", "Store", "Trip", "TripEvent", "User",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, utcnow
@@ -21,11 +21,33 @@ class Member(Base):
     store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
     name: Mapped[Optional[str]] = mapped_column(String(120))
     email: Mapped[Optional[str]] = mapped_column(String(200))
+    # The current answer per purpose (personal offers, e-mail receipts, marketing); every change is a
+    # MemberConsent row (server/store/consents.py).
     consent_personalisation: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_email_receipts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    consent_marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     tier: Mapped[str] = mapped_column(String(16), default="bronze")
     points: Mapped[int] = mapped_column(Integer, default=0)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[Optional[datetime]]
+
+
+class MemberConsent(Base):
+    """One consent a member gave or withdrew: purpose, answer, when, under which wording, recorded where."""
+
+    __tablename__ = "member_consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    purpose: Mapped[str] = mapped_column(String(24))  # personal_offers, email_receipts, marketing
+    given: Mapped[bool] = mapped_column(Boolean)
+    wording_version: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # console, kiosk, till, handheld
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # the staff member who recorded it
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_member_consents_member", MemberConsent.member_id, MemberConsent.at)
 
 
 class User(Base):

@@ -264,20 +264,16 @@ def finish(trip_id: str) -> ResponseReturnValue:
 def post_checkout(trip_id: str) -> ResponseReturnValue:
     """Re-price the trip, take its payment (cash exactly when none is given), record the purchase and
     points (spending `spend_points` of the member's points as money off), return the receipt and, with
-    `print`, print it on the store's receipt printer (a till or staff of the trip's store; idempotent)."""
+    `print`, print it on the store's receipt printer, and e-mail it to a member who agreed (a till or
+    staff of the trip's store; idempotent)."""
     actor = till_or_staff()
     body = validate(_body(required=False), CHECKOUT)
     receipt = transaction(lambda s: checkout.checkout(s, trip_id, actor, store_config(), body.get("handheld_total_minor"),
                                                        spend_points=body.get("spend_points", 0),
                                                        payment=body.get("payment")))
-    if body.get("print"):  # after the commit: a printer that fails loses no sale, and it prints again
-        from server.store.receipts import PrinterError, open_printer, print_receipt
-
-        try:
-            print_receipt(open_printer(store_config()["receipt"]["printer"]), receipt, store_config()["site"])
-            receipt = {**receipt, "printed": True}
-        except PrinterError as exc:
-            receipt = {**receipt, "printed": False, "print_error": str(exc)}
+    if body.get("print") or receipt.get("member_id") is not None:  # after the commit: neither undoes the sale
+        receipt = transaction(lambda s: checkout.hand_over_receipt(s, trip_id, store_config(),
+                                                                   printing=bool(body.get("print"))))
     return jsonify(receipt)
 
 

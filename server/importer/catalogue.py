@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from server.importer.numbering import product_gtin
+from shop.numbering import product_gtin
 
 AGE_RESTRICTED = ("BEERS/ALES", "DOMESTIC WINE", "IMPORTED WINE", "MISC WINE", "LIQUOR",
                   "CIGARETTES", "TOBACCO OTHER", "CIGARS")

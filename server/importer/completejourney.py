@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from db.models import ImportChunk, Member, Product, SiteState, Store
 from db.partitions import ensure_month_partitions
 from server.importer.catalogue import build_catalogue
-from server.importer.numbering import card_number
+from shop.numbering import card_number
 
 DATASET = "completejourney"
 SHIFT_KEY = "completejourney_shift_days"

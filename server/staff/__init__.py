@@ -1,4 +1,4 @@
-"""The staff console: members and their basket history, live trips, audits, feedback,
+"""The staff console: members and their basket history, live trips, the till, audits, feedback,
 the store dashboard and data requests. Server-rendered Jinja; a little JavaScript.
 
 Thin over server.store's services; may import the platform, server.auth and server.store.
@@ -11,7 +11,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register sign-in (server.auth) and the console's pages."""
     from server import auth
-    from server.staff import views_members, views_store  # noqa: F401  (routes register on import)
+    from server.staff import views_members, views_store, views_till  # noqa: F401  (routes register on import)
     from server.staff.web import FILTERS, bp
 
     auth.init_app(app)

@@ -34,3 +34,9 @@ def write_card(card_number: str, out_dir: Path) -> list[Path]:
     svg = code_cls(card_number[:12], writer=SVGWriter()).save(stem)
     png = code_cls(card_number[:12], writer=ImageWriter()).save(stem)
     return [Path(svg), Path(png)]
+
+
+def card_svg(card_number: str) -> bytes:
+    """The card's EAN-13 barcode as SVG, with its digits under the bars (for a printable card)."""
+    return bytes(barcode.get("ean13", card_number, writer=SVGWriter()).render(
+        {"module_width": 0.33, "module_height": 15.0, "quiet_zone": 3.0, "font_size": 8, "text_distance": 4.0}))

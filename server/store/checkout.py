@@ -158,3 +158,31 @@ def _redeem_offers(session: Session, trip: Trip, basket: PricedBasket, member: M
         out.append({"offer_id": offer_id, "campaign_id": campaigns.get(offer_id), "discount_minor": discount,
                     "points": points})
     return out
+
+
+def hand_over_receipt(session: Session, trip_id: str, cfg: Mapping[str, Any], *, printing: bool) -> dict[str, Any]:
+    """After the checkout's commit: print the receipt when asked, and e-mail it once to a member who
+    gave an address and agreed. The receipt with what happened (printed/print_error, emailed_to/
+    email_error); the caller commits the address it went to. Neither failure undoes the sale."""
+    from server.store.email_receipts import MailError, send_receipt
+    from server.store.receipts import PrinterError, open_printer, print_receipt
+
+    trip = get_trip(session, trip_id)
+    receipt = dict(trip.receipt or {})
+    out = dict(receipt)
+    if printing:
+        try:
+            print_receipt(open_printer(cfg["receipt"]["printer"]), receipt, cfg["site"])
+            out["printed"] = True
+        except PrinterError as exc:
+            out.update(printed=False, print_error=str(exc))
+    member = session.get(Member, receipt["member_id"]) if receipt.get("member_id") is not None else None
+    if member is not None and member.email and member.consent_email_receipts and not receipt.get("emailed_to") \
+            and member.erased_at is None:
+        try:
+            send_receipt(cfg["email"], cfg["site"], receipt, member.email)
+            trip.receipt = {**receipt, "emailed_to": member.email, "emailed_at": utcnow().isoformat()}
+            out.update(emailed_to=member.email)
+        except MailError as exc:
+            out["email_error"] = str(exc)
+    return out

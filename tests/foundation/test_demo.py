@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server.importer.numbering import card_number, product_gtin
+from shop.numbering import card_number, product_gtin
 
 
 def _free_port() -> int:

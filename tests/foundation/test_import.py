@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from db.models import ImportChunk, Member, Product, Purchase, PurchaseLine
 from db.session import make_engine, make_session_factory
 from server.importer.completejourney import import_completejourney, load_dataset
-from server.importer.numbering import member_id_from_card
+from shop.numbering import member_id_from_card
 
 
 @pytest.fixture(scope="module")

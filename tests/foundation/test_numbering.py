@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from biip.gtin import Gtin
 
-from server.importer.numbering import card_number, member_id_from_card, product_gtin
+from shop.numbering import card_number, member_id_from_card, product_gtin
 
 
 def test_product_gtin_is_valid_gtin13_in_company_range() -> None:

@@ -12,7 +12,7 @@ from firmware_bridge import BarcodeSettings, Scan, default_settings, interpret
 from handheld.catalogue import Catalogue
 from handheld.device import Handheld
 from handheld.store import LocalStore
-from server.importer.numbering import card_number, product_gtin
+from shop.numbering import card_number, product_gtin
 from tests.loopback import LoopbackServer, dispose_when_idle
 
 MILK, BREAD, WINE, APPLES, CHEESE = 1, 2, 3, 4, 5

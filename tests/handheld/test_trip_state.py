@@ -204,7 +204,7 @@ def test_label_line_quantity_cannot_change(device: Handheld, scan: Scanner) -> N
 def test_device_is_bound_until_finish_and_hand_in(device: Handheld, scan: Scanner) -> None:
     start(device, scan, CARD)
     device.on_scan(scan(gtin(MILK)))
-    other = __import__("server.importer.numbering", fromlist=["card_number"]).card_number(2)
+    other = __import__("shop.numbering", fromlist=["card_number"]).card_number(2)
     assert device.on_scan(scan(other)) is False
     first = device.state()["trip_id"]
     device.finish(True)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Audit, Feedback, Member, Product, Purchase, Trip, TripEvent
 from server.auth import accounts
-from server.importer.numbering import card_number
+from shop.numbering import card_number
 from tests.conftest import BACKENDS, _database, app_config
 
 PASSWORD = "security-pass-1"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Member, Offer, Product, Promotion, Trip
 from server.auth.accounts import add_device, add_user
-from server.importer.numbering import card_number, product_gtin
+from shop.numbering import card_number, product_gtin
 from tests.conftest import BACKENDS, _database
 
 # Ids far above the Complete Journey's, so the test rows never meet imported ones.

@@ -19,7 +19,7 @@ from db.models import (
     Trip,
     TripEvent,
 )
-from server.importer.numbering import card_number, product_gtin
+from shop.numbering import card_number, product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, REGULAR, Events, Shop
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 
 from db.models import Trip, TripEvent
-from server.importer.numbering import product_gtin
+from shop.numbering import product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, Events, Shop
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from db.models import Device, Trip
 from server.auth.accounts import revoke_device
-from server.importer.numbering import card_number
+from shop.numbering import card_number
 from tests.store_api.conftest import ERASED, OPTED_OUT, REGULAR, Shop, make_app
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from db.base import utcnow
 from db.models import Audit, Product, Promotion, Trip
 from server.auth.actors import Actor
-from server.importer.numbering import product_gtin
 from server.store import audits, catalogue
+from shop.numbering import product_gtin
 from tests.store_api.conftest import APPLES, BREAD, MILK, REGULAR, Events, Shop
 
 
@@ -118,7 +118,7 @@ AUDIT = {"base_probability": 0.05, "first_trip": True, "mismatch_weight": 0.25, 
 
 
 def _trip(shop: Shop, events: Events, member_id: int | None, batch: list[dict[str, Any]]) -> str:
-    from server.importer.numbering import card_number
+    from shop.numbering import card_number
 
     trip_id = shop.start(card_number(member_id) if member_id else None)
     assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": batch}).status_code == 200

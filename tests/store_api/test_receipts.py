@@ -4,15 +4,14 @@ printer never undoes the sale."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any
 
 import pytest
 from escpos.printer import Dummy
 
-from server.importer.numbering import card_number, product_gtin
 from server.store.receipts import PrinterError, open_printer, print_receipt, receipt_lines
+from shop.numbering import card_number, product_gtin
 from tests.store_api.conftest import BEER, MILK, REGULAR, Events, Shop
 from tests.store_api.test_api_checkout import _give_points, shop_trip
 
@@ -47,28 +46,6 @@ def test_the_printed_bytes_carry_the_lines_savings_points_and_the_store(shop: Sh
 
 def test_lines_fit_a_42_column_printer(shop: Shop, events: Events) -> None:
     assert all(len(line) <= 42 for line in receipt_lines(paid_receipt(shop, events), SITE))
-
-
-@pytest.fixture
-def network_printer() -> Any:
-    """A receipt printer's raw port (9100-style) on loopback that keeps what it is sent."""
-    server = socket.create_server(("127.0.0.1", 0))
-    got: list[bytes] = []
-
-    def serve() -> None:
-        while True:  # every connection: the sender checks it is reachable first, then prints
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                while chunk := conn.recv(65536):
-                    got.append(chunk)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], got, thread
-    server.close()
 
 
 def test_checkout_prints_on_the_configured_network_printer(shop: Shop, events: Events, network_printer: Any) -> None:

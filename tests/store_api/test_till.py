@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Audit, StaffAction, Trip
-from server.importer.numbering import product_gtin
+from shop.numbering import product_gtin
 from tests.store_api.conftest import APPLES, BEER, BREAD, MILK, Events, Shop
 
 
