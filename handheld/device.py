@@ -16,10 +16,13 @@ from firmware_bridge import BarcodeSettings, Scan
 from handheld.catalogue import Catalogue
 from handheld.pricer import IncrementalPricer
 from handheld.scanning import Resolved, resolve
-from handheld.state import LineViews, RunningBasket, compute_state, state_json
+from handheld.state import LineViews, RunningBasket, compute_state, is_member, personal_offers, state_json
 from handheld.store import LocalStore, LoggedEvent, TripRow
+from shop.money import format_money as money_text
+from shop.pricing import PricingRules, ScanNote, scan_note
 
 MAX_QUANTITY = 99
+PROBLEMS = ("missing", "wrong_price", "damaged", "other")  # "missing": out of stock on the shelf
 CLOSED = ""  # put on a subscriber's queue when the display shuts down: the stream ends
 
 
@@ -85,14 +88,17 @@ class Handheld:
                 # the server's void sorts after every scan of this trip: a new scan could not add it back
                 return self._refuse(f"Staff removed {found.product.name} from this trip; it cannot be added again.")
             self._append("scan", found.payload)
-            offer = self._offer_for(found.product.product_id)
-            if offer is not None:
-                self._say(f"Your offer: {offer.get('description') or 'a personal offer'}", "offer")
-            elif found.product.min_age:
-                self._say(f"{found.product.name}: staff check needed (age {found.product.min_age}+).", "age")
+            if found.product.min_age:
+                self._say(f"{found.product.name}: a colleague will check your ID at the till "
+                          f"(age {found.product.min_age}+).", "age")
             else:
                 self._message = None
             self._publish()
+            note = self._scan_note(found.product.gtin, found.payload)
+            if note is not None and not found.product.min_age:
+                self._say(note.text.format(saving=money_text(note.saving_minor, self.currency, self.exponent)),
+                          "offer" if note.applies else "info")
+                self._publish()
             return True
 
     def _card(self, scan: Scan) -> bool:
@@ -157,9 +163,41 @@ class Handheld:
                 request = {"handheld_total_minor": total, "event_count": len(self.events)}
                 self.store.update_trip(trip.id, status="finished", finish_request=request)
             self.trip = self.store.trip(trip.id)
-            self._say("Thank you! Show this code at the exit.", "info")
+            if count:
+                self._say("Thank you! Show this code at the till.", "info")
+            else:
+                self._say("Your basket is empty, so there is nothing to pay. Please hand the scanner in.", "info")
             self._publish()
             self.wake_sync("finish")
+            return self._state
+
+    def call_staff(self) -> dict[str, Any]:
+        """The shopper asks for a colleague: a `help` event, shown on the staff's live trips until cleared."""
+        with self._lock:
+            self._active()
+            if self._help_waiting():
+                self._say("A colleague is already on the way.", "info")
+            else:
+                self._append("help", {})
+                self._say("A colleague is on the way. Carry on shopping; they will find you.", "info")
+            self._publish()
+            return self._state
+
+    def report_problem(self, kind: Any, key: Any = None, message: Any = None) -> dict[str, Any]:
+        """The shopper reports a problem (out of stock, wrong price, damaged item, other), about a line
+        of the basket or not: a `feedback` event, which reaches the staff's feedback queue."""
+        with self._lock:
+            self._active()
+            if kind not in PROBLEMS:
+                raise ActionError(400, f"say what the problem is: one of {', '.join(PROBLEMS)}")
+            if message is not None and (not isinstance(message, str) or len(message) > 500):
+                raise ActionError(400, "the note must be text of at most 500 characters")
+            payload: dict[str, Any] = {"kind": kind, "message": (message or "").strip()}
+            if key is not None:
+                payload["gtin"] = self._line(str(key))["gtin"]
+            self._append("feedback", payload)
+            self._say("Thank you: your report has gone to the staff.", "info")
+            self._publish()
             return self._state
 
     def hand_in(self) -> dict[str, Any]:
@@ -210,12 +248,21 @@ class Handheld:
                 self._say(f"Staff removed {', '.join(names)} from your trip.", "warning")
             elif any(e.kind == "age_ok" for e in added):
                 self._say("Age check done by staff: thank you.", "info")
+            elif any(e.kind == "help_done" for e in added):
+                self._say("A colleague has answered your call.", "info")
             self._publish()
 
     def _age_ok_up_to(self) -> int:
         """Staff checked the shopper's age for lines last changed at or before this sequence number."""
         marks = [e.payload.get("up_to_seq") for e in self.server_events if e.kind == "age_ok"]
         return max((m for m in marks if isinstance(m, int) and not isinstance(m, bool)), default=-1)
+
+    def _help_waiting(self) -> bool:
+        """The shopper called for staff and no colleague has cleared the call since."""
+        last = max((e.seq for e in self.events if e.kind == "help"), default=None)
+        done = max((int(e.payload.get("up_to_seq", -1)) for e in self.server_events if e.kind == "help_done"),
+                   default=-1)
+        return last is not None and last > done
 
     def _voided(self) -> set[str]:
         return {str(e.payload.get("key")) for e in self.server_events if e.kind == "remove"}
@@ -287,9 +334,20 @@ class Handheld:
                 return line
         raise ActionError(404, f"no line {key!r} in the basket")
 
-    def _offer_for(self, product_id: int) -> dict[str, Any] | None:
-        offers = self.trip.offers if self.trip else []
-        return next((o for o in offers if o.get("product_id") == product_id), None)
+    def _scan_note(self, gtin: str, payload: dict[str, Any]) -> ScanNote | None:
+        """What to tell the shopper about the line a scan changed: their offer applies (or why
+        not), or a multi-buy is one item short."""
+        key = gtin if "weight_g" not in payload and "label_price_minor" not in payload else self.events[-1].id
+        line = next((x for x in self.basket.lines if x.key == key), None)
+        info = self.catalogue.prices([gtin]).get(gtin)
+        priced_basket = self._pricer.last
+        if line is None or info is None or priced_basket is None or self.trip is None:
+            return None
+        priced = next((x for x in priced_basket.lines if x.key == key), None)
+        offer = next((o for o in personal_offers(self.trip) if o.product_id == info.product_id), None)
+        return scan_note(line, info, self.catalogue.promotions_for([info]), offer, priced,
+                         priced_basket.offers_applied, member=is_member(self.trip),
+                         rules=self.pricing_rules or PricingRules())
 
     def _refuse(self, text: str) -> bool:
         self._say(text, "error")
@@ -318,6 +376,7 @@ class Handheld:
                                     lines=self.basket.lines, pricer=self._pricer, age_ok_up_to=self._age_ok_up_to(),
                                     views=self._views)
         self._state["scanner"] = self._scanner
+        self._state["help"] = self._help_waiting()
         self._state_json = state_json(self._state, self._views)
         for q in list(self._listeners):
             q.put(self._state_json)

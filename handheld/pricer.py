@@ -32,6 +32,7 @@ class IncrementalPricer:
 
     def __init__(self) -> None:
         self._memo: dict[str, _Memo] = {}
+        self.last: PricedBasket | None = None  # the latest answer (the device's scan notes read it)
 
     def price(self, lines: Sequence[BasketLine], prices: Mapping[str, PriceInfo],
               promotions: Sequence[PromotionRule] = (), offers: Sequence[PersonalOffer] = (), *,
@@ -80,9 +81,10 @@ class IncrementalPricer:
                 out.append(p)
         gross = sum(p.gross_minor for p in out)
         total = sum(p.net_minor for p in out)
-        return PricedBasket(lines=tuple(out), gross_minor=gross, discount_minor=gross - total, total_minor=total,
-                            item_count=sum(p.quantity for p in out), points_bonus=sum(p.points_bonus for p in out),
-                            offers_applied=together.offers_applied, unknown=tuple(sorted(unknown)))
+        self.last = PricedBasket(lines=tuple(out), gross_minor=gross, discount_minor=gross - total, total_minor=total,
+                                 item_count=sum(p.quantity for p in out), points_bonus=sum(p.points_bonus for p in out),
+                                 offers_applied=together.offers_applied, unknown=tuple(sorted(unknown)))
+        return self.last
 
 
 def _same(a: BasketLine, b: BasketLine) -> bool:

@@ -167,5 +167,5 @@ def compute_state(trip: TripRow | None, events: Sequence[LoggedEvent], catalogue
         base["finish"] = {"exit_code": trip.id, "server_exit_code": (answer or {}).get("exit_code"),
                           "confirmed_by_server": answer is not None,
                           "audit": bool((answer or {}).get("audit", False)),
-                          "audit_reason": (answer or {}).get("audit_reason")}
+                          "empty": priced.item_count == 0}
     return base

@@ -33,7 +33,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from handheld.device import CLOSED, ActionError, Handheld
-from handheld.exitcode import code128_svg, qr_svg
+from handheld.exitcode import qr_svg
 
 STATIC = Path(__file__).resolve().parent / "static"
 KEEPALIVE_SECONDS = 15.0
@@ -115,15 +115,21 @@ def create_display(handheld: Handheld, origins: Collection[str] | None = None) -
     def hand_in() -> ResponseReturnValue:
         return jsonify(handheld.hand_in())
 
-    @app.get("/api/exit/<kind>.svg")
-    def exit_code(kind: str) -> ResponseReturnValue:
+    @app.get("/api/exit/qr.svg")
+    def exit_code() -> ResponseReturnValue:
         finish = handheld.state().get("finish")
-        if not finish:
-            raise ActionError(404, "no exit code: the trip is not finished")
-        makers = {"code128": code128_svg, "qr": qr_svg}
-        if kind not in makers:
-            raise ActionError(404, f"unknown code {kind!r}; use code128 or qr")
-        return Response(makers[kind](finish["exit_code"]), mimetype="image/svg+xml")
+        if not finish or finish.get("empty"):
+            raise ActionError(404, "no exit code: the trip is not finished, or there is nothing to pay")
+        return Response(qr_svg(finish["exit_code"]), mimetype="image/svg+xml")
+
+    @app.post("/api/help")
+    def call_staff() -> ResponseReturnValue:
+        return jsonify(handheld.call_staff())
+
+    @app.post("/api/problem")
+    def problem() -> ResponseReturnValue:
+        body = _body()
+        return jsonify(handheld.report_problem(body.get("kind"), body.get("key"), body.get("message")))
 
     return app
 

@@ -315,3 +315,49 @@ def price_basket(lines: Sequence[BasketLine], prices: Mapping[str, PriceInfo],
     return PricedBasket(lines=tuple(priced), gross_minor=gross, discount_minor=gross - total, total_minor=total,
                         item_count=sum(p.quantity for p in priced), points_bonus=sum(p.points_bonus for p in priced),
                         offers_applied=tuple(sorted(applied)), unknown=tuple(sorted(unknown)))
+
+
+@dataclass(frozen=True)
+class ScanNote:
+    """What the handheld tells the shopper about a line just scanned: an offer that applies or why
+    it does not, or a multi-buy one item short. `text` may hold {saving}, which the caller fills
+    in with `saving_minor` in its currency."""
+
+    text: str
+    saving_minor: int = 0
+    applies: bool = True
+
+
+def scan_note(line: BasketLine, info: PriceInfo, promotions: Sequence[PromotionRule], offer: PersonalOffer | None,
+              priced: PricedLine | None, offers_applied: Sequence[int], *, member: bool = False,
+              rules: PricingRules = PricingRules()) -> ScanNote | None:
+    """The note for a scanned line priced as `priced` in a basket that applied `offers_applied`."""
+    w = _prepare(line, info, promotions, member, rules)
+    if w is None:
+        return None
+    if offer is not None:
+        what = offer.description or "your personal offer"
+        if priced is not None and offer.offer_id in (priced.offer_id, priced.points_offer_id):
+            if offer.reward_type == "points":
+                return ScanNote(f"Your offer applies: {what} ({priced.points_bonus} bonus points).")
+            return ScanNote(f"Your offer applies: {what}. You save {{saving}}.", priced.discount_minor)
+        if w.locked:
+            why = "it does not apply to an item with a price label"
+        elif offer.reward_type in PRICE_OFFER_TYPES and _offer_unit_cost(w, offer, rules) >= w.unit_price - w.simple:
+            why = ("your member price is already lower" if w.simple_name == "member price"
+                   else f"\"{w.simple_name}\" already gives a lower price" if w.simple_name
+                   else "it saves nothing on this item")
+        elif len(offers_applied) >= rules.max_redemptions_per_trip:
+            why = f"a trip takes at most {rules.max_redemptions_per_trip} offers, and this one has them"
+        else:
+            why = "a better offer of yours is in use"
+        return ScanNote(f"Your offer ({what}) does not apply: {why}.", 0, False)
+    u = w.unit_price - w.simple
+    for name, size, group in w.multibuys:
+        rest = w.units % size
+        saving = size * u - min(group, size * u)
+        if rest and saving > 0:
+            more = size - rest
+            return ScanNote(f"Add {'one more' if more == 1 else f'{more} more'} for \"{name}\": save {{saving}}.",
+                            saving)
+    return None

@@ -83,20 +83,32 @@
       const list = $("lines");
       list.replaceChildren(...s.lines.map((line) => lineItem(line, s)));
       $("empty").hidden = s.lines.length > 0;
+      $("help").textContent = s.help ? "Staff called" : "Call staff";
+      $("helping").hidden = !s.help;
     } else if (s.status === "finished" && s.finish) {
-      const stamp = encodeURIComponent(s.trip_id);
-      if ($("code128").dataset.trip !== s.trip_id) {
-        $("code128").src = "/api/exit/code128.svg?t=" + stamp;
-        $("qr").src = "/api/exit/qr.svg?t=" + stamp;
-        $("code128").dataset.trip = s.trip_id;
+      $("topay").hidden = s.finish.empty;
+      $("nothing").hidden = !s.finish.empty;
+      if (!s.finish.empty && $("qr").dataset.trip !== s.trip_id) {
+        $("qr").src = "/api/exit/qr.svg?t=" + encodeURIComponent(s.trip_id);
+        $("qr").dataset.trip = s.trip_id;
       }
       $("tripid").textContent = s.finish.exit_code;
       $("paytotal").textContent = "To pay: " + money(s.total_minor, s);
-      const audit = $("audit");
-      audit.hidden = !s.finish.audit;
-      audit.textContent = "Rescan check: please wait, a member of staff will check your basket." +
-        (s.finish.audit_reason ? " (" + s.finish.audit_reason + ")" : "");
+      $("audit").hidden = !s.finish.audit;
     }
+  }
+
+  function openReport() {
+    const select = $("report-item");
+    select.replaceChildren(el("option", "", "Not one in my basket"));
+    select.firstChild.value = "";
+    for (const line of (state && state.lines) || []) {
+      const option = el("option", "", line.name);
+      option.value = line.key;
+      select.appendChild(option);
+    }
+    $("report-note").value = "";
+    $("report").showModal();
   }
 
   $("guest").onclick = () => post("/api/guest");
@@ -104,6 +116,16 @@
   $("confirm-no").onclick = () => $("confirm").close();
   $("confirm-yes").onclick = () => { $("confirm").close(); post("/api/finish", { confirm: true }); };
   $("handin").onclick = () => post("/api/hand-in");
+  $("help").onclick = () => post("/api/help");
+  $("problem").onclick = openReport;
+  $("report-cancel").onclick = () => $("report").close();
+  $("report-form").onsubmit = (ev) => {
+    ev.preventDefault();
+    const kind = $("report-form").querySelector("input[name=kind]:checked").value;
+    const key = $("report-item").value || null;
+    $("report").close();
+    post("/api/problem", { kind: kind, key: key, message: $("report-note").value });
+  };
 
   const stream = new EventSource("/api/stream");
   stream.onmessage = (ev) => render(JSON.parse(ev.data));

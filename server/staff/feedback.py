@@ -1,4 +1,4 @@
-"""Shopper feedback from the handhelds (missing from shelf, wrong price, other) and its status."""
+"""Shopper feedback from the handhelds (out of stock, wrong price, damaged item, other) and its status."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from db.models import Feedback, Product
 from server.errors import ApiError
 
 STATUSES = ("open", "in_progress", "resolved")
-KINDS = {"missing": "Missing from shelf", "wrong_price": "Wrong price", "other": "Other"}
+KINDS = {"missing": "Out of stock", "wrong_price": "Wrong price", "damaged": "Damaged item", "other": "Other"}
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ def help_done(session: Session, trip_id: str, user: User) -> StaffAction:
     last = max(view.trip.last_seq, max((e.seq for e in session.scalars(
         select(TripEvent).where(TripEvent.trip_id == trip_id, TripEvent.kind == "help"))), default=0))
     view.trip.needs_help = False  # the ingest sets it again on the next help event
+    add_server_event(session, view.trip, "help_done", {"up_to_seq": last, "by": "staff"})  # the handheld learns
     return record_staff_action(session, view.trip, user.id, "help_done", {"up_to_seq": last})
 
 

@@ -5,8 +5,9 @@ on SQLite and PostgreSQL alike. A batch is validated whole before anything is wr
 batch with one bad event is refused and stores nothing. Events are idempotent by their
 UUID, so a batch sent again after a lost answer stores nothing twice. Sequence numbers are
 per device (across trips); a batch that skips numbers is stored and the missing ranges
-reported. The caller commits (an ordinary synchronous commit) before answering, so an
-acknowledged event is on disk.
+reported. A `help` event flags the trip for staff; a `feedback` event is kept as a shopper's
+report (server/store/feedback.py). The caller commits (an ordinary synchronous commit) before
+answering, so an acknowledged event is on disk.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Product, Trip, TripEvent
 from server.errors import ApiError
+from server.store.feedback import keep_feedback
 from server.store.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
 from shop.basket import SERVER_SEQ_BASE
 
@@ -214,6 +216,12 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
         else:
             duplicates.append(eid)
     new_seqs = sorted(ev["seq"] for ev in fresh)
+    reports = [ev for ev in fresh if ev["kind"] == "feedback"]
+    if reports:  # the shopper's problem reports reach the staff's feedback queue with the scans
+        store_id, member_id = session.execute(select(_trips.c.store_id, _trips.c.member_id)
+                                              .where(_trips.c.id == trip_id)).one()
+        for ev in reports:
+            keep_feedback(session, str(ev["id"]), store_id, trip_id, member_id, ev["payload"])
     if fresh:
         bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh) else _COUNT_EVENTS
         session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})

@@ -62,8 +62,12 @@ FINISH_PAYLOAD = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0,
                        "lines": {"type": "array", "items": SHOWN_LINE, "maxItems": 5000,
                                  "description": "the lines as the screen showed them, for the till to compare"}},
                       extra=True)
+FEEDBACK_PAYLOAD = _obj({"kind": {"type": "string", "enum": ["missing", "wrong_price", "damaged", "other"],
+                                  "description": "missing: out of stock on the shelf"},
+                         "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
+                         "message": {"type": "string", "maxLength": 2000}}, ("kind",), extra=True)
 PAYLOADS: dict[str, Schema] = {"scan": SCAN_PAYLOAD, "remove": REMOVE_PAYLOAD, "set_quantity": SET_QUANTITY_PAYLOAD,
-                               "finish": FINISH_PAYLOAD}
+                               "finish": FINISH_PAYLOAD, "feedback": FEEDBACK_PAYLOAD}
 
 # A device numbers its events 1, 2, 3, ...; the store numbers its own (a staff void) from
 # SERVER_SEQ_BASE up, so a device's number stays below it.
@@ -88,7 +92,8 @@ CHECKOUT = _obj({"handheld_total_minor": {"type": "integer", "minimum": 0, "maxi
                  "payment": PAYMENT, "print": {"type": "boolean", "description": "print the receipt too"}}, ())
 FEEDBACK = _obj({"id": UUID, "trip_id": {"type": ["string", "null"], "pattern": UUID_PATTERN},
                  "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
-                 "kind": {"type": "string", "enum": ["missing", "wrong_price", "other"]},
+                 "kind": {"type": "string", "enum": ["missing", "wrong_price", "damaged", "other"],
+                          "description": "missing: out of stock on the shelf"},
                  "message": {"type": "string", "maxLength": 2000}}, ("id", "kind"))
 FINDING = _obj({"gtin": GTIN,
                 "expected": {"type": "integer", "minimum": 0, "maximum": 999,

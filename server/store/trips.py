@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
 from server.errors import ApiError
-from server.store.catalogue import products_by_gtin
 from server.store.chain_members import HeadOfficeAway, Lookup, adopt
+from server.store.feedback import keep_feedback
 from server.store.ingest import DeviceRef
 from server.store.schemas import FEEDBACK, validate
 from shop.basket import Event
@@ -161,24 +161,11 @@ def personal_offers(rows: Sequence[tuple[Offer, Product]]) -> list[PersonalOffer
 
 
 def record_feedback(session: Session, device: DeviceRef, body: Mapping[str, Any]) -> tuple[Feedback, bool]:
-    """Keep a shopper's report once (by its id); unknown trip or GTIN is a 404."""
+    """Keep a shopper's report once (by its id), sent outside the trip's log; an unknown trip is a 404."""
     validate(body, FEEDBACK)
-    existing = session.get(Feedback, body["id"])
-    if existing is not None:
-        return existing, False
     trip = own_trip(session, device, body["trip_id"]) if body.get("trip_id") else None
-    product_id = None
-    if body.get("gtin"):
-        product = products_by_gtin(session, [body["gtin"]]).get(body["gtin"])
-        if product is None:
-            raise ApiError(404, f"GTIN {body['gtin']} is not in the catalogue")
-        product_id = product.id
-    fb = Feedback(id=body["id"], store_id=device.store_id, trip_id=trip.id if trip else None,
-                  member_id=trip.member_id if trip else None, product_id=product_id, kind=body["kind"],
-                  message=body.get("message") or "", status="open")
-    session.add(fb)
-    session.flush()
-    return fb, True
+    return keep_feedback(session, body["id"], device.store_id, trip.id if trip else None,
+                         trip.member_id if trip else None, body)
 
 
 _EVENTS = select(TripEvent.id, TripEvent.seq, TripEvent.kind, TripEvent.payload).where(

@@ -63,16 +63,43 @@ def test_actions_over_http_change_the_basket(client: Any, device: Handheld, scan
     assert client.post(f"/api/lines/{gtin(CHEESE)}/remove", json={}).get_json()["lines"] == []
 
 
-def test_exit_codes_exist_only_after_finish(client: Any, device: Handheld, scan: Callable[[str], Scan]) -> None:
+def test_the_exit_qr_code_exists_only_after_finish(client: Any, device: Handheld, scan: Callable[[str], Scan]) -> None:
     device.start_guest()
+    device.on_scan(scan(gtin(CHEESE)))
     assert client.get("/api/exit/qr.svg").status_code == 404
     client.post("/api/finish", json={"confirm": True})
     trip_id = device.state()["trip_id"]
-    for kind in ("code128", "qr"):
-        svg = client.get(f"/api/exit/{kind}.svg")
-        assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
-    assert client.get("/api/exit/ean.svg").status_code == 404
-    assert device.state()["finish"]["exit_code"] == trip_id
+    svg = client.get("/api/exit/qr.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert client.get("/api/exit/code128.svg").status_code == 404  # one code: the QR the till reads in one go
+    assert device.state()["finish"]["exit_code"] == trip_id and device.state()["finish"]["empty"] is False
+
+
+def test_an_empty_trip_has_nothing_to_pay_and_no_exit_code(client: Any, device: Handheld) -> None:
+    device.start_guest()
+    state = client.post("/api/finish", json={"confirm": True}).get_json()
+    assert state["finish"]["empty"] is True and "nothing to pay" in state["message"]["text"]
+    assert client.get("/api/exit/qr.svg").status_code == 404
+    assert client.post("/api/hand-in", json={}).get_json()["status"] == "idle"
+
+
+def test_call_staff_and_report_a_problem_are_logged_for_the_server(client: Any, device: Handheld,
+                                                                   scan: Callable[[str], Scan]) -> None:
+    device.start_guest()
+    device.on_scan(scan(gtin(CHEESE)))
+    state = client.post("/api/help", json={}).get_json()
+    assert state["help"] is True and "on the way" in state["message"]["text"]
+    assert "already" in client.post("/api/help", json={}).get_json()["message"]["text"]  # one call is enough
+    assert client.post("/api/problem", json={"kind": "broken"}).status_code == 400
+    assert client.post("/api/problem", json={"kind": "damaged", "key": "nope"}).status_code == 404
+    state = client.post("/api/problem", json={"kind": "damaged", "key": gtin(CHEESE), "message": "torn pack"}).get_json()
+    assert "report" in state["message"]["text"]
+    logged = [(e.kind, dict(e.payload)) for e in device.events if e.kind in ("help", "feedback")]
+    assert logged == [("help", {}), ("feedback", {"kind": "damaged", "message": "torn pack", "gtin": gtin(CHEESE)})]
+    device.server_events_arrived(state["trip_id"], [{"id": "00000000-0000-4000-8000-000000000001",
+                                                     "seq": 1_000_000_001, "kind": "help_done",
+                                                     "payload": {"up_to_seq": 10}, "occurred_at": "2026-12-04T10:00:00+00:00"}])
+    assert device.state()["help"] is False and "answered" in device.state()["message"]["text"]
 
 
 def test_stream_sends_the_current_state_first(client: Any, device: Handheld) -> None:

@@ -117,7 +117,7 @@ def test_age_restricted_item_is_added_and_flagged(device: Handheld, scan: Scanne
     assert device.on_scan(scan(gtin(WINE))) is True
     state = device.state()
     assert line(device, WINE)["age_check"] is True and state["staff_check_needed"] is True
-    assert "staff check needed" in state["message"]["text"]
+    assert "will check your ID at the till" in state["message"]["text"]
 
 
 @pytest.mark.parametrize("data, why", [
@@ -167,8 +167,31 @@ def test_personal_offer_is_announced_and_applied(device: Handheld, scan: Scanner
     device.sync_changed(False)
     device.on_scan(scan(gtin(CHEESE)))
     state = device.state()
-    assert state["message"]["text"] == "Your offer: 25% off Cheddar"
+    assert state["message"]["text"] == "Your offer applies: 25% off Cheddar. You save £1.00."
+    assert state["message"]["level"] == "offer"
     assert state["total_minor"] == 300 and line(device, CHEESE)["offer_text"] == "25% off Cheddar"
+
+
+def test_an_offer_that_does_not_apply_says_why(device: Handheld, scan: Scanner) -> None:
+    start(device, scan, CARD)
+    assert device.trip is not None
+    offer = {"offer_id": 8, "product_id": MILK, "gtin": gtin(MILK), "kind": "replenish", "reward_type": "fixed",
+             "reward_value": 10, "valid_to": None, "description": "10p off Milk 2L", "max_redemptions": 1}
+    device.store.update_trip(device.trip.id, on_server=1, offers=[offer])
+    device.sync_changed(False)
+    device.on_scan(scan(gtin(MILK)))  # member price 1.20 beats 1.50 - 0.10
+    assert device.state()["message"]["text"] == ("Your offer (10p off Milk 2L) does not apply: "
+                                                 "your member price is already lower.")
+
+
+def test_a_multibuy_one_short_says_what_one_more_saves(device: Handheld, scan: Scanner) -> None:
+    start(device, scan, None)
+    device.on_scan(scan(gtin(BREAD)))
+    assert device.state()["message"]["text"] == 'Add 2 more for "3 for 2": save £1.00.'
+    device.on_scan(scan(gtin(BREAD)))
+    assert device.state()["message"]["text"] == 'Add one more for "3 for 2": save £1.00.'
+    device.on_scan(scan(gtin(BREAD)))
+    assert device.state()["message"] is None and device.state()["total_minor"] == 200
 
 
 @pytest.mark.parametrize("action, status", [
@@ -401,6 +424,6 @@ def test_the_state_json_with_kept_lines_equals_a_fresh_serialisation_scan_after_
         fresh = compute_state(device.trip, device.events, device.catalogue, lines=device.basket.lines,
                               pending=device.store.pending_count(), message=device.state()["message"],
                               version=device.state()["version"], age_ok_up_to=10**6 if step is steps[-1] else -1)
-        fresh["scanner"] = device.state()["scanner"]
+        fresh["scanner"], fresh["help"] = device.state()["scanner"], device.state()["help"]
         assert device.state_json() == json.dumps(fresh, separators=(",", ":"))
         assert json.loads(device.state_json()) == device.state()
