@@ -22,7 +22,8 @@ from shop.money import format_money as money_text
 from shop.pricing import PricingRules, ScanNote, scan_note
 
 MAX_QUANTITY = 99
-PROBLEMS = ("missing", "wrong_price", "damaged", "other")  # "missing": out of stock on the shelf
+PROBLEMS = ("missing", "wrong_price", "damaged", "other")
+CONSENT_PURPOSES = ("personal_offers", "email_receipts", "marketing")  # "missing": out of stock on the shelf
 CLOSED = ""  # put on a subscriber's queue when the display shuts down: the stream ends
 
 
@@ -198,6 +199,32 @@ class Handheld:
             self._append("feedback", payload)
             self._say("Thank you: your report has gone to the staff.", "info")
             self._publish()
+            return self._state
+
+    def set_consents(self, answers: Any) -> dict[str, Any]:
+        """The member gives or withdraws consent per purpose: a `consent` event each, which the store
+        records; withdrawing personal offers takes effect from the next trip."""
+        with self._lock:
+            trip = self._active()
+            member = dict(trip.member or {})
+            if not member:
+                raise ActionError(409, "consent belongs to a member: this trip has no loyalty card")
+            if not isinstance(answers, dict) or not answers or any(
+                    k not in CONSENT_PURPOSES or not isinstance(v, bool) for k, v in answers.items()):
+                raise ActionError(400, f"send {{purpose: true|false}} for purposes among {', '.join(CONSENT_PURPOSES)}")
+            if answers.get("email_receipts") and not member.get("email_known", True):
+                raise ActionError(409, "e-mail receipts need an e-mail address: ask at the till to add one")
+            held = dict(member.get("consents") or {})
+            changed = {k: v for k, v in answers.items() if held.get(k) != v}
+            with self.store.transaction():
+                for purpose, given in changed.items():
+                    self._append("consent", {"purpose": purpose, "given": given}, publish=False)
+                self.store.update_trip(trip.id, member={**member, "consents": {**held, **changed}})
+            self.trip = self.store.trip(trip.id)
+            withdrawn = changed.get("personal_offers") is False
+            self._say("Saved. You get no personal offers from your next trip." if withdrawn else "Saved.", "info")
+            self._publish()
+            self.wake_sync("consent")
             return self._state
 
     def hand_in(self) -> dict[str, Any]:

@@ -126,6 +126,10 @@ def create_display(handheld: Handheld, origins: Collection[str] | None = None) -
     def call_staff() -> ResponseReturnValue:
         return jsonify(handheld.call_staff())
 
+    @app.post("/api/consents")
+    def consents() -> ResponseReturnValue:
+        return jsonify(handheld.set_consents(_body()))
+
     @app.post("/api/problem")
     def problem() -> ResponseReturnValue:
         body = _body()

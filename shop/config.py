@@ -128,6 +128,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "points_per_unit": Key(1, _between(0, 100), "0..100 points per major currency unit"),
         "points_expiry_days": Key(365, _between(1, 3650), "1..3650"),
         "redeem_points_per_unit": Key(100, _between(1, 1_000_000), "1..1000000 points for one major currency unit off"),
+        "tier_benefits": Key({"bronze": {"points_multiplier": 1.0, "text": "1 point for every 1.00 you spend"},
+                              "silver": {"points_multiplier": 1.5, "text": "1.5x points on everything"},
+                              "gold": {"points_multiplier": 2.0, "text": "Double points on everything"}},
+                             lambda v: isinstance(v, dict) and all(
+                                 isinstance(b, dict) and set(b) <= {"points_multiplier", "text"}
+                                 and isinstance(b.get("points_multiplier", 1.0), (int, float))
+                                 and 1.0 <= b.get("points_multiplier", 1.0) <= 10.0
+                                 and isinstance(b.get("text", ""), str) for b in v.values()),
+                             "a table per tier: { points_multiplier = 1.0..10.0, text = \"what the member sees\" }"),
         "tiers": Key({"bronze": 0, "silver": 50000, "gold": 150000},
                      lambda v: isinstance(v, dict) and all(isinstance(x, int) and x >= 0 for x in v.values()),
                      "a table of tier name = minimum 12-month spend in minor units"),

@@ -72,7 +72,14 @@
     badge.hidden = !s.offline;
     badge.textContent = "offline, " + s.pending_events + " scan" + (s.pending_events === 1 ? "" : "s") + " waiting";
     showMessage(s.message);
+    $("privacy").hidden = !(s.status === "active" && s.member);
     if (s.status === "active") {
+      const tier = $("tier");
+      tier.hidden = !(s.member && s.member.tier);
+      if (s.member && s.member.tier) {
+        tier.textContent = s.member.tier[0].toUpperCase() + s.member.tier.slice(1) + " member" +
+          (s.member.benefit ? " · " + s.member.benefit : "") + " · " + s.member.points.toLocaleString() + " points";
+      }
       $("total").textContent = money(s.total_minor, s);
       $("count").textContent = s.item_count + (s.item_count === 1 ? " item" : " items");
       $("savings").textContent = "savings " + money(s.savings_minor, s);
@@ -117,6 +124,24 @@
   $("confirm-yes").onclick = () => { $("confirm").close(); post("/api/finish", { confirm: true }); };
   $("handin").onclick = () => post("/api/hand-in");
   $("help").onclick = () => post("/api/help");
+  $("privacy").onclick = () => {
+    const form = $("consents-form"), member = (state && state.member) || {};
+    const held = member.consents || {};
+    for (const name of ["personal_offers", "email_receipts", "marketing"]) form.elements[name].checked = !!held[name];
+    form.elements.email_receipts.disabled = member.email_known === false && !held.email_receipts;
+    $("no-email").hidden = member.email_known !== false;
+    $("consents").showModal();
+  };
+  $("consents-cancel").onclick = () => $("consents").close();
+  $("consents-form").onsubmit = (ev) => {
+    ev.preventDefault();
+    const form = $("consents-form"), answers = {};
+    for (const name of ["personal_offers", "email_receipts", "marketing"]) {
+      if (!form.elements[name].disabled) answers[name] = form.elements[name].checked;
+    }
+    $("consents").close();
+    post("/api/consents", answers);
+  };
   $("problem").onclick = openReport;
   $("report-cancel").onclick = () => $("report").close();
   $("report-form").onsubmit = (ev) => {

@@ -213,7 +213,7 @@ def start_trip() -> ResponseReturnValue:
                                          lookup=lookup)
         member = session.get(Member, trip.member_id) if trip.member_id is not None else None
         offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
-        return {"trip_id": trip.id, "status": trip.status, "member": trips.member_json(member),
+        return {"trip_id": trip.id, "status": trip.status, "member": trips.member_json(member, cfg),
                 "offers": [trips.offer_json(o, p) for o, p in offers], "card_pending": trip.pending_card is not None,
                 **({"notice": "Your card cannot be checked right now: you shop at everyday prices, and your "
                               "points are added once the card is checked."} if trip.pending_card else {})}, created

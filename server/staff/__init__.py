@@ -11,7 +11,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register sign-in (server.auth) and the console's pages."""
     from server import auth
-    from server.staff import views_members, views_store, views_till  # noqa: F401  (routes register on import)
+    from server.staff import views_enrol, views_members, views_store, views_till  # noqa: F401  (routes register on import)
     from server.staff.web import FILTERS, bp
 
     auth.init_app(app)

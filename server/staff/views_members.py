@@ -13,6 +13,8 @@ from server.errors import ApiError
 from server.params import whole_number
 from server.staff import charts, data_requests, lifecycle, members
 from server.staff.web import bp, int_arg, money
+from server.store import consents
+from server.store.loyalty import points_history
 
 MANAGERS = ("manager", "head_office")
 
@@ -52,7 +54,8 @@ def member_page(member_id: int) -> ResponseReturnValue:
         chart=charts.monthly_bars(spend, money, f"Spend per month, {member.name or 'member'}"),
         months=spend, categories=charts.share_bar([(c.label, c.spend_minor) for c in cats]),
         cat_rows=cats, products=prods, offers=members.member_offers(sess, member_id), issued=issued,
-        redeemed=redeemed, can_request=user.role in MANAGERS)
+        redeemed=redeemed, can_request=user.role in MANAGERS, consent_history=consents.history(sess, member_id)[:20],
+        wording=consents.WORDING, choices=consents.current(member), points_rows=points_history(sess, member_id))
 
 
 @bp.get("/members/<id:member_id>/baskets/<bigid:purchase_id>")

@@ -5,7 +5,8 @@ with the same `fold` and prices them with the same `price_basket`, records the p
 redeems offers and awards points, and keeps the receipt on the trip so a second checkout
 answers the very same receipt. A member may spend points as money off at the till
 (`[loyalty] redeem_points_per_unit` points take 1.00 off): their balance falls in the same
-transaction as the purchase is recorded, so once, and points are then earned on what is paid.
+transaction as the purchase is recorded, so once, and points are then earned on what is paid,
+times the member's tier multiplier (`[loyalty] tier_benefits`).
 A trip waiting for a rescan, or with an age-restricted item no staff member approved, is
 refused (409) with what it waits for.
 """
@@ -65,7 +66,7 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     points = 0
     if member is not None:
         per_unit = int(cfg.get("loyalty", {}).get("points_per_unit", 1))
-        points = paid // 10**exponent * per_unit + basket.points_bonus
+        points = int(paid // 10**exponent * per_unit * points_multiplier(cfg, member.tier)) + basket.points_bonus
     _month_ready(session, now)
     purchase = Purchase(store_id=trip.store_id, member_id=member.id if member else None, trip_id=trip.id,
                         purchased_at=now, total_minor=paid, discount_minor=basket.discount_minor + points_off,
@@ -105,6 +106,11 @@ def checkout(session: Session, trip_id: str, actor: Actor, cfg: Mapping[str, Any
     trip.receipt = receipt
     session.flush()
     return receipt
+
+
+def points_multiplier(cfg: Mapping[str, Any], tier: str) -> float:
+    """How many times the usual points a tier earns ([loyalty] tier_benefits; 1 for a tier not listed)."""
+    return float(cfg.get("loyalty", {}).get("tier_benefits", {}).get(tier, {}).get("points_multiplier", 1.0))
 
 
 def points_to_spend(member: Member | None, wanted: int, total_minor: int, exponent: int,

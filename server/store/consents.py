@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,8 +38,15 @@ def current(member: Member) -> dict[str, bool]:
     return {purpose: bool(getattr(member, column)) for purpose, column in _COLUMN.items()}
 
 
+def wording_version(cfg: Mapping[str, Any] | None = None) -> str:
+    """The consent texts in force: [consent] wording_version of `cfg`, else of the running app."""
+    if cfg is None and has_app_context():
+        cfg = current_app.config["SHOPGO"]
+    return str((cfg or {}).get("consent", {}).get("wording_version", "2026-12"))
+
+
 def set_consent(session: Session, member: Member, purpose: str, given: bool, *, source: str,
-                cfg: Mapping[str, Any], user_id: int | None = None) -> MemberConsent | None:
+                cfg: Mapping[str, Any] | None = None, user_id: int | None = None) -> MemberConsent | None:
     """Record a member giving (`given`) or withdrawing consent to a purpose; None when it is already so."""
     if purpose not in _COLUMN:
         raise ApiError(400, f"unknown consent purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
@@ -52,7 +60,7 @@ def set_consent(session: Session, member: Member, purpose: str, given: bool, *, 
         return None
     setattr(member, _COLUMN[purpose], given)
     row = MemberConsent(member_id=member.id, purpose=purpose, given=given, source=source, user_id=user_id,
-                        wording_version=str(cfg.get("consent", {}).get("wording_version", "2026-12")), at=utcnow())
+                        wording_version=wording_version(cfg), at=utcnow())
     session.add(row)
     session.flush()
     if purpose == "personal_offers":
@@ -61,7 +69,7 @@ def set_consent(session: Session, member: Member, purpose: str, given: bool, *, 
 
 
 def set_consents(session: Session, member: Member, answers: Mapping[str, bool], *, source: str,
-                 cfg: Mapping[str, Any], user_id: int | None = None) -> list[MemberConsent]:
+                 cfg: Mapping[str, Any] | None = None, user_id: int | None = None) -> list[MemberConsent]:
     """Record each purpose's answer that changed (a form's checkboxes); the rows made."""
     made = [set_consent(session, member, purpose, bool(answers[purpose]), source=source, cfg=cfg, user_id=user_id)
             for purpose in PURPOSES if purpose in answers]

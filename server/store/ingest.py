@@ -6,7 +6,8 @@ batch with one bad event is refused and stores nothing. Events are idempotent by
 UUID, so a batch sent again after a lost answer stores nothing twice. Sequence numbers are
 per device (across trips); a batch that skips numbers is stored and the missing ranges
 reported. A `help` event flags the trip for staff; a `feedback` event is kept as a shopper's
-report (server/store/feedback.py). The caller commits (an ordinary synchronous commit) before
+report (server/store/feedback.py); a `consent` event gives or withdraws the trip's member's
+consent to a purpose (server/store/consents.py). The caller commits (an ordinary synchronous commit) before
 answering, so an acknowledged event is on disk.
 """
 from __future__ import annotations
@@ -19,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Product, Trip, TripEvent
+from db.models import Member, Product, Trip, TripEvent
 from server.errors import ApiError
+from server.store.consents import set_consent
 from server.store.feedback import keep_feedback
 from server.store.schemas import EVENT, PAYLOADS, event_ok, parse_time, validate
 from shop.basket import SERVER_SEQ_BASE
@@ -216,12 +218,17 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
         else:
             duplicates.append(eid)
     new_seqs = sorted(ev["seq"] for ev in fresh)
-    reports = [ev for ev in fresh if ev["kind"] == "feedback"]
-    if reports:  # the shopper's problem reports reach the staff's feedback queue with the scans
+    asides = [ev for ev in fresh if ev["kind"] in ("feedback", "consent")]
+    if asides:  # problem reports reach the staff's feedback queue, consent changes the member, with the scans
         store_id, member_id = session.execute(select(_trips.c.store_id, _trips.c.member_id)
                                               .where(_trips.c.id == trip_id)).one()
-        for ev in reports:
-            keep_feedback(session, str(ev["id"]), store_id, trip_id, member_id, ev["payload"])
+        member = session.get(Member, member_id) if member_id is not None else None
+        for ev in asides:
+            if ev["kind"] == "feedback":
+                keep_feedback(session, str(ev["id"]), store_id, trip_id, member_id, ev["payload"])
+            elif member is not None and member.erased_at is None and not (  # a guest's belongs to no one
+                    ev["payload"]["purpose"] == "email_receipts" and ev["payload"]["given"] and not member.email):
+                set_consent(session, member, ev["payload"]["purpose"], ev["payload"]["given"], source="handheld")
     if fresh:
         bump = _COUNT_EVENTS_HELP if any(ev["kind"] == "help" for ev in fresh) else _COUNT_EVENTS
         session.execute(bump, {"tid": trip_id, "n": len(fresh), "top": new_seqs[-1]})

@@ -144,6 +144,31 @@ def expire_points(session: Session, now: datetime) -> ExpiryReport:
     return ExpiryReport(members=members, points_expired=total)
 
 
+@dataclass(frozen=True)
+class PointsRow:
+    """One entry of a member's points ledger, with the balance right after it."""
+
+    at: datetime
+    points: int
+    reason: str  # purchase, redeemed, expiry, ...
+    trip_id: str | None
+    expires_at: datetime | None
+    balance: int
+
+
+def points_history(session: Session, member_id: int, limit: int = 50) -> list[PointsRow]:
+    """The member's latest points entries, newest first, each with the balance after it (worked back
+    from today's balance, so an opening balance from the import shows as the oldest balance)."""
+    member = session.get(Member, member_id)
+    balance = member.points if member is not None else 0
+    rows = []
+    for entry in session.scalars(select(PointsEntry).where(PointsEntry.member_id == member_id)
+                                 .order_by(PointsEntry.earned_at.desc(), PointsEntry.id.desc()).limit(limit)):
+        rows.append(PointsRow(entry.earned_at, entry.points, entry.reason, entry.trip_id, entry.expires_at, balance))
+        balance -= entry.points
+    return rows
+
+
 def get_member(session: Session, member_id: int) -> Member:
     """The member with this id, or a 404 LoyaltyError."""
     member = session.get(Member, member_id)

@@ -66,8 +66,10 @@ FEEDBACK_PAYLOAD = _obj({"kind": {"type": "string", "enum": ["missing", "wrong_p
                                   "description": "missing: out of stock on the shelf"},
                          "gtin": {"type": ["string", "null"], "pattern": GTIN_PATTERN},
                          "message": {"type": "string", "maxLength": 2000}}, ("kind",), extra=True)
+CONSENT_PAYLOAD = _obj({"purpose": {"type": "string", "enum": ["personal_offers", "email_receipts", "marketing"]},
+                        "given": {"type": "boolean"}}, ("purpose", "given"), extra=True)
 PAYLOADS: dict[str, Schema] = {"scan": SCAN_PAYLOAD, "remove": REMOVE_PAYLOAD, "set_quantity": SET_QUANTITY_PAYLOAD,
-                               "finish": FINISH_PAYLOAD, "feedback": FEEDBACK_PAYLOAD}
+                               "finish": FINISH_PAYLOAD, "feedback": FEEDBACK_PAYLOAD, "consent": CONSENT_PAYLOAD}
 
 # A device numbers its events 1, 2, 3, ...; the store numbers its own (a staff void) from
 # SERVER_SEQ_BASE up, so a device's number stays below it.

@@ -148,7 +148,7 @@ def till_bill(session: Session, code: str, actor: Actor, cfg: Mapping[str, Any],
         if member is not None and member.points > 0 else (0, 0)
     return {
         "trip_id": trip.id, "status": trip.status, "finished_at": trip.finished_at.isoformat() if trip.finished_at else None,
-        "member": member_json(member),
+        "member": member_json(member, cfg),
         "lines": [{"key": x.key, "gtin": x.gtin, "name": x.name, "quantity": x.quantity, "weight_g": x.weight_g,
                    "unit_price_minor": x.unit_price_minor, "gross_minor": x.gross_minor,
                    "discount_minor": x.discount_minor, "net_minor": x.net_minor, "promotions": list(x.promotions),

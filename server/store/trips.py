@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Device, Feedback, Member, Offer, OfferRedemption, Product, Trip, TripEvent
 from server.errors import ApiError
+from server.store import consents
 from server.store.chain_members import HeadOfficeAway, Lookup, adopt
 from server.store.feedback import keep_feedback
 from server.store.ingest import DeviceRef
@@ -27,12 +28,14 @@ CARD_FAILURES_ALLOWED = 5  # unknown cards a handheld may present per window (a 
 CARD_FAILURE_WINDOW = timedelta(minutes=10)
 
 
-def member_json(member: Member | None) -> dict[str, Any] | None:
-    """A member as the handheld shows them."""
+def member_json(member: Member | None, cfg: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """A member as the handheld shows them: tier and what it gives, points, consents."""
     if member is None:
         return None
+    benefit = (cfg or {}).get("loyalty", {}).get("tier_benefits", {}).get(member.tier, {})
     return {"id": member.id, "card_number": member.card_number, "name": member.name, "tier": member.tier,
-            "points": member.points, "consent": member.consent_personalisation}
+            "benefit": benefit.get("text"), "points": member.points, "consent": member.consent_personalisation,
+            "consents": consents.current(member), "email_known": bool(member.email)}
 
 
 class UnknownCard(ApiError):

@@ -186,3 +186,25 @@ def test_display_server_streams_a_scan_and_ends_open_streams_when_stopped(
         conn.close()
         if stopper.ident is None:
             display.stop()
+
+
+def test_a_member_changes_their_choices_on_the_handheld(client: Any, device: Handheld,
+                                                        scan: Callable[[str], Scan]) -> None:
+    device.on_scan(scan(CARD))
+    assert device.trip is not None
+    member = {"id": 1, "name": "Ann", "tier": "gold", "points": 10, "email_known": False,
+              "consents": {"personal_offers": True, "email_receipts": False, "marketing": False}}
+    device.store.update_trip(device.trip.id, on_server=1, member=member)
+    device.sync_changed(False)
+    assert client.post("/api/consents", json={"email_receipts": True}).status_code == 409  # no address held
+    assert client.post("/api/consents", json={"dance": True}).status_code == 400
+    state = client.post("/api/consents", json={"personal_offers": False, "marketing": False}).get_json()
+    assert "no personal offers from your next trip" in state["message"]["text"]
+    assert state["member"]["consents"]["personal_offers"] is False
+    logged = [dict(e.payload) for e in device.events if e.kind == "consent"]
+    assert logged == [{"purpose": "personal_offers", "given": False}]  # only what changed
+
+
+def test_a_guest_has_no_choices_to_change(client: Any, device: Handheld) -> None:
+    device.start_guest()
+    assert client.post("/api/consents", json={"marketing": True}).status_code == 409

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 from db.base import utcnow
 from db.models import Device, Member, Trip
 from server.cli.main import main
-from shop.numbering import card_number
 from server.store.trips import CARD_FAILURES_ALLOWED
+from shop.numbering import card_number
 from tests.conftest import app_config
 
 

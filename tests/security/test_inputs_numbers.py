@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from db.models import Audit, DataRequest, Trip, TripEvent
 from server.errors import ApiError
-from shop import numbering
 from server.params import MAX_ID, is_digits, whole_number
 from server.store import cards
 from server.store.schemas import EVENT, TRIP_START, errors, event_ok, parse_time, validate
+from shop import numbering
 from shop.basket import SERVER_SEQ_BASE
 from tests.security.conftest import Site, csrf_from, sign_in
 

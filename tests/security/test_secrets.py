@@ -28,7 +28,8 @@ from flask.testing import FlaskClient
 from server.auth import accounts
 from server.cli.main import main
 from server.store import trips
-from tests.security.conftest import PASSWORD as SITE_PASSWORD, Site, csrf_from, quick_hash, sign_in
+from tests.security.conftest import PASSWORD as SITE_PASSWORD
+from tests.security.conftest import Site, csrf_from, quick_hash, sign_in
 
 PASSWORD = "Secret-Pass-4711"
 WRONG_PASSWORD = "Wrong-Guess-0815"

@@ -53,7 +53,7 @@ def test_feedback_status_changes(as_user, sess: Session, seeded: Seed, status: s
 
 def test_feedback_page_lists_the_report(as_user) -> None:  # type: ignore[no-untyped-def]
     page = as_user("alice").get("/staff/feedback").get_data(as_text=True)
-    assert "Missing from shelf" in page and "Shelf empty in aisle 4" in page
+    assert "Out of stock" in page and "Shelf empty in aisle 4" in page
 
 
 def test_dashboard_counts_todays_trips_and_the_mismatch_rate(as_user, sess: Session, seeded: Seed) -> None:  # type: ignore[no-untyped-def]
