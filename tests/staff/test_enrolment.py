@@ -82,3 +82,31 @@ def test_withdrawing_personal_offers_is_recorded_and_stops_offers_from_the_next_
         assert member_offers(s, 7) == []
     page = client.get("/staff/members/7").get_data(as_text=True)
     assert "withdrawn" in page and "console" in page
+
+
+def test_points_history_shows_earning_spending_and_expiry_with_the_balance(as_user: Any, staff_app: Flask) -> None:
+    from datetime import timedelta
+
+    from db.base import utcnow
+    from db.models import PointsEntry
+    from server.database import session_factory
+    from server.store.loyalty import expire_points, points_history
+
+    now = utcnow()
+    with session_factory(staff_app)() as s:
+        member = s.get(Member, 7)
+        member.points = 0
+        s.add_all([PointsEntry(member_id=7, points=120, reason="purchase", earned_at=now - timedelta(days=400),
+                               expires_at=now - timedelta(days=35)),
+                   PointsEntry(member_id=7, points=50, reason="purchase", earned_at=now - timedelta(days=10),
+                               expires_at=now + timedelta(days=355)),
+                   PointsEntry(member_id=7, points=-20, reason="redeemed", earned_at=now - timedelta(days=5))])
+        member.points = 150
+        s.commit()
+        assert expire_points(s, now).points_expired == 100  # 120 earned long ago, 20 of them spent since
+        s.commit()
+        rows = points_history(s, 7)
+        assert [(r.reason, r.points, r.balance) for r in rows[:4]] == [
+            ("expiry", -100, 50), ("redeemed", -20, 150), ("purchase", 50, 170), ("purchase", 120, 120)]
+    page = as_user("alice").get("/staff/members/7").get_data(as_text=True)
+    assert "Expired" in page and "Spent at the till" in page and "−100" not in page and "-100" in page
