@@ -326,6 +326,8 @@ def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_ha
             click.echo(f"  card     {card}")
         for line in samples["products"]:
             click.echo(f"  product  {line}")
+        click.echo(f"\nThen press Finish on the handheld page and pay at the till: sign in to the staff console, open "
+                   f"Till (http://{store_bind}/staff/till) and paste the code printed under the QR code.")
     click.echo("\nCtrl-C stops everything.")
 
 
