@@ -111,6 +111,10 @@ class ApiClient:
         """POST /trips/<id>/events: which were stored and which were duplicates."""
         return self.request("POST", f"/api/v1/trips/{trip_id}/events", {"events": events}).body
 
+    def staff_events(self, trip_id: str, after: int) -> list[dict[str, Any]]:
+        """GET /trips/<id>/staff-events: what the store did to the trip (a void, an age check) after `after`."""
+        return list(self.request("GET", f"/api/v1/trips/{trip_id}/staff-events?after={after}").body["staff_events"])
+
     def finish(self, trip_id: str, handheld_total_minor: int, event_count: int) -> dict[str, Any]:
         """POST /trips/<id>/finish: whether a rescan audit is needed."""
         body = {"handheld_total_minor": handheld_total_minor, "event_count": event_count}

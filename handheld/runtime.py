@@ -36,6 +36,7 @@ class HandheldConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     sync_interval: float = 1.0
+    staff_poll: float = 3.0
     catalogue_refresh: float = 300.0
     backoff_max: float = 15.0
     currency: str = "GBP"
@@ -58,7 +59,7 @@ class HandheldConfig:
             server_url=o.pop("server_url", hh["server_url"]), token=o.pop("token", hh["token"]),
             scanner_port=o.pop("scanner_port", settings.scanner.port), protocol=protocol, profile=profile,
             barcodes=settings.barcodes, http_host=host, http_port=int(port),
-            sync_interval=float(hh["sync_interval_seconds"]), catalogue_refresh=float(hh["catalogue_refresh_seconds"]),
+            sync_interval=float(hh["sync_interval_seconds"]), staff_poll=float(hh["staff_poll_seconds"]), catalogue_refresh=float(hh["catalogue_refresh_seconds"]),
             currency=site["currency"], exponent=int(site["currency_exponent"]),
             pricing=PricingRules(pricing["weight_rounding"], int(pricing["max_redemptions_per_trip"])), **o)
 
@@ -73,7 +74,8 @@ class HandheldRuntime:
         self.handheld = Handheld(self.store, self.catalogue, config.barcodes, currency=config.currency,
                                  exponent=config.exponent, pricing_rules=config.pricing)
         self.sync = EventSync(self.handheld, ApiClient(config.server_url, config.token),
-                              interval=config.sync_interval, backoff_max=config.backoff_max)
+                              interval=config.sync_interval, backoff_max=config.backoff_max,
+                              staff_poll=config.staff_poll)
         self.catalogue_sync = CatalogueSync(self.handheld, ApiClient(config.server_url, config.token, timeout=60),
                                             interval=config.catalogue_refresh, backoff_max=config.backoff_max)
         self.handheld.wake_sync = self._wake

@@ -102,9 +102,11 @@ class EventSync(Worker):
     name = "sync"
 
     def __init__(self, handheld: Handheld, client: ApiClient, *, interval: float = 1.0, backoff_max: float = 15.0,
-                 batch_size: int = 200) -> None:
+                 batch_size: int = 200, staff_poll: float = 3.0) -> None:
         super().__init__(interval, backoff_max)
         self.handheld, self.client, self.batch_size = handheld, client, batch_size
+        self.staff_poll = staff_poll  # seconds between asks for what staff did, while nothing is sent
+        self._polled = 0.0
         self.store: LocalStore = handheld.store
         self._changed = False  # something the screen shows changed this round
         self._contacted = False  # a request was made this round (else "online" is not known)
@@ -132,7 +134,27 @@ class EventSync(Worker):
         for trip in self.store.trips_needing_server():
             if trip.on_server and trip.finish_request is not None and not self._unsent_of(trip.id):
                 self._finish(trip)
+        if not more:
+            self._poll_staff(now)
         return more
+
+    def _poll_staff(self, now: float) -> None:
+        """While the shopper is not scanning, ask now and then what staff did to the trip (a void, an
+        age check, a cleared help call), so it shows without waiting for the next scan."""
+        trip = self.handheld.trip
+        if trip is None or trip.status != "active" or not trip.on_server or now - self._polled < self.staff_poll \
+                or self._unsent_of(trip.id):
+            return
+        self._polled = now
+        after = max((e.seq for e in self.store.server_events(trip.id)), default=0)
+        self._contacted = True
+        try:
+            events = self.client.staff_events(trip.id, after)
+        except Refused as exc:
+            log.warning("server refused the staff events of trip %s: %s", trip.id, exc)
+            return
+        if events:
+            self.handheld.server_events_arrived(trip.id, events)
 
     def _create(self, trip: TripRow) -> None:
         card = None if trip.card_rejected else trip.card_number

@@ -161,6 +161,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "data_dir": Key("var/handheld", lambda v: isinstance(v, str) and v != "", "a folder"),
         "http": Key("127.0.0.1:8080", _bind, "HOST:PORT"),
         "sync_interval_seconds": Key(1.0, _between(0.05, 3600), "0.05..3600"),
+        "staff_poll_seconds": Key(3.0, _between(0.5, 3600), "0.5..3600"),
         "catalogue_refresh_seconds": Key(300, _between(1, 86_400), "1..86400"),
     },
 }

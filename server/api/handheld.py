@@ -29,7 +29,7 @@ from server.errors import ApiError
 from server.params import optional_number, parse_json
 from server.store import audits, catalogue, chain_members, checkout, trips
 from server.store.finish import finish_trip
-from server.store.ingest import ingest_events
+from server.store.ingest import ingest_events, staff_events
 from server.store.schemas import AUDIT_OUTCOME, CHECKOUT, FINISH, TRIP_START, parse_time, validate, validate_event_batch
 
 bp = Blueprint("handheld_api", __name__, url_prefix="/api/v1")
@@ -234,6 +234,19 @@ def trip_offers(trip_id: str) -> ResponseReturnValue:
     trip = trips.own_trip(session, g.device, trip_id)
     offers = trips.member_offers(session, trip.member_id, trip_id=trip.id)
     return jsonify(offers=[trips.offer_json(o, p) for o, p in offers])
+
+
+@bp.get("/trips/<trip_id>/staff-events")
+@handheld_required
+def trip_staff_events(trip_id: str) -> ResponseReturnValue:
+    """What the store did to the trip (voids, age approvals, cleared help calls) after sequence number
+    `after`, for the trip's own handheld to show at once (it asks while the shopper is not scanning)."""
+    after = optional_number(request.args.get("after"), "after (a sequence number)") or 0
+    session = db_session()
+    trip = trips.own_trip(session, g.device, trip_id)
+    events = [e for e in staff_events(session, trip.id) if e["seq"] > after]
+    session.rollback()
+    return jsonify(staff_events=events)
 
 
 @bp.post("/trips/<trip_id>/events")

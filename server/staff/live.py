@@ -103,11 +103,12 @@ def _line(bl: BasketLine, product: Product | None) -> LiveLine:
 
 
 def live_trips(session: Session, store_id: str) -> list[LiveTrip]:
-    """Trips in progress in a store: age checks and help requests first, then oldest first."""
+    """Trips being shopped in a store (finished ones have left for the till): age checks and help
+    requests first, then oldest first."""
     rows = session.execute(
         select(Trip, Member.name, Device.name).outerjoin(Member, Member.id == Trip.member_id)
         .outerjoin(Device, Device.id == Trip.device_id)
-        .where(Trip.store_id == store_id, Trip.status.in_(LIVE_STATUSES))
+        .where(Trip.store_id == store_id, Trip.status == "active")  # a finished trip is the till's
         .order_by(Trip.started_at).limit(200)).all()
     ids = [t.id for t, _, _ in rows]
     events, actions = _events(session, ids), _actions(session, ids)

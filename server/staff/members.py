@@ -98,11 +98,22 @@ def history_start(now: datetime) -> datetime:
     return now - timedelta(days=HISTORY_DAYS)
 
 
-def search_members(session: Session, query: str, store_id: str | None, limit: int = 25) -> list[MemberHit]:
-    """Members by card number, household id or name; `store_id` None searches every store."""
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a member search: the hits, how many matched in all, the page and the page count."""
+
+    hits: list[MemberHit]
+    total: int
+    page: int
+    pages: int
+
+
+def search_members(session: Session, query: str, store_id: str | None, page: int = 1,
+                   per_page: int = 25) -> SearchPage:
+    """Members by card number, household id or name, a page at a time; `store_id` None searches every store."""
     q = query.strip()
     if not q:
-        return []
+        return SearchPage([], 0, 1, 1)
     if len(q) > 120:
         raise ApiError(400, "Search text is too long; use a card number, household id or part of a name.")
     conds: list[ColumnElement[bool]] = []
@@ -115,11 +126,14 @@ def search_members(session: Session, query: str, store_id: str | None, limit: in
             conds.append(Member.card_number.like(digits + "%"))
     literal = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     conds.append(func.lower(Member.name).like(f"%{literal}%", escape="\\"))
-    stmt = select(Member).where(or_(*conds)).order_by(Member.id).limit(limit)
-    if store_id is not None:
-        stmt = stmt.where(Member.store_id == store_id)
-    return [MemberHit(m.id, m.card_number, m.name or "(no name)", m.store_id, m.tier, m.erased_at is not None)
+    where = [or_(*conds)] + ([Member.store_id == store_id] if store_id is not None else [])
+    total = int(session.scalar(select(func.count()).select_from(Member).where(*where)) or 0)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    stmt = select(Member).where(*where).order_by(Member.id).offset((page - 1) * per_page).limit(per_page)
+    hits = [MemberHit(m.id, m.card_number, m.name or "(no name)", m.store_id, m.tier, m.erased_at is not None)
             for m in session.scalars(stmt)]
+    return SearchPage(hits, total, page, pages)
 
 
 def get_member(session: Session, member_id: int) -> Member:

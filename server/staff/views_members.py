@@ -26,10 +26,10 @@ def member_search() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     q = request.args.get("q", "")
-    hits = members.search_members(db_session(), q, scope_store(user))
-    if len(hits) == 1 and q.strip():
-        return redirect(url_for("staff.member_page", member_id=hits[0].id))
-    return render_template("staff/member_search.html", q=q, hits=hits)
+    found = members.search_members(db_session(), q, scope_store(user), int_arg("page", 1))
+    if found.total == 1 and q.strip():
+        return redirect(url_for("staff.member_page", member_id=found.hits[0].id))
+    return render_template("staff/member_search.html", q=q, hits=found.hits, found=found)
 
 
 @bp.get("/members/<id:member_id>")

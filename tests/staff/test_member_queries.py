@@ -37,7 +37,16 @@ def _heaviest(sess: Session) -> int:
 ])
 def test_search_finds_members_by_card_id_or_name(sess: Session, query: str, store: str | None,
                                                  expect: list[int]) -> None:
-    assert [h.id for h in members.search_members(sess, query, store)] == expect
+    assert [h.id for h in members.search_members(sess, query, store).hits] == expect
+
+
+def test_search_says_how_many_matched_and_pages_through_them(sess: Session) -> None:
+    first = members.search_members(sess, "household", "S001", page=1, per_page=5)
+    assert first.total > 5 and first.pages == -(-first.total // 5) and len(first.hits) == 5
+    seen = [h.id for p in range(1, first.pages + 1) for h in members.search_members(sess, "household", "S001",
+                                                                                     page=p, per_page=5).hits]
+    assert len(seen) == first.total == len(set(seen))  # every match once, none lost past the first page
+    assert members.search_members(sess, "household", "S001", page=999, per_page=5).page == first.pages
 
 
 def test_search_refuses_overlong_text(sess: Session) -> None:

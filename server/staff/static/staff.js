@@ -66,3 +66,11 @@ function startLiveTrips() {
   setInterval(tick, 3000);
 }
 document.addEventListener("DOMContentLoaded", startLiveTrips);
+
+// Forms that change what a shopper sees ask first (data-confirm holds the question).
+document.addEventListener("submit", (ev) => {
+  const form = ev.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    ev.preventDefault();
+  }
+}, true);
