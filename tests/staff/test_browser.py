@@ -167,3 +167,25 @@ def test_member_page_screenshot(page: Page, base_url: str, staff_app: Flask, tmp
     page.screenshot(path=str(shot), full_page=True)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_voiding_a_line_asks_first(page: Page, base_url: str, staff_app: Flask) -> None:
+    seeded: Seed = staff_app.config["STAFF_SEED"]
+    sign_in(page, base_url, "alice")
+    page.goto(f"{base_url}/staff/trips")
+    trip = page.locator(f"#trip-{seeded.help_trip}")
+    questions: list[str] = []
+    page.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))
+    trip.get_by_role("button", name="Void").first.click()
+    page.wait_for_timeout(300)
+    assert questions and "cannot be scanned again" in questions[0]
+    expect(trip.locator("table.linetable tbody tr")).to_have_count(1)  # dismissed: nothing voided
+    page.once("dialog", lambda d: d.accept())
+    trip.get_by_role("button", name="Void").first.click()
+    expect(page.get_by_role("status")).to_have_text("Line voided.")
+    from server.database import session_factory
+
+    with session_factory(staff_app)() as sess:
+        kinds = sess.scalars(select(StaffAction.kind).where(StaffAction.trip_id == seeded.help_trip)).all()
+    assert kinds == ["void_line"]
+
