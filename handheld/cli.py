@@ -1,6 +1,7 @@
 """`shopgo handheld`: run the shopper's device (scanner, trip, sync, display) until stopped."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 import signal
@@ -24,12 +25,21 @@ from shop import config as config_mod
 @click.option("--http", help="HOST:PORT of the shopper display (default: [handheld] http; port 0 picks one).")
 @click.option("--no-scanner", is_flag=True, help="Run without a scanner (screen and sync only).")
 @click.option("--backoff-max", type=click.FloatRange(0.05, 3600), help="Longest wait between failed syncs, seconds.")
+@click.option("--demo-samples", type=click.Path(dir_okay=False, exists=True),
+              help="A JSON file of sample cards and products ({\"cards\": [...], \"products\": [[gtin, name], ...]}): "
+                   "the display then also takes scans typed or clicked in the browser (the demo).")
 @click.pass_context
 def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     """Run a handheld: scan, keep the trip on disk, sync with the store server, serve the display."""
     from handheld.runtime import HandheldConfig, HandheldRuntime
 
     config_path = getattr(ctx.find_root().obj, "config_path", None)  # `shopgo --config`; else SHOPGO_CONFIG
+    samples_file = options.pop("demo_samples", None)
+    if samples_file is not None:
+        try:
+            options["demo_samples"] = json.loads(Path(samples_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"cannot read {samples_file}: {exc}", param_hint="--demo-samples") from None
     token_file = options.pop("token_file", None)
     if token_file is not None:
         try:

@@ -42,6 +42,7 @@ class HandheldConfig:
     currency: str = "GBP"
     exponent: int = 2
     pricing: PricingRules = field(default_factory=PricingRules)
+    demo_samples: dict[str, Any] | None = None  # the demo's cards and products: the page then takes typed scans
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> HandheldConfig:
@@ -59,7 +60,8 @@ class HandheldConfig:
             server_url=o.pop("server_url", hh["server_url"]), token=o.pop("token", hh["token"]),
             scanner_port=o.pop("scanner_port", settings.scanner.port), protocol=protocol, profile=profile,
             barcodes=settings.barcodes, http_host=host, http_port=int(port),
-            sync_interval=float(hh["sync_interval_seconds"]), staff_poll=float(hh["staff_poll_seconds"]), catalogue_refresh=float(hh["catalogue_refresh_seconds"]),
+            sync_interval=float(hh["sync_interval_seconds"]), staff_poll=float(hh["staff_poll_seconds"]),
+            catalogue_refresh=float(hh["catalogue_refresh_seconds"]),
             currency=site["currency"], exponent=int(site["currency_exponent"]),
             pricing=PricingRules(pricing["weight_rounding"], int(pricing["max_redemptions_per_trip"])), **o)
 
@@ -79,7 +81,8 @@ class HandheldRuntime:
         self.catalogue_sync = CatalogueSync(self.handheld, ApiClient(config.server_url, config.token, timeout=60),
                                             interval=config.catalogue_refresh, backoff_max=config.backoff_max)
         self.handheld.wake_sync = self._wake
-        self.display = DisplayServer(self.handheld, config.http_host, config.http_port)
+        self.display = DisplayServer(self.handheld, config.http_host, config.http_port,
+                                     demo=config.demo_samples, barcodes=config.barcodes)
         self.bridge: ScannerBridge | None = None
         if config.scanner_port:
             self.bridge = ScannerBridge(config.scanner_port, config.protocol, config.profile, config.barcodes,

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from cheroot import wsgi
@@ -32,6 +32,7 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from firmware_bridge import BarcodeSettings, interpret_frame
 from handheld.device import CLOSED, ActionError, Handheld
 from handheld.exitcode import qr_svg
 
@@ -43,8 +44,13 @@ SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site values 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def create_display(handheld: Handheld, origins: Collection[str] | None = None) -> Flask:
-    """The display app for one handheld; `origins` are its own page's (None: the request's host)."""
+def create_display(handheld: Handheld, origins: Collection[str] | None = None, *,
+                   demo: Mapping[str, Any] | None = None, barcodes: BarcodeSettings | None = None) -> Flask:
+    """The display app for one handheld; `origins` are its own page's (None: the request's host).
+
+    With `demo` (the demo's sample cards and products) the page also takes scans typed or
+    clicked in the browser: each goes through the scanner's own interpretation (as a raw frame)
+    into `on_scan`, as a read from the serial scanner does, so a newcomer needs no terminal."""
     app = Flask(__name__, static_folder=None)
     app.config["DISPLAY_ORIGINS"] = None if origins is None else frozenset(origins)
 
@@ -121,6 +127,22 @@ def create_display(handheld: Handheld, origins: Collection[str] | None = None) -
         if not finish or finish.get("empty"):
             raise ActionError(404, "no exit code: the trip is not finished, or there is nothing to pay")
         return Response(qr_svg(finish["exit_code"]), mimetype="image/svg+xml")
+
+    @app.get("/api/demo")
+    def demo_samples() -> ResponseReturnValue:
+        if demo is None:
+            raise ActionError(404, "not a demo: scans come from the scanner")
+        return jsonify(demo)
+
+    @app.post("/api/demo/scan")
+    def demo_scan() -> ResponseReturnValue:
+        if demo is None or barcodes is None:
+            raise ActionError(404, "not a demo: scans come from the scanner")
+        code = _body().get("code")
+        if not isinstance(code, str) or not 1 <= len(code.strip()) <= 128:
+            raise ActionError(400, "send the barcode's text as code (1 to 128 characters)")
+        good = handheld.on_scan(interpret_frame(code.strip().encode("latin-1", "replace"), barcodes))
+        return jsonify(good=good, state=handheld.state())
 
     @app.post("/api/help")
     def call_staff() -> ResponseReturnValue:
@@ -221,9 +243,10 @@ class DisplayServer:
 
     THREADS = 8  # screen SSE streams and long polls each hold one
 
-    def __init__(self, handheld: Handheld, host: str, port: int) -> None:
+    def __init__(self, handheld: Handheld, host: str, port: int, *, demo: Mapping[str, Any] | None = None,
+                 barcodes: BarcodeSettings | None = None) -> None:
         self.handheld = handheld
-        self.app = create_display(handheld)
+        self.app = create_display(handheld, demo=demo, barcodes=barcodes)
         self.server = wsgi.Server((host, port), self.app, numthreads=self.THREADS,
                                   server_name="shopgo-handheld", shutdown_timeout=1)
         self.server.prepare()  # binds now, so the port is known (and taken) before start()

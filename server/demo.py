@@ -166,13 +166,14 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     if not _wait_http(f"http://{store_bind}/healthz"):
         click.echo("the store server did not come up; see its log above", err=True)
     scanner = None
+    samples = sample_barcodes(url)
     if handheld:
         scanner = _start_handheld(creds["device_token"], children, env,
                                   str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
-                                  store_bind, handheld_bind)
+                                  store_bind, handheld_bind, samples)
     if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
         click.echo("the head-office server did not come up; see its log above", err=True)
-    _print_welcome(creds, sample_barcodes(url), scanner is not None, store_bind, handheld_bind,
+    _print_welcome(creds, samples, scanner is not None, store_bind, handheld_bind,
                    head_office_bind if ho_env is not None else None, store_two_bind if ho_env is not None else None)
     try:
         _feed_scanner(scanner)
@@ -292,14 +293,19 @@ def _queue_history(url: str, store_id: str) -> str:
 
 
 def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
-                    store_bind: str, handheld_bind: str) -> Any:
+                    store_bind: str, handheld_bind: str, samples: dict[str, list[str]]) -> Any:
     from firmware_bridge.virtual import VirtualScanner
+
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    samples_file = Path(data_dir) / "demo-samples.json"  # the page's demo scanner shows these as buttons
+    samples_file.write_text(json.dumps({"cards": samples["cards"], "products": [
+        line.split(None, 1) for line in samples["products"]]}), encoding="utf-8")
 
     scanner = VirtualScanner(protocol="raw", aim=False)  # as the default scanner profile expects
     device_path = scanner.open()
     children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
                                       "--server", f"http://{store_bind}", "--data-dir", data_dir,
-                                      "--http", handheld_bind],
+                                      "--http", handheld_bind, "--demo-samples", str(samples_file)],
                                      env={**env, "SHOPGO_HANDHELD_TOKEN": token}))  # not the command line `ps` shows
     _wait_http(f"http://{handheld_bind}/api/state")
     return scanner
@@ -321,7 +327,8 @@ def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_ha
                    "(a card of either store works in both)")
     if with_handheld:
         click.echo(f"  handheld display              http://{handheld_bind}/")
-        click.echo("\nType a barcode and Enter to scan it with the virtual scanner. Try a card first:")
+        click.echo("\nScan from the handheld page's demo scanner (buttons for the samples below), or type a barcode")
+        click.echo("here and press Enter: it goes through the virtual scanner. Try a card first:")
         for card in samples["cards"]:
             click.echo(f"  card     {card}")
         for line in samples["products"]:

@@ -152,6 +152,31 @@
     post("/api/problem", { kind: kind, key: key, message: $("report-note").value });
   };
 
+  // The demo: scans typed or clicked here go through the scanner's interpretation, as a real read does.
+  function demoScan(code) {
+    return fetch("/api/demo/scan", { method: "POST", headers: { "Content-Type": "application/json" },
+                                      body: JSON.stringify({ code: code }) });
+  }
+  fetch("/api/demo").then((r) => r.ok ? r.json() : null).then((samples) => {
+    if (!samples) return;
+    $("demo").hidden = false;
+    const box = $("demo-samples");
+    const add = (code, label) => {
+      const b = el("button", "sample", label);
+      b.type = "button";
+      b.title = code;
+      b.onclick = () => demoScan(code);
+      box.appendChild(b);
+    };
+    (samples.cards || []).forEach((card, i) => add(card, "Loyalty card " + (i + 1)));
+    (samples.products || []).forEach((p) => add(p[0], p[1]));
+    $("demo-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      const code = $("demo-code").value.trim();
+      if (code) demoScan(code).then(() => { $("demo-code").value = ""; });
+    };
+  }).catch(() => {});
+
   const stream = new EventSource("/api/stream");
   stream.onmessage = (ev) => render(JSON.parse(ev.data));
   window.shopgoState = () => state;

@@ -208,3 +208,21 @@ def test_a_member_changes_their_choices_on_the_handheld(client: Any, device: Han
 def test_a_guest_has_no_choices_to_change(client: Any, device: Handheld) -> None:
     device.start_guest()
     assert client.post("/api/consents", json={"marketing": True}).status_code == 409
+
+
+def test_the_demo_page_takes_scans_from_the_browser(device: Handheld) -> None:
+    from firmware_bridge import default_settings
+
+    plain = create_display(device).test_client()
+    assert plain.get("/api/demo").status_code == 404  # a real handheld scans with its scanner only
+    assert plain.post("/api/demo/scan", json={"code": gtin(MILK)}).status_code == 404
+    samples = {"cards": [CARD], "products": [[gtin(MILK), "Milk 2L"]]}
+    demo = create_display(device, demo=samples, barcodes=default_settings().barcodes).test_client()
+    assert demo.get("/api/demo").get_json() == samples
+    assert demo.post("/api/demo/scan", json={"code": ""}).status_code == 400
+    answer = demo.post("/api/demo/scan", json={"code": CARD}).get_json()
+    assert answer["good"] is True and answer["state"]["status"] == "active"
+    answer = demo.post("/api/demo/scan", json={"code": gtin(MILK)}).get_json()
+    assert answer["good"] is True and [line["name"] for line in answer["state"]["lines"]] == ["Milk 2L"]
+    bad = demo.post("/api/demo/scan", json={"code": gtin(99)}).get_json()  # a good barcode, not sold here
+    assert bad["good"] is False and "not found" in bad["state"]["message"]["text"]
