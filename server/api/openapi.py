@@ -176,10 +176,16 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 
 _ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 PATH_PARAMETERS: dict[str, Schema] = {"trip_id": {"type": "string", "pattern": UUID_PATTERN}, "audit_id": _ID,
-                                      "member_id": _ID}
+                                      "member_id": _ID,
+                                      "code": {"type": "string", "pattern": UUID_PATTERN,
+                                               "description": "the exit code the handheld shows (its trip id)"}}
 QUERY_PARAMETERS: dict[str, list[Schema]] = {"/api/v1/catalogue": [
     {"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-     "description": "answer only what changed after this version (400 for anything but a whole number)"}]}
+     "description": "answer only what changed after this version (400 for anything but a whole number)"}],
+    "/api/v1/trips/{trip_id}/staff-events": [
+        {"name": "after", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+         "description": "only events with a higher sequence number (400 for anything but a whole number)"}]}
 
 
 def _parameters(path: str) -> list[dict[str, Any]]:

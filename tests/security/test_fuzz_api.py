@@ -56,6 +56,7 @@ UUID = re.compile(UUID_PATTERN)
 # Negative data needs something typed to break: a body, an integer path or query parameter, a
 # patterned path parameter. Operations taking nothing (ping, status, notify) are fuzzed positively.
 NOTHING_TO_BREAK = {("GET", "/api/v1/ping"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/packs/notify"),
+                    ("POST", "/api/v1/trips/{trip_id}/age-approval"),
                     ("GET", "/api/v1/packs/status")}
 
 
@@ -90,7 +91,7 @@ class Fuzzing:
 
     def cookies(self, method: str, path: str) -> dict[str, str]:
         """The console session `method path` needs, if any."""
-        if path.startswith("/api/v1/members/"):
+        if path.startswith("/api/v1/members/") or path.endswith("/age-approval"):
             return {"session": (self.other_manager if path.endswith("/erase") else self.manager)[0]}
         return {}
 
@@ -98,9 +99,9 @@ class Fuzzing:
         """The credential headers `method path` needs."""
         if path.startswith(HEAD_OFFICE_PREFIX):
             return {"Authorization": f"Bearer {self.site.store_token}"}
-        if path.startswith("/api/v1/members/"):
+        if path.startswith("/api/v1/members/") or path.endswith("/age-approval"):
             return {"X-CSRF-Token": (self.other_manager if path.endswith("/erase") else self.manager)[1]}
-        if path.endswith("/checkout") or path.endswith("/outcome"):
+        if path.endswith("/checkout") or path.endswith("/outcome") or path.startswith("/api/v1/till/"):
             return {"Authorization": f"Bearer {self.till}"}
         if path in ("/api/v1/ping", "/api/v1/openapi.json") or path.startswith("/api/v1/packs/"):
             return {}
@@ -341,6 +342,16 @@ def test_linked_calls_answer_as_the_document_says(store_schema: Any, site: Site,
             elif case.path.endswith("/events") and isinstance(body, dict) and isinstance(body.get("events"), list):
                 for event in body["events"]:
                     self._own(event, "id")
+            elif case.path.endswith("/finish") and (case.path_parameters or {}).get("trip_id") in started:
+                self._one_item(case.path_parameters["trip_id"])  # an empty trip is abandoned, with no audit
+
+        def _one_item(self, trip_id: str) -> None:
+            """Put an item in the trip before its finish (a refusal, as for a finished trip, is fine)."""
+            self.extra_seq = getattr(self, "extra_seq", 900_000_000) + 1
+            event = {"id": str(uuid.uuid4()), "seq": self.extra_seq, "kind": "scan", "occurred_at": "2026-01-01T10:00:00Z",
+                     "payload": {"gtin": fuzzing.gtins[0], "barcode": fuzzing.gtins[0]}}
+            site.store.test_client().post(f"/api/v1/trips/{trip_id}/events", json={"events": [event]},
+                                          headers={"Authorization": f"Bearer {self.handheld}"})
 
         def _own(self, item: Any, key: str) -> None:
             """The generated UUID at item[key], made this scenario's own (the same one for the same)."""
