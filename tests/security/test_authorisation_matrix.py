@@ -61,7 +61,10 @@ handheld_api.start_trip           POST    -    y   -        -      -       -    
 handheld_api.trip_offers          GET     -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
 handheld_api.post_events          POST    -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
 handheld_api.finish               POST    -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
+handheld_api.trip_staff_events    GET     -    y   -        -      -       -    -        -     -       -         -       -      -     the trip's own handheld
 handheld_api.post_checkout        POST    -    -   -        -      -       y    -        y     y       -         -       -      -     a till or staff of the trip's store
+till_api.bill                     GET     -    -   -        -      -       y    -        y     y       -         -       -      -     a till or staff of the trip's store
+till_api.approve_age              POST    -    -   -        -      -       -    -        y     y       -         -       -      -     staff of the trip's store, signed in: never a till's token
 handheld_api.feedback             POST    -    y   y        -      -       -    -        -     -       -         -       -      -     handhelds of this store
 handheld_api.audit_outcome        POST    -    -   -        -      -       y    -        y     y       -         -       -      -     a till or staff of the audit's store
 members_api.export                POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
@@ -81,6 +84,19 @@ staff.feedback_status             POST    -    -   -        -      -       -    
 staff.member_search               GET     -    -   -        -      -       -    -        y     y       y         y       y      -     searches own store only
 staff.member_page                 GET     -    -   -        -      -       -    -        y     y       -         -       y      -     member of S001
 staff.basket                      GET     -    -   -        -      -       -    -        y     y       -         -       y      -     basket of S001
+staff.till_page                   GET     -    -   -        -      -       -    -        y     y       y         y       -      -     a store's staff: their own till
+staff.till_bill                   GET     -    -   -        -      -       -    -        y     y       -         -       -      -     trip of S001
+staff.till_age_ok                 POST    -    -   -        -      -       -    -        y     y       -         -       -      -     trip of S001
+staff.till_audit                  POST    -    -   -        -      -       -    -        y     y       -         -       -      -     trip of S001
+staff.till_pay                    POST    -    -   -        -      -       -    -        y     y       -         -       -      -     trip of S001
+staff.till_print                  POST    -    -   -        -      -       -    -        y     y       -         -       -      -     trip of S001
+staff.enrol_member                GET     -    -   -        -      -       -    -        y     y       y         y       -      -     a store enrols into its own block
+staff.enrol_member                POST    -    -   -        -      -       -    -        y     y       y         y       -      -
+staff.kiosk                       GET     -    -   -        -      -       -    -        y     y       y         y       -      -     signed in by a colleague
+staff.kiosk                       POST    -    -   -        -      -       -    -        y     y       y         y       -      -
+staff.member_card                 GET     -    -   -        -      -       -    -        y     y       -         -       y      -     member of S001
+staff.member_card_svg             GET     -    -   -        -      -       -    -        y     y       -         -       y      -     member of S001
+staff.member_consents             POST    -    -   -        -      -       -    -        y     y       -         -       -      -     member of S001
 staff.data_requests_page          GET     -    -   -        -      -       -    -        -     y       -         y       y      -     managers and head office
 staff.export_member               POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
 staff.erase_member                POST    -    -   -        -      -       -    -        -     y       -         -       y      -     member of S001
@@ -159,7 +175,24 @@ REQUESTS: dict[tuple[str, str], Ask] = {
     ("handheld_api.post_events", "POST"): lambda s: (f"/api/v1/trips/{s.ids['done_trip']}/events", _trip_events(s),
                                                      None),
     ("handheld_api.finish", "POST"): lambda s: (f"/api/v1/trips/{s.ids['done_trip']}/finish", {}, None),
+    ("handheld_api.trip_staff_events", "GET"): lambda s: (f"/api/v1/trips/{s.ids['done_trip']}/staff-events",
+                                                          None, None),
     ("handheld_api.post_checkout", "POST"): lambda s: (f"/api/v1/trips/{s.ids['done_trip']}/checkout", {}, None),
+    ("till_api.bill", "GET"): lambda s: (f"/api/v1/till/{s.ids['done_trip']}", None, None),
+    ("till_api.approve_age", "POST"): lambda s: (f"/api/v1/trips/{s.ids['done_trip']}/age-approval", {}, None),
+    ("staff.till_page", "GET"): lambda s: ("/staff/till", None, None),
+    ("staff.till_bill", "GET"): lambda s: (f"/staff/till/{s.ids['done_trip']}", None, None),
+    ("staff.till_age_ok", "POST"): lambda s: (f"/staff/till/{s.ids['done_trip']}/age-ok", None, {}),
+    ("staff.till_audit", "POST"): lambda s: (f"/staff/till/{s.ids['done_trip']}/audit", None, {}),
+    ("staff.till_pay", "POST"): lambda s: (f"/staff/till/{s.ids['done_trip']}/pay", None, {"method": "manual"}),
+    ("staff.till_print", "POST"): lambda s: (f"/staff/till/{s.ids['done_trip']}/print", None, {}),
+    ("staff.enrol_member", "GET"): lambda s: ("/staff/members/new", None, None),
+    ("staff.enrol_member", "POST"): lambda s: ("/staff/members/new", None, {"name": ""}),
+    ("staff.kiosk", "GET"): lambda s: ("/staff/kiosk", None, None),
+    ("staff.kiosk", "POST"): lambda s: ("/staff/kiosk", None, {"name": ""}),
+    ("staff.member_card", "GET"): lambda s: (f"/staff/members/{s.ids['member']}/card", None, None),
+    ("staff.member_card_svg", "GET"): lambda s: (f"/staff/members/{s.ids['member']}/card.svg", None, None),
+    ("staff.member_consents", "POST"): lambda s: (f"/staff/members/{s.ids['member']}/consents", None, {}),
     ("handheld_api.feedback", "POST"): lambda s: ("/api/v1/feedback", {
         "id": "6f1c1f5e-0000-4000-8000-000000000001", "kind": "other", "message": "matrix"}, None),
     ("handheld_api.audit_outcome", "POST"): lambda s: (f"/api/v1/audits/{s.ids['audit']}/outcome",
