@@ -9,6 +9,7 @@ pseudo-terminal fed by what you type here.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -109,6 +110,80 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
     return False
 
 
+class Children:
+    """The demo's processes. Each writes its log to a file of its own under `folder` (the terminal
+    keeps the URLs and what to try); their pids are kept in `folder`/pids, so a re-run after a
+    crash (or a kill -9 of the demo) stops what was left instead of finding its ports taken."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def stop_stale(self) -> int:
+        """Stop the processes an earlier demo left running; how many there were."""
+        pids_file = self.folder / "pids"
+        try:
+            pids = [int(p) for p in pids_file.read_text().split()]
+        except (OSError, ValueError):
+            return 0
+        stopped = 0
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue  # gone already
+            if b"shopgo" not in cmdline:
+                continue  # the pid was reused by something else: not ours
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                stopped += 1
+        deadline = time.monotonic() + 10
+        for pid in pids:
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _zombie(pid):
+                time.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError):
+                if Path(f"/proc/{pid}").exists() and not _zombie(pid):
+                    os.kill(pid, signal.SIGKILL)
+        pids_file.unlink(missing_ok=True)
+        return stopped
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start `cmd` with its output in `folder`/NAME.log."""
+        with open(self.folder / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc))
+        (self.folder / "pids").write_text("\n".join(str(p.pid) for _, p in self.procs))
+        return proc
+
+    def log_of(self, name: str) -> Path:
+        return self.folder / f"{name}.log"
+
+    def stop(self) -> None:
+        """Stop every process started (TERM, then KILL after 10 s) and forget their pids."""
+        for _, proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        (self.folder / "pids").unlink(missing_ok=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 @click.command("demo")
 @click.option("--households", type=click.IntRange(min=1), help="Import only the first N households (quicker).")
 @click.option("--handheld/--no-handheld", default=True, help="Also start a handheld with a virtual scanner.")
@@ -129,6 +204,10 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     url = config_mod.database_url(cfg)
     # the Complete Journey is American: its prices are dollars (and its sizes pounds and ounces)
     os.environ.setdefault("SHOPGO_SITE_CURRENCY", "USD")
+    children = Children(Path(str(config_mod.resolve_path(cfg, f"var/demo-{_tag(url)}-logs"))))
+    signal.signal(signal.SIGTERM, _interrupt)  # a TERM stops the children too, as Ctrl-C does
+    if stale := children.stop_stale():
+        click.echo(f"stopped {stale} process{'es' if stale != 1 else ''} an earlier demo left running")
     click.echo(f"database: {url}")
     upgrade(url)
     eng = make_engine(url)
@@ -145,7 +224,6 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     click.echo(f"history: {report.lines_added:,} lines added, {report.households_skipped:,} households already there")
     creds = demo_credentials(cfg, url)
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    children: list[subprocess.Popen[bytes]] = []
     ho_env = _head_office_site(cfg, url, store_bind) if head_office else None
     stores = [(cfg["site"]["store_id"], env, store_bind)]
     if ho_env is not None:
@@ -156,15 +234,16 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
         two_env.update(SHOPGO_SERVER_HEAD_OFFICE_URL=f"http://{head_office_bind}",
                        SHOPGO_SERVER_HEAD_OFFICE_PUBLIC_KEY=public_key, SHOPGO_SCHEDULER_FEED_SECONDS=FEED_SECONDS)
         stores.append((STORE_TWO, two_env, store_two_bind))
-        children.append(subprocess.Popen([*_shopgo(), "server", "--bind", head_office_bind], env=ho_env))
+        children.start("head-office", [*_shopgo(), "server", "--bind", head_office_bind], ho_env)
         for store_id, store_env, _ in stores:  # each store queues its history once; its scheduler ships it
             queued = _queue_history(store_env["SHOPGO_DATABASE_URL"], store_id)
             click.echo(f"{store_id}: {queued} for head office")
-            children.append(subprocess.Popen([*_shopgo(), "scheduler"], env=store_env))
-    for _, store_env, bind in stores:
-        children.append(subprocess.Popen([*_shopgo(), "server", "--bind", bind], env=store_env))
+            children.start(f"{store_id}-scheduler", [*_shopgo(), "scheduler"], store_env)
+    for store_id, store_env, bind in stores:
+        children.start(f"{store_id}-server", [*_shopgo(), "server", "--bind", bind], store_env)
     if not _wait_http(f"http://{store_bind}/healthz"):
-        click.echo("the store server did not come up; see its log above", err=True)
+        click.echo(f"the store server did not come up; see {children.log_of(cfg['site']['store_id'] + '-server')}",
+                   err=True)
     scanner = None
     samples = sample_barcodes(url)
     if handheld:
@@ -172,19 +251,14 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
                                   str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
                                   store_bind, handheld_bind, samples)
     if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
-        click.echo("the head-office server did not come up; see its log above", err=True)
+        click.echo(f"the head-office server did not come up; see {children.log_of('head-office')}", err=True)
     _print_welcome(creds, samples, scanner is not None, store_bind, handheld_bind,
                    head_office_bind if ho_env is not None else None, store_two_bind if ho_env is not None else None)
+    click.echo(f"Logs of every process: {children.folder}/")
     try:
         _feed_scanner(scanner)
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        children.stop()
         if scanner is not None:
             scanner.close()
 
@@ -292,7 +366,7 @@ def _queue_history(url: str, store_id: str) -> str:
     return f"{done[0]:,} members and {done[1]:,} purchases queued" if any(done) else "history already queued"
 
 
-def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: dict[str, str], data_dir: str,
+def _start_handheld(token: str, children: Children, env: dict[str, str], data_dir: str,
                     store_bind: str, handheld_bind: str, samples: dict[str, list[str]]) -> Any:
     from firmware_bridge.virtual import VirtualScanner
 
@@ -303,10 +377,10 @@ def _start_handheld(token: str, children: list[subprocess.Popen[bytes]], env: di
 
     scanner = VirtualScanner(protocol="raw", aim=False)  # as the default scanner profile expects
     device_path = scanner.open()
-    children.append(subprocess.Popen([*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
-                                      "--server", f"http://{store_bind}", "--data-dir", data_dir,
-                                      "--http", handheld_bind, "--demo-samples", str(samples_file)],
-                                     env={**env, "SHOPGO_HANDHELD_TOKEN": token}))  # not the command line `ps` shows
+    children.start("handheld", [*_shopgo(), "handheld", "--scanner", device_path, "--protocol", "raw",
+                                "--server", f"http://{store_bind}", "--data-dir", data_dir, "--http", handheld_bind,
+                                "--demo-samples", str(samples_file)],
+                   {**env, "SHOPGO_HANDHELD_TOKEN": token})  # not the command line `ps` shows
     _wait_http(f"http://{handheld_bind}/api/state")
     return scanner
 

@@ -115,6 +115,17 @@ class Till(HttpJson):
         super().__init__(server_url, {"Authorization": f"Bearer {token}"}, timeout=30)
         self.console = StaffConsole(server_url, *staff)
 
+    def close(self) -> None:
+        """Drop the till's connection and its staff member's."""
+        super().close()
+        self.console.close()
+
+    def retarget(self, base_url: str) -> None:
+        """Talk to another address from now on, the staff member too."""
+        super().retarget(base_url)
+        if hasattr(self, "console"):
+            self.console.retarget(base_url)
+
     def checkout(self, trip_id: str, findings: list[Json], deadline: float) -> tuple[Json | None, int | None, str]:
         """Check a finished trip out, doing a pending rescan and age approval first; retries through
         outages until `deadline`.

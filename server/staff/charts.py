@@ -73,3 +73,38 @@ def share_bar(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int, float]]:
     """(label, value, percent of the largest) rows for the small horizontal bars of a top list."""
     top = max((value for _, value in parts), default=0)
     return [(label, value, 100.0 * value / top if top > 0 else 0.0) for label, value in parts]
+
+
+def hourly_bars(today: Sequence[int], before: Sequence[int] | None, fmt: Callable[[int], str], title: str,
+                labels: tuple[str, str] = ("today", "a week ago"), width: int = 760, height: int = 220) -> Markup:
+    """Bars per hour of the day (0-23), today's beside the same hour a week before when given."""
+    left, right, top, bottom = 64, 12, 14, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = nice_ceiling(max([*today, *(before or [])], default=0))
+    slot = plot_w / 24
+    bar_w = slot * (0.38 if before is not None else 0.7)
+    desc = (f"{title}: {fmt(sum(today))} {labels[0]}"
+            + (f", {fmt(sum(before))} {labels[1]}" if before is not None else "") + ".")
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+             f'aria-label="{escape(desc)}" xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
+    for i in range(5):
+        value = peak * i // 4
+        y = top + plot_h - plot_h * i / 4
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="axis" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt(value))}</text>')
+    for h in range(24):
+        x0 = left + h * slot + slot * 0.1
+        for j, (series, css, label) in enumerate(((today, "bar", labels[0]), (before, "bar ghost", labels[1]))):
+            if series is None:
+                continue
+            v = series[h] if h < len(series) else 0
+            bh = plot_h * v / peak
+            x = x0 + j * bar_w
+            parts.append(f'<rect class="{css}" x="{x:.1f}" y="{top + plot_h - bh:.1f}" width="{bar_w:.1f}" '
+                         f'height="{bh:.1f}" rx="1.5"><title>{h:02d}:00 {escape(label)}: {escape(fmt(v))}</title></rect>')
+        if h % 3 == 0:
+            parts.append(f'<text class="axis" x="{left + h * slot + slot / 2:.1f}" y="{height - 12}" '
+                         f'text-anchor="middle">{h:02d}:00</text>')
+    parts.append(f'<line class="baseline" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

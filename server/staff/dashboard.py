@@ -1,5 +1,6 @@
-"""The store dashboard: today's trips, self-scan share, average basket, audit mismatch rate,
-offer redemptions. "Today" is the store's calendar day, stored times are UTC."""
+"""The store dashboard: the day's trips, sales and baskets by hour, self-scan share, average
+basket, audits done and failed, help calls, feedback, offer redemptions; each beside the same
+weekday a week earlier. "Today" is the store's calendar day, stored times are UTC."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Audit, Feedback, OfferRedemption, Purchase, Trip
+from db.models import Audit, Feedback, OfferRedemption, Purchase, Trip, TripEvent
 from server.staff.audit_queue import mismatch_rate
+
+
+@dataclass(frozen=True)
+class Hour:
+    """One local hour of a day: trips started, baskets paid and what they took."""
+
+    hour: int
+    trips: int = 0
+    baskets: int = 0
+    sales_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,17 @@ class Dashboard:
     redemptions: int
     redemption_discount_minor: int
     feedback_open: int
+    hours: tuple[Hour, ...] = ()  # 24 local hours of the day
+    audits_done: int = 0  # recorded that day
+    audits_failed: int = 0
+    help_calls: int = 0
+    feedback_new: int = 0
+    last_week: Dashboard | None = None  # the same weekday a week before
+
+    @property
+    def sales_minor(self) -> int:
+        """What the day's baskets took."""
+        return sum(h.sales_minor for h in self.hours)
 
     @property
     def selfscan_share(self) -> float | None:
@@ -49,8 +71,31 @@ def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
-def store_dashboard(session: Session, store_id: str, day: date, zone: str, now: datetime) -> Dashboard:
-    """Every dashboard figure for `store_id` on the store-local `day`."""
+def hours_of(session: Session, store_id: str, lo: datetime, hi: datetime, zone: str) -> tuple[Hour, ...]:
+    """Trips started and baskets paid per local hour between `lo` and `hi` (one day)."""
+    tz = ZoneInfo(zone)
+    trips = [0] * 24
+    baskets = [0] * 24
+    sales = [0] * 24
+    for (started,) in session.execute(select(Trip.started_at).where(
+            Trip.store_id == store_id, Trip.started_at >= lo, Trip.started_at < hi)):
+        trips[_local(started, tz).hour] += 1
+    for at, total in session.execute(select(Purchase.purchased_at, Purchase.total_minor).where(
+            Purchase.store_id == store_id, Purchase.purchased_at >= lo, Purchase.purchased_at < hi)):
+        h = _local(at, tz).hour
+        baskets[h] += 1
+        sales[h] += int(total or 0)
+    return tuple(Hour(h, trips[h], baskets[h], sales[h]) for h in range(24))
+
+
+def _local(when: datetime, tz: ZoneInfo) -> datetime:
+    return (when if when.tzinfo else when.replace(tzinfo=ZoneInfo("UTC"))).astimezone(tz)
+
+
+def store_dashboard(session: Session, store_id: str, day: date, zone: str, now: datetime,
+                    compare: bool = True) -> Dashboard:
+    """Every dashboard figure for `store_id` on the store-local `day` (and, with `compare`, the same
+    weekday a week before)."""
     lo, hi = day_bounds(day, zone)
     trips = session.scalar(select(func.count()).select_from(Trip)
                            .where(Trip.store_id == store_id, Trip.started_at >= lo, Trip.started_at < hi)) or 0
@@ -69,6 +114,16 @@ def store_dashboard(session: Session, store_id: str, day: date, zone: str, now: 
         .where(Trip.store_id == store_id, OfferRedemption.redeemed_at >= lo, OfferRedemption.redeemed_at < hi)).one()
     fb = session.scalar(select(func.count()).select_from(Feedback)
                         .where(Feedback.store_id == store_id, Feedback.status != "resolved")) or 0
+    done = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Audit.status == "mismatch", 1), else_=0)), 0))
+        .where(Audit.store_id == store_id, Audit.completed_at >= lo, Audit.completed_at < hi)).one()
+    helps = session.scalar(select(func.count()).select_from(TripEvent).join(Trip, Trip.id == TripEvent.trip_id)
+                           .where(Trip.store_id == store_id, TripEvent.kind == "help",
+                                  TripEvent.received_at >= lo, TripEvent.received_at < hi)) or 0
+    fb_new = session.scalar(select(func.count()).select_from(Feedback).where(
+        Feedback.store_id == store_id, Feedback.created_at >= lo, Feedback.created_at < hi)) or 0
+    before = store_dashboard(session, store_id, day - timedelta(days=7), zone, now, compare=False) if compare else None
     return Dashboard(day, int(trips), int(live), int(p[0]), int(p[1]),
                      round(float(p[2])) if p[2] is not None else None, mismatched, audited, int(pending),
-                     int(r[0]), int(r[1]), int(fb))
+                     int(r[0]), int(r[1]), int(fb), hours_of(session, store_id, lo, hi, zone), int(done[0]),
+                     int(done[1]), int(helps), int(fb_new), before)

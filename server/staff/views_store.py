@@ -14,7 +14,8 @@ from server.errors import ApiError
 from server.staff import audit_queue, live
 from server.staff import dashboard as dash
 from server.staff import feedback as fb
-from server.staff.web import ago, bp, date_arg, site, today_local
+from server.staff.charts import hourly_bars
+from server.staff.web import ago, bp, date_arg, money, site, today_local
 
 
 def _user() -> User:
@@ -33,7 +34,15 @@ def dashboard() -> ResponseReturnValue:
     day = date_arg("day", today_local(now))
     data = dash.store_dashboard(db_session(), store_id, day, site()["timezone"], now)
     actions = live.recent_actions(db_session(), store_id, now - timedelta(days=1))
-    return render_template("staff/dashboard.html", d=data, store_id=store_id, actions=actions)
+    before = data.last_week
+    charts = {
+        "trips": hourly_bars([h.trips for h in data.hours], [h.trips for h in before.hours] if before else None,
+                             str, "Trips started per hour"),
+        "sales": hourly_bars([h.sales_minor for h in data.hours],
+                             [h.sales_minor for h in before.hours] if before else None, money, "Sales per hour"),
+    }
+    return render_template("staff/dashboard.html", d=data, b=before, store_id=store_id, actions=actions,
+                           charts=charts)
 
 
 @bp.get("/trips")

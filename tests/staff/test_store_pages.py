@@ -1,12 +1,14 @@
 """Audit queue, feedback, dashboard and data requests through the console."""
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta, timezone
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Audit, DataRequest, Feedback, Member
+from db.models import Audit, DataRequest, Feedback, Member, Purchase
 from server.staff import audit_queue, dashboard
 from tests.staff.conftest import Seed, token_of
 
@@ -64,18 +66,28 @@ def test_dashboard_counts_todays_trips_and_the_mismatch_rate(as_user, sess: Sess
     d = dashboard.store_dashboard(sess, "S001", now.date(), "UTC", now)
     assert d.trips == 3 and d.trips_live == 3
     assert (d.mismatched, d.audited, d.mismatch_rate) == (1, 1, 1.0)
-    assert d.feedback_open == 1
+    assert d.feedback_open == 1 and d.feedback_new == 1
+    assert (d.audits_done, d.audits_failed, d.help_calls) == (1, 1, 1)
+    assert sum(h.trips for h in d.hours) == d.trips and d.last_week is not None and d.last_week.trips == 0
 
 
 def test_dashboard_shows_a_day_of_imported_baskets(sess: Session) -> None:
-    from sqlalchemy import func
-
-    from db.models import Purchase
-
     newest = sess.scalar(select(func.max(Purchase.purchased_at)).where(Purchase.store_id == "S001"))
     assert newest is not None
     d = dashboard.store_dashboard(sess, "S001", newest.date(), "UTC", utcnow())
     assert d.purchases >= 1 and d.selfscan_share == 0.0 and d.average_basket_minor
+    assert len(d.hours) == 24 and sum(h.baskets for h in d.hours) == d.purchases
+    assert abs(d.sales_minor / d.purchases - d.average_basket_minor) <= 1
+    assert d.last_week is not None and d.last_week.day == newest.date() - timedelta(days=7)
+    start = datetime.combine(d.last_week.day, time(0), tzinfo=timezone.utc)
+    week_ago = sess.scalar(select(func.count()).select_from(Purchase).where(
+        Purchase.store_id == "S001", Purchase.purchased_at >= start, Purchase.purchased_at < start + timedelta(days=1)))
+    assert d.last_week.purchases == week_ago
+
+
+def test_dashboard_page_draws_the_hours_beside_last_week(as_user) -> None:  # type: ignore[no-untyped-def]
+    page = as_user("alice").get("/staff/").get_data(as_text=True)
+    assert page.count('<svg class="chart"') == 2 and "a week ago" in page and 'class="bar ghost"' in page
 
 
 def test_export_downloads_json_and_is_recorded(as_user, sess: Session) -> None:  # type: ignore[no-untyped-def]
