@@ -112,8 +112,8 @@ class Till(HttpJson):
     """The till's side of the store API: checkout, the staff's rescan outcome and age approval."""
 
     def __init__(self, server_url: str, token: str, staff: tuple[str, str]) -> None:
+        self.console = StaffConsole(server_url, *staff)  # first: the base class retargets (closes) at once
         super().__init__(server_url, {"Authorization": f"Bearer {token}"}, timeout=30)
-        self.console = StaffConsole(server_url, *staff)
 
     def close(self) -> None:
         """Drop the till's connection and its staff member's."""
@@ -123,8 +123,7 @@ class Till(HttpJson):
     def retarget(self, base_url: str) -> None:
         """Talk to another address from now on, the staff member too."""
         super().retarget(base_url)
-        if hasattr(self, "console"):
-            self.console.retarget(base_url)
+        self.console.retarget(base_url)
 
     def checkout(self, trip_id: str, findings: list[Json], deadline: float) -> tuple[Json | None, int | None, str]:
         """Check a finished trip out, doing a pending rescan and age approval first; retries through

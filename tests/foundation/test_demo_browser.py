@@ -149,6 +149,8 @@ def test_a_newcomer_shops_and_pays_from_the_browser_and_ctrl_c_cleans_up(tmp_pat
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            if proc is not None and proc.stdin is not None:
+                proc.stdin.close()
         if pids_file.exists():
             for pid in pids_file.read_text().split():
                 try:
