@@ -1,5 +1,5 @@
-"""`shopgo`: the group, the store's own commands (database, import, users, devices, cards, serve,
-backup, scheduler, purge, offers-build) and the other parts' groups attached. Thin click over
+"""`shopgo`: the group, the store's own commands (database, import, users, devices, cards, the till's
+bill, serve, backup, scheduler, purge, offers-build) and the other parts' groups attached. Thin click over
 service functions."""
 from __future__ import annotations
 
@@ -233,6 +233,46 @@ def card_print(ctx: Ctx, member: str, out_dir: str, database: str | None) -> Non
             raise click.ClickException(str(exc)) from None
         for path in write_card(m.card_number, Path(out_dir)):
             click.echo(str(path))
+
+
+@main.group("till")
+def till_group() -> None:
+    """The till, from a shell (a POS calls GET /api/v1/till/<code> instead)."""
+
+
+@till_group.command("bill")
+@click.argument("code")
+@click.option("--database")
+@pass_ctx
+def till_bill(ctx: Ctx, code: str, database: str | None) -> None:
+    """The bill for exit CODE: lines, differences from the handheld and why, what waits before payment."""
+    from server.auth.actors import Actor
+    from server.errors import ApiError
+    from server.store.till import till_bill as bill_of
+    from shop.money import format_money
+
+    site = ctx.cfg["site"]
+
+    def money(minor: int | None) -> str:
+        return format_money(minor, site["currency"], int(site["currency_exponent"]))
+
+    with session(ctx, database) as sess:
+        try:
+            bill = bill_of(sess, code, Actor(str(site["store_id"])), ctx.cfg)
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+    if bill.get("receipt"):
+        click.echo(f"trip {bill['trip_id']}: paid {money(bill['receipt']['total_minor'])}")
+        return
+    for line in bill["lines"]:
+        amount = f"{line['weight_g'] / 1000:.3f} kg" if line["weight_g"] else f"{line['quantity']} x"
+        click.echo(f"{line['name'][:40]:40} {amount:>10} {money(line['net_minor']):>10}")
+    click.echo(f"{'TOTAL':40} {'':>10} {money(bill['total_minor']):>10}")
+    if bill["handheld_total_minor"] is not None:
+        click.echo(f"the handheld showed {money(bill['handheld_total_minor'])}")
+    for d in bill["differences"]:
+        click.echo(f"  differs: {d['name']}: {d['why']}")
+    click.echo("ready to pay" if bill["ready"] else f"before payment: {' and '.join(bill['waiting_for'])}")
 
 
 # --- running ------------------------------------------------------------------------------

@@ -125,3 +125,20 @@ def test_only_a_till_or_staff_reads_a_bill_and_only_once_the_shopper_finished(sh
     assert active.status_code == 409 and "press Finish" in active.get_json()["message"]
     with shop.session() as s:
         assert s.get(Trip, trip_id).status == "active"
+
+
+def test_the_bill_from_the_command_line(shop: Shop, events: Events) -> None:
+    from click.testing import CliRunner
+
+    from server.cli.main import main
+
+    trip_id = _finish(shop, events, None, [events.scan(BEER), events.scan(MILK)],
+                      [_line(BEER, 1, 300), _line(MILK, 1, 90)], 390)
+    url = str(shop.app.config["SHOPGO"]["database"]["url"])
+    result = CliRunner().invoke(main, ["till", "bill", trip_id, "--database", url])
+    assert result.exit_code == 0, result.output
+    assert "Test beer" in result.output and "TOTAL" in result.output
+    assert "before payment: age approval" in result.output and "cheaper at the till" not in result.output
+    assert "dearer at the till" in result.output  # milk: 1.00 on the bill, 0.90 on the screen
+    bad = CliRunner().invoke(main, ["till", "bill", "nonsense", "--database", url])
+    assert bad.exit_code != 0 and "not an exit code" in bad.output
