@@ -122,7 +122,8 @@ def store_dashboard(session: Session, store_id: str, day: date, zone: str, now: 
                                   TripEvent.received_at >= lo, TripEvent.received_at < hi)) or 0
     fb_new = session.scalar(select(func.count()).select_from(Feedback).where(
         Feedback.store_id == store_id, Feedback.created_at >= lo, Feedback.created_at < hi)) or 0
-    before = store_dashboard(session, store_id, day - timedelta(days=7), zone, now, compare=False) if compare else None
+    week_ago = day - timedelta(days=7) if day.toordinal() > 8 else None  # the calendar's first week has none
+    before = store_dashboard(session, store_id, week_ago, zone, now, compare=False) if compare and week_ago else None
     return Dashboard(day, int(trips), int(live), int(p[0]), int(p[1]),
                      round(float(p[2])) if p[2] is not None else None, mismatched, audited, int(pending),
                      int(r[0]), int(r[1]), int(fb), hours_of(session, store_id, lo, hi, zone), int(done[0]),
