@@ -447,7 +447,9 @@ def _prepare(households: int, devices: int) -> tuple[str, list[str], list[str], 
     with make_session_factory(engine)() as session:
         tokens = [add_device(session, "S001", f"bench-{i}")[1] for i in range(devices)]
         till = add_device(session, "S001", "bench-till", "till")[1]
+        # unit items a till takes without a person (an age-restricted one waits for a colleague's approval)
         gtins = list(session.scalars(select(Product.gtin).where(Product.sold_by_weight.is_(False),
+                                                                Product.min_age.is_(None),
                                                                 Product.active.is_(True)).limit(500)))
         session.commit()
     engine.dispose()
