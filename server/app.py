@@ -44,11 +44,12 @@ def create_app(config: Mapping[str, Any] | None = None, config_path: str | None 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from server import api, database, errors, head_office, staff
+    from server import api, database, errors, head_office, pages, staff
     from server.api import handheld, members, till
 
     database.init_app(app)
     errors.init_app(app)
+    pages.init_app(app)
     api.init_app(app)
     for part in (handheld, till, staff, head_office, members):
         part.init_app(app)

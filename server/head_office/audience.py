@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 from sqlalchemy import select
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from db.models import CampaignScore, Member, MemberProfile, Product
 from server.head_office.definition import MAX_PRODUCTS, CampaignError
 from server.offers.policy import holdout_fraction
+
+Progress = Callable[[int, int, str], None]  # (steps done, steps in all, what comes next)
 
 
 @dataclass
@@ -90,16 +92,31 @@ def campaign_scores(session: Session, campaign_id: int) -> pd.Series:
 
 
 def select_audience(session: Session, campaign_id: int, definition: Mapping[str, Any],
-                    as_of: datetime) -> dict[str, StoreAudience]:
-    """Per store, the members the rule targets, split into exposed and hold-out."""
+                    as_of: datetime, progress: Progress | None = None) -> dict[str, StoreAudience]:
+    """Per store, the members the rule targets, split into exposed and hold-out; `progress` hears each step."""
     target = definition["target"]
+    wants_profile = bool(target["lifecycle"] or target["segments"])
+    wants_score = target["min_propensity"] is not None or target["top_n"] is not None
+    steps = [f"finding the consenting members of {len(definition['stores'])} store(s)"]
+    steps += ["applying the lifecycle and segment rules"] if wants_profile else []
+    steps += ["ranking members by their score for the campaign"] if wants_score else []
+    steps += ["splitting the audience into exposed and hold-out"]
+    done = iter(range(len(steps) + 1))
+
+    def step() -> None:
+        n = next(done)
+        if progress is not None:
+            progress(n, len(steps), steps[n] if n < len(steps) else "done")
+
+    step()
     members = eligible_members(session, definition["stores"], target["tiers"])
     out = {s: StoreAudience() for s in definition["stores"]}
     if members.empty:
+        if progress is not None:
+            progress(len(steps), len(steps), "done")
         return out
-    wants_profile = bool(target["lifecycle"] or target["segments"])
-    wants_score = target["min_propensity"] is not None or target["top_n"] is not None
     if wants_profile:
+        step()
         profile = member_profiles(session)
         keep = pd.Series(True, index=members.index)
         if target["lifecycle"]:  # members without history have no stage and are left out
@@ -109,6 +126,8 @@ def select_audience(session: Session, campaign_id: int, definition: Mapping[str,
         members = members[keep]
     for store, count in members.groupby("store_id").size().items():
         out[str(store)].eligible = int(count)
+    if wants_score:
+        step()
     if wants_score and not members.empty:
         scores = campaign_scores(session, campaign_id)
         members = members.assign(score=members["member_id"].map(scores).fillna(0.0).astype("float64"))
@@ -116,8 +135,10 @@ def select_audience(session: Session, campaign_id: int, definition: Mapping[str,
             members = members[members["score"] >= target["min_propensity"]]
         if target["top_n"] is not None:
             members = members.sort_values(["score", "member_id"], ascending=[False, True]).head(target["top_n"])
+    step()
     share = float(definition["holdout_share"])
     for member_id, store in sorted(zip(members["member_id"].tolist(), members["store_id"].tolist())):
         aud = out[str(store)]
         (aud.holdout if in_holdout(campaign_id, int(member_id), share) else aud.exposed).append(int(member_id))
+    step()
     return out

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Campaign, CampaignAudience, CampaignVersion, Pack, StoreLink
-from server.head_office.audience import campaign_products, select_audience
+from server.head_office.audience import Progress, campaign_products, select_audience
 from server.head_office.compiler import compile_pack
 from server.head_office.definition import CampaignError, parse_definition
 
@@ -79,14 +79,15 @@ def update_campaign(session: Session, campaign_id: int, raw: Mapping[str, Any], 
     return campaign
 
 
-def preview(session: Session, campaign_id: int, as_of: datetime | None = None) -> dict[str, dict[str, int]]:
+def preview(session: Session, campaign_id: int, as_of: datetime | None = None,
+            progress: Progress | None = None) -> dict[str, dict[str, int]]:
     """Audience size per store for the campaign's current version, without publishing."""
     campaign = get_campaign(session, campaign_id)
-    audience = select_audience(session, campaign.id, campaign.definition, as_of or utcnow())
+    audience = select_audience(session, campaign.id, campaign.definition, as_of or utcnow(), progress)
     return {store: aud.as_json() for store, aud in audience.items()}
 
 
-def _stores_holding(session: Session, campaign_id: int) -> set[str]:
+def stores_holding(session: Session, campaign_id: int) -> set[str]:
     """Stores whose newest pack for this campaign activated it."""
     held: dict[str, str] = {}
     for store, action in session.execute(select(Pack.store_id, Pack.action).where(Pack.campaign_id == campaign_id)
@@ -118,7 +119,7 @@ def publish(session: Session, campaign_id: int, key: Ed25519PrivateKey, actor: s
                             products, aud.exposed, aud.holdout, now)
         result.packs[store] = pack.seq
         result.audience[store] = aud.as_json()
-    for store in sorted(_stores_holding(session, campaign.id) - set(definition["stores"])):
+    for store in sorted(stores_holding(session, campaign.id) - set(definition["stores"])):
         result.packs[store] = compile_pack(session, key, store, campaign.id, version.version, "withdraw",
                                            definition, [], [], [], now).seq
     session.flush()
@@ -131,7 +132,7 @@ def withdraw(session: Session, campaign_id: int, key: Ed25519PrivateKey, actor: 
     campaign = get_campaign(session, campaign_id)
     if campaign.status == "withdrawn":
         raise CampaignError(f"campaign {campaign_id} is already withdrawn")
-    stores = _stores_holding(session, campaign.id)
+    stores = stores_holding(session, campaign.id)
     version = _new_version(session, campaign, "withdrawn", campaign.definition, actor)
     result = PublishResult(campaign.id, version.version, "withdrawn")
     for store in sorted(stores):

@@ -1,93 +1,174 @@
-"""The head-office console: campaigns (create, edit, preview, publish, withdraw), stores and
-their pack status, results with a chart. Thin views over the campaigns and results services."""
+"""The head-office console: campaigns (create and edit with product pickers, money as money and times
+in the chain's zone; preview with progress; publish and withdraw saying what they reach), results
+with charts, the stores and the chain. Thin views over the campaigns, results and stores services."""
 from __future__ import annotations
 
+import json
+import logging
 import math
+import queue
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterator, Mapping
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from db.base import utcnow
+from server import charts
 from server.auth import current_user, login_required
-from server.database import db_session, engine
+from server.database import db_session, engine, session_factory
 from server.errors import ApiError
 from server.head_office import campaigns as svc
-from server.head_office.charts import lift_chart, sales_chart
+from server.head_office import products
 from server.head_office.compiler import store_status
 from server.head_office.definition import LIFECYCLE_STAGES, REWARD_TYPES, VALUE_SEGMENTS, CampaignError
-from server.head_office.feed import chain_overview, store_feeds
+from server.head_office.feed import chain_overview
 from server.head_office.lake import open_lake
 from server.head_office.notify import notify_stores, signing_key
-from server.head_office.results import campaign_report
+from server.head_office.products import products_by_id
+from server.head_office.results import campaign_report, campaign_summaries
 from server.head_office.signing import SignatureError
+from server.head_office.stores import stores_overview
+from server.pages import money, site
 from server.params import MAX_ID, whole_number
-from shop.money import format_money
+from shop.money import SYMBOLS, parse_money
 
+log = logging.getLogger(__name__)
 bp = Blueprint("head_office", __name__, url_prefix="/head-office", template_folder="templates")
 HEAD_OFFICE = login_required(roles=("head_office",))
 
 
-def _numbers(text: str, name: str) -> list[int]:
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        return [whole_number(p, name, low=1) for p in parts]
-    except ApiError:
-        raise CampaignError(f"{name} must be ids (whole numbers up to {MAX_ID}) separated by commas or spaces") from None
+MONEY_REWARDS = ("fixed", "member_price")
+REWARD_HINTS = {
+    "percent": "Percent off the shelf price of each unit, e.g. 20 for 20% off.",
+    "fixed": "Money off each unit, e.g. 0.50.",
+    "member_price": "The price the member pays per unit, e.g. 1.99 (when it is below the shelf price).",
+    "points": "Extra loyalty points for each unit bought, e.g. 50.",
+}
+LIST_FIELDS = ("product_ids", "categories", "stores", "lifecycle", "segments", "tiers")
+TEXT_FIELDS = ("name", "reward_type", "reward_value", "valid_from", "valid_to", "min_propensity", "top_n",
+               "max_per_member", "budget_kind", "budget_amount", "holdout_percent")
+PICKER_TIME = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+
+
+@dataclass(frozen=True)
+class Locale:
+    """How the form shows money and times: the chain's time zone and its currency's minor-unit digits."""
+
+    zone: ZoneInfo
+    exponent: int
+
+    @classmethod
+    def of_site(cls) -> Locale:
+        return cls(ZoneInfo(site()["timezone"]), int(site()["currency_exponent"]))
+
+    def money_text(self, minor: int) -> str:
+        """Minor units as the amount a person types: 150 -> '1.50' (no symbol, no thousands separator)."""
+        return f"{minor / 10 ** self.exponent:.{self.exponent}f}"
+
+    def amount(self, text: str, name: str, money: bool) -> int:
+        """A typed amount: money as minor units ('1.50' -> 150) or a whole number."""
+        try:
+            return parse_money(text, self.exponent) if money else whole_number(text.strip(), name)
+        except ValueError as exc:
+            raise CampaignError(f"{name}: {exc}") from None
+        except ApiError as exc:
+            raise CampaignError(exc.message) from None
+
+    def picker_time(self, stamp: str) -> str:
+        """A stored UTC time as the date picker's value in the chain's time zone."""
+        try:
+            return datetime.fromisoformat(stamp).astimezone(self.zone).strftime(PICKER_TIME)
+        except (TypeError, ValueError):
+            return ""
+
+    def utc(self, text: str, name: str) -> str:
+        """The date picker's time in the chain's zone as UTC ISO text."""
+        try:
+            stamp = datetime.strptime(text.strip(), PICKER_TIME)
+        except ValueError:
+            raise CampaignError(f"{name} must be a date and time such as 2026-12-05 08:00, not {text[:40]!r}") from None
+        return stamp.replace(tzinfo=self.zone).astimezone(timezone.utc).isoformat()
 
 
 def _opt_number(text: str, name: str, kind: type) -> Any:
-    """A form's optional number: an int within an INTEGER column, or a finite float; None when empty."""
+    """An optional number: a whole number within an INTEGER column, or a finite float; None when empty."""
     text = text.strip()
     if not text:
         return None
     try:
-        if kind is int:
-            return whole_number(text, name)
-        value = float(text)
-    except (ApiError, ValueError):
+        value = whole_number(text, name) if kind is int else float(text)
+    except ApiError as exc:
+        raise CampaignError(exc.message) from None
+    except ValueError:
         raise CampaignError(f"{name} must be a number, not {text[:40]!r}") from None
     if not math.isfinite(value):
         raise CampaignError(f"{name} must be a number, not {text[:40]!r}")
     return value
 
 
-def form_to_definition(form: MultiDict[str, str]) -> dict[str, Any]:
-    """The campaign form as a raw definition for parse_definition (which does the real checks)."""
+def definition_fields(d: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
+    """A definition as the form shows it: money as money, times in the chain's zone, percentages."""
+    t, kind = d["target"], d["budget"]["kind"]
+    value, amount = d["reward"]["value"], d["budget"]["amount"]
+    return {"name": d["name"], "product_ids": list(d["product_ids"]), "categories": list(d["categories"]),
+            "reward_type": d["reward"]["type"],
+            "reward_value": loc.money_text(value) if d["reward"]["type"] in MONEY_REWARDS else str(value),
+            "valid_from": loc.picker_time(d["valid_from"]), "valid_to": loc.picker_time(d["valid_to"]),
+            "stores": list(d["stores"]), "lifecycle": list(t["lifecycle"]), "segments": list(t["segments"]),
+            "tiers": list(t["tiers"]), "min_propensity": "" if t["min_propensity"] is None else f"{t['min_propensity']:g}",
+            "top_n": "" if t["top_n"] is None else str(t["top_n"]), "max_per_member": str(d["max_per_member"]),
+            "budget_kind": kind,
+            "budget_amount": "" if not amount else loc.money_text(amount) if kind == "money" else str(amount),
+            "holdout_percent": f"{d['holdout_share'] * 100:g}"}
+
+
+def posted_fields(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The form as it was posted, to read or to show again after an error."""
+    return {**{k: form.get(k, "") for k in TEXT_FIELDS}, **{k: form.getlist(k) for k in LIST_FIELDS}}
+
+
+def form_to_definition(f: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
+    """The form's fields as a raw definition for parse_definition (which does the real checks)."""
+    reward_type, kind = f["reward_type"], f["budget_kind"] or "redemptions"
     return {
-        "name": form.get("name", ""), "product_ids": _numbers(form.get("product_ids", ""), "Products"),
-        "categories": [c.strip() for c in form.get("categories", "").replace("\n", ",").split(",") if c.strip()],
-        "reward": {"type": form.get("reward_type", ""), "value": _opt_number(form.get("reward_value", ""),
-                                                                              "Reward value", int)},
-        "valid_from": form.get("valid_from", ""), "valid_to": form.get("valid_to", ""),
-        "stores": form.getlist("stores"),
-        "target": {"lifecycle": form.getlist("lifecycle"), "segments": form.getlist("segments"),
-                   "tiers": form.getlist("tiers"),
-                   "min_propensity": _opt_number(form.get("min_propensity", ""), "Minimum propensity", float),
-                   "top_n": _opt_number(form.get("top_n", ""), "Top N", int)},
-        "max_per_member": _opt_number(form.get("max_per_member", "1"), "Cap per member", int),
-        "budget": {"kind": form.get("budget_kind", "redemptions"),
-                   "amount": _opt_number(form.get("budget_amount", "0") or "0", "Budget", int)},
-        "holdout_share": (_opt_number(form.get("holdout_percent", "10"), "Hold-out share", float) or 0.0) / 100,
+        "name": f["name"], "product_ids": [loc.amount(p, "Products", money=False) for p in f["product_ids"]],
+        "categories": [c.strip() for c in f["categories"] if c.strip()],
+        "reward": {"type": reward_type, "value": loc.amount(f["reward_value"], "Reward", reward_type in MONEY_REWARDS)},
+        "valid_from": loc.utc(f["valid_from"], "Starts"), "valid_to": loc.utc(f["valid_to"], "Ends"),
+        "stores": f["stores"],
+        "target": {"lifecycle": f["lifecycle"], "segments": f["segments"], "tiers": f["tiers"],
+                   "min_propensity": _opt_number(f["min_propensity"], "Minimum score", float),
+                   "top_n": _opt_number(f["top_n"], "Top N", int)},
+        "max_per_member": _opt_number(f["max_per_member"], "Cap per member", int),
+        "budget": {"kind": kind, "amount": loc.amount(f["budget_amount"] or "0", "Budget", kind == "money")},
+        "holdout_share": (_opt_number(f["holdout_percent"], "Hold-out share", float) or 0.0) / 100,
     }
 
 
-def _form_context(values: dict[str, Any], error: str = "") -> dict[str, Any]:
+def _form(fields: dict[str, Any], error: str = "", campaign: Any = None) -> ResponseReturnValue:
     session = db_session()
-    return {"values": values, "error": error, "reward_types": REWARD_TYPES, "stages": LIFECYCLE_STAGES,
-            "segments": VALUE_SEGMENTS, "tiers": sorted(current_app.config["SHOPGO"]["loyalty"]["tiers"]),
-            "stores": sorted(svc.known_stores(session))}
+    ids = [int(p) for p in fields["product_ids"] if str(p).isdigit() and 0 < int(p) <= MAX_ID]
+    page = render_template("head_office/campaign_form.html", f=fields, error=error, campaign=campaign,
+                           picked=products_by_id(session, ids), reward_types=REWARD_TYPES, hints=REWARD_HINTS,
+                           money_rewards=MONEY_REWARDS, stages=LIFECYCLE_STAGES, segments=VALUE_SEGMENTS,
+                           tiers=sorted(current_app.config["SHOPGO"]["loyalty"]["tiers"]),
+                           stores=sorted(svc.known_stores(session)), zone=site()["timezone"],
+                           symbol=SYMBOLS.get(site()["currency"], site()["currency"] + " "))
+    return (page, 400) if error else page
 
 
 def _blank() -> dict[str, Any]:
-    start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"name": "", "product_ids": [], "categories": [], "reward": {"type": "percent", "value": 10},
-            "valid_from": start.isoformat(), "valid_to": (start + timedelta(days=28)).isoformat(),
-            "stores": [], "target": {"lifecycle": [], "segments": [], "tiers": [], "min_propensity": None,
-                                     "top_n": None},
-            "max_per_member": 1, "budget": {"kind": "redemptions", "amount": 0}, "holdout_share": 0.1}
+    loc = Locale.of_site()
+    start = datetime.now(loc.zone).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return definition_fields({
+        "name": "", "product_ids": [], "categories": [], "reward": {"type": "percent", "value": 10},
+        "valid_from": start.isoformat(), "valid_to": (start + timedelta(days=28)).isoformat(), "stores": [],
+        "target": {"lifecycle": [], "segments": [], "tiers": [], "min_propensity": None, "top_n": None},
+        "max_per_member": 1, "budget": {"kind": "redemptions", "amount": 0}, "holdout_share": 0.1}, loc)
 
 
 @bp.get("/")
@@ -100,8 +181,10 @@ def home() -> ResponseReturnValue:
 @bp.get("/campaigns")
 @HEAD_OFFICE
 def campaigns() -> ResponseReturnValue:
-    """Every campaign with its status and version."""
-    return render_template("head_office/campaigns.html", campaigns=svc.list_campaigns(db_session()))
+    """Every campaign at a glance: status, window, stores, reach, redemptions and budget used."""
+    session = db_session()
+    return render_template("head_office/campaigns.html", campaigns=svc.list_campaigns(session),
+                           summaries=campaign_summaries(session))
 
 
 def _actor() -> str:
@@ -114,14 +197,13 @@ def _actor() -> str:
 def new_campaign() -> ResponseReturnValue:
     """The campaign form; a bad form is shown again with what was wrong (400), nothing saved."""
     if request.method == "GET":
-        return render_template("head_office/campaign_form.html", **_form_context(_blank()))
-    session = db_session()
+        return _form(_blank())
+    session, fields = db_session(), posted_fields(request.form)
     try:
-        raw = form_to_definition(request.form)
-        campaign = svc.create_campaign(session, raw, _actor())
+        campaign = svc.create_campaign(session, form_to_definition(fields, Locale.of_site()), _actor())
     except CampaignError as exc:
         session.rollback()
-        return render_template("head_office/campaign_form.html", **_form_context(_echo(request.form), str(exc))), 400
+        return _form(fields, str(exc))
     session.commit()
     return redirect(url_for("head_office.campaign", campaign_id=campaign.id, done="Campaign saved as a draft."))
 
@@ -133,27 +215,16 @@ def edit_campaign(campaign_id: int) -> ResponseReturnValue:
     session = db_session()
     campaign = _campaign(campaign_id)
     if request.method == "GET":
-        return render_template("head_office/campaign_form.html", campaign=campaign,
-                               **_form_context(dict(campaign.definition)))
+        return _form(definition_fields(campaign.definition, Locale.of_site()), campaign=campaign)
+    fields = posted_fields(request.form)
     try:
-        svc.update_campaign(session, campaign_id, form_to_definition(request.form), _actor())
+        svc.update_campaign(session, campaign_id, form_to_definition(fields, Locale.of_site()), _actor())
     except CampaignError as exc:
         session.rollback()
-        return render_template("head_office/campaign_form.html", campaign=campaign,
-                               **_form_context(_echo(request.form), str(exc))), 400
+        return _form(fields, str(exc), campaign)
     session.commit()
     return redirect(url_for("head_office.campaign", campaign_id=campaign_id,
                             done="Saved as a new version; publish it to send it to stores."))
-
-
-def _echo(form: MultiDict[str, str]) -> dict[str, Any]:
-    """What the user typed, to show again after an error."""
-    values = _blank()
-    values.update({"name": form.get("name", ""), "categories": [form.get("categories", "")],
-                   "stores": form.getlist("stores"), "valid_from": form.get("valid_from", ""),
-                   "valid_to": form.get("valid_to", "")})
-    values["product_ids"] = [form.get("product_ids", "")]
-    return values
 
 
 def _campaign(campaign_id: int) -> Any:
@@ -166,19 +237,58 @@ def _campaign(campaign_id: int) -> Any:
 @bp.get("/campaigns/<id:campaign_id>")
 @HEAD_OFFICE
 def campaign(campaign_id: int) -> ResponseReturnValue:
-    """A campaign: its definition, versions, per-store pack state, and the audience preview on request."""
+    """A campaign: its definition in words, its stores' pack state, its versions; publish and withdraw say
+    before they act what they will reach."""
     session = db_session()
     camp = _campaign(campaign_id)
-    preview, error = None, ""
-    if request.args.get("preview"):
-        try:
-            preview = svc.preview(session, campaign_id)
-        except CampaignError as exc:
-            error = str(exc)
-    stores = [s for s in store_status(session) if s["store_id"] in camp.definition.get("stores", [])
-              or campaign_id in s["campaigns"]]
+    d = camp.definition
+    stores = [s for s in store_status(session) if s["store_id"] in d.get("stores", []) or campaign_id in s["campaigns"]]
+    holding = sorted(svc.stores_holding(session, campaign_id))
     return render_template("head_office/campaign.html", campaign=camp, versions=svc.versions(session, campaign_id),
-                           preview=preview, error=error, stores=stores)
+                           stores=stores, products=products_by_id(session, d.get("product_ids", [])),
+                           publish_question=_reach("Publish", camp.name, d.get("stores", []), "gets the offer from"),
+                           withdraw_question=_reach("Withdraw", camp.name, holding, "stops offering it from"))
+
+
+def _reach(verb: str, name: str, stores: list[str], what: str) -> str:
+    """The confirmation a publish or withdraw asks: what it reaches, and when."""
+    if not stores:
+        return f"{verb} \u201c{name}\u201d? No store holds it, so no store is told."
+    many = f"{len(stores)} stores ({', '.join(stores)})" if len(stores) > 1 else f"store {stores[0]}"
+    return f"{verb} \u201c{name}\u201d? It reaches {many}: each {what} its next pack pull."
+
+
+@bp.get("/campaigns/<id:campaign_id>/preview")
+@HEAD_OFFICE
+def preview(campaign_id: int) -> ResponseReturnValue:
+    """The audience per store, computed without publishing, streamed as JSON lines: a line per step
+    ({"done", "of", "step"}), then the result ({"stores", "total"}) or {"error"}."""
+    _campaign(campaign_id)
+    factory = session_factory()
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            with factory() as session:
+                counts = svc.preview(session, campaign_id, progress=lambda done, of, step: lines.put(
+                    {"done": done, "of": of, "step": step}))
+            total = {k: sum(c[k] for c in counts.values()) for k in ("eligible", "exposed", "holdout", "audience")}
+            lines.put({"stores": counts, "total": total})
+        except CampaignError as exc:
+            lines.put({"error": str(exc)})
+        except Exception:  # the page must hear that it failed; the log says why
+            log.exception("audience preview of campaign %s failed", campaign_id)
+            lines.put({"error": "the preview failed; the head-office server's log says why"})
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=work, name=f"preview-{campaign_id}", daemon=True).start()
+
+    def stream() -> Iterator[str]:
+        while (line := lines.get()) is not None:
+            yield json.dumps(line) + "\n"
+
+    return Response(stream(), mimetype="application/x-ndjson", headers={"Cache-Control": "no-store"})
 
 
 def _act(campaign_id: int, action: str) -> ResponseReturnValue:
@@ -192,8 +302,10 @@ def _act(campaign_id: int, action: str) -> ResponseReturnValue:
         raise ApiError(409, str(exc)) from None
     session.commit()
     notify_stores(engine(), result.packs)
+    reached = sum(a["exposed"] for a in result.audience.values())
     done = (f"Version {result.version} {result.status}; packs sent to "
-            f"{', '.join(f'{s} (#{n})' for s, n in sorted(result.packs.items())) or 'no store'}.")
+            f"{', '.join(f'{s} (#{n})' for s, n in sorted(result.packs.items())) or 'no store'}"
+            + (f"; {reached:,} members get the offer." if action == "publish" else "."))
     return redirect(url_for("head_office.campaign", campaign_id=campaign_id, done=done))
 
 
@@ -211,21 +323,34 @@ def withdraw(campaign_id: int) -> ResponseReturnValue:
     return _act(campaign_id, "withdraw")
 
 
+@bp.get("/products")
+@HEAD_OFFICE
+def find_products() -> ResponseReturnValue:
+    """The campaign editor's picker: products by name, brand or category, and categories by name."""
+    text = request.args.get("q", "")[:80]
+    session = db_session()
+    found = [{**p, "price": money(p["price_minor"])} for p in products.find_products(session, text)]
+    return jsonify(products=found, categories=products.find_categories(session, text))
+
+
 @bp.get("/chain")
 @HEAD_OFFICE
 def chain() -> ResponseReturnValue:
     """The chain: each store's members and its sales over the last four weeks, from the history lake."""
     days = 28
     stores = chain_overview(db_session(), open_lake(current_app.config["SHOPGO"]), days=days)
-    return render_template("head_office/chain.html", stores=stores, days=days, chart=sales_chart(stores, days))
+    chart = charts.grouped_bars([s["store_id"] for s in stores], [charts.Series(
+        "sales", [s["sales_minor"] for s in stores], "bar sales",
+        [f"{s['store_id']}: {money(s['sales_minor'])} in {s['purchases']:,} purchases" for s in stores])],
+        money, f"Sales by store over the last {days} days", chart_id="sales-chart")
+    return render_template("head_office/chain.html", stores=stores, days=days, chart=chart)
 
 
 @bp.get("/stores")
 @HEAD_OFFICE
 def stores() -> ResponseReturnValue:
-    """Linked stores: newest pack issued and acknowledged, which campaign versions are active, and their feeds."""
-    return render_template("head_office/stores.html", stores=store_status(db_session()),
-                           feeds=store_feeds(db_session()))
+    """Linked stores: the pack each runs, its feed's lag, when it was last heard from, and errors."""
+    return render_template("head_office/stores.html", stores=stores_overview(db_session()))
 
 
 @bp.post("/stores/notify")
@@ -240,10 +365,23 @@ def notify() -> ResponseReturnValue:
 @bp.get("/campaigns/<id:campaign_id>/results")
 @HEAD_OFFICE
 def results(campaign_id: int) -> ResponseReturnValue:
-    """Audience, redemptions, budget and lift per store, with the exposed vs hold-out chart."""
+    """Audience, redemptions, budget and lift per store: spend exposed vs hold-out, and the lift with its interval."""
     _campaign(campaign_id)
     report = campaign_report(db_session(), campaign_id)
-    return render_template("head_office/results.html", report=report, chart=lift_chart(report))
+    lines = [*report["stores"], report["overall"]]
+    labels = ["All stores" if x["store_id"] == "ALL" else x["store_id"] for x in lines]
+    spend = charts.grouped_bars(labels, [
+        charts.Series(label, [x["lift"][f"{grp}_mean"] for x in lines], f"bar {grp}",
+                      [f"{name} {label}: {money(x['lift'][f'{grp}_mean'])} per member ({x[grp]:,} members)"
+                       for name, x in zip(labels, lines)])
+        for grp, label in (("exposed", "exposed"), ("holdout", "hold-out"))],
+        money, f"Mean spend per member on the campaign's products: exposed vs hold-out ({report['name']})",
+        chart_id="lift-chart", width=560)
+    lift = charts.intervals([(name, x["lift"]["lift"], x["lift"]["low"], x["lift"]["high"])
+                             for name, x in zip(labels, lines)], money,
+                            f"Lift per member with its {report['confidence']:.0%} interval", chart_id="interval-chart",
+                            width=560)
+    return render_template("head_office/results.html", report=report, spend_chart=spend, lift_chart=lift)
 
 
 @bp.get("/campaigns/<id:campaign_id>/results.json")
@@ -254,17 +392,10 @@ def results_json(campaign_id: int) -> ResponseReturnValue:
     return jsonify(campaign_report(db_session(), campaign_id))
 
 
-@bp.app_template_filter("money")
-def money(minor: float | int | None) -> str:
-    """Minor units as the chain's currency."""
-    site = current_app.config["SHOPGO"]["site"]
-    return format_money(minor, site["currency"], int(site["currency_exponent"]))
-
-
-@bp.app_template_filter("when")
-def when(value: str | datetime | None) -> str:
-    """A UTC time, short."""
-    if value is None:
-        return "–"
-    stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+@bp.app_template_filter("reward")
+def reward_text(reward: Mapping[str, Any]) -> str:
+    """A campaign's reward in words: '20% off', '$0.50 off each unit', 'member price $1.99', '50 extra points'."""
+    value = reward["value"]
+    return {"percent": f"{value}% off each unit", "fixed": f"{money(value)} off each unit",
+            "member_price": f"member price {money(value)} a unit",
+            "points": f"{value:,} extra points for each unit"}.get(reward["type"], f"{reward['type']} {value}")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 from scipy import stats
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Campaign, CampaignAudience, CampaignResult
@@ -105,12 +105,36 @@ def campaign_report(session: Session, campaign_id: int) -> dict[str, Any]:
     lines = [_line(s, audience[s], [r for r in results if r.store_id == s]) for s in sorted(audience)]
     everyone = {m: g for members in audience.values() for m, g in members.items()}
     overall = _line("ALL", everyone, results)
-    budget = campaign.definition.get("budget", {"kind": "redemptions", "amount": 0})
-    used = overall.redemptions if budget["kind"] == "redemptions" else overall.discount_minor
     return {"campaign_id": campaign.id, "name": campaign.name, "status": campaign.status, "version": campaign.version,
             "window": [campaign.definition.get("valid_from"), campaign.definition.get("valid_to")],
-            "budget": {"kind": budget["kind"], "amount": budget["amount"], "used": used,
-                       "exhausted": bool(budget["amount"]) and used >= budget["amount"]},
+            "budget": budget_used(campaign.definition, overall.redemptions, overall.discount_minor),
             "stores": [x.as_json() for x in lines], "overall": overall.as_json(), "confidence": CONFIDENCE,
             "method": "mean spend per member on the campaign's products in its window, exposed minus hold-out, "
                       "with Welch's t interval"}
+
+
+def campaign_summaries(session: Session) -> dict[int, dict[str, Any]]:
+    """Per campaign at a glance (for the list): members reached and held out, redemptions, discount and
+    the share of its budget used. Campaigns never published have no entry."""
+    out: dict[int, dict[str, Any]] = {}
+    for cid, grp, count in session.execute(select(CampaignAudience.campaign_id, CampaignAudience.grp, func.count())
+                                           .group_by(CampaignAudience.campaign_id, CampaignAudience.grp)):
+        out.setdefault(cid, {"exposed": 0, "holdout": 0, "redemptions": 0, "discount_minor": 0})[grp] = int(count)
+    for cid, count, discount in session.execute(
+            select(CampaignResult.campaign_id, func.count(), func.coalesce(func.sum(CampaignResult.discount_minor), 0))
+            .where(CampaignResult.kind == "redemption").group_by(CampaignResult.campaign_id)):
+        line = out.setdefault(cid, {"exposed": 0, "holdout": 0, "redemptions": 0, "discount_minor": 0})
+        line.update(redemptions=int(count), discount_minor=int(discount))
+    for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(out))):
+        line = out[campaign.id]
+        line["budget"] = budget_used(campaign.definition, line["redemptions"], line["discount_minor"])
+    return out
+
+
+def budget_used(definition: Mapping[str, Any], redemptions: int, discount_minor: int) -> dict[str, Any]:
+    """The campaign's budget (redemptions or discount money; amount 0 = no limit), what is used and the share."""
+    budget = definition.get("budget", {"kind": "redemptions", "amount": 0})
+    used = redemptions if budget["kind"] == "redemptions" else discount_minor
+    amount = budget["amount"]
+    return {"kind": budget["kind"], "amount": amount, "used": used, "exhausted": bool(amount) and used >= amount,
+            "share": min(1.0, used / amount) if amount else None}

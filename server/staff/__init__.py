@@ -12,10 +12,8 @@ def init_app(app: Flask) -> None:
     """Register sign-in (server.auth) and the console's pages."""
     from server import auth
     from server.staff import views_enrol, views_members, views_store, views_till  # noqa: F401  (routes register on import)
-    from server.staff.web import FILTERS, bp
+    from server.staff.web import bp
 
     auth.init_app(app)
     if "staff" not in app.blueprints:
         app.register_blueprint(bp)
-    for name, func in FILTERS.items():
-        app.jinja_env.filters.setdefault(name, func)

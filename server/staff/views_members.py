@@ -7,12 +7,14 @@ from flask import Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from db.base import utcnow
+from server import charts
 from server.auth import current_user, login_required, require_store, scope_store
 from server.database import db_session
 from server.errors import ApiError
+from server.pages import money
 from server.params import whole_number
-from server.staff import charts, data_requests, lifecycle, members
-from server.staff.web import bp, int_arg, money
+from server.staff import data_requests, lifecycle, members
+from server.staff.web import bp, int_arg
 from server.store import consents
 from server.store.loyalty import points_history
 

@@ -9,13 +9,14 @@ from flask.typing import ResponseReturnValue
 from db.base import utcnow
 from db.models import User
 from server.auth import current_user, login_required, require_store, scope_store, working_store
+from server.charts import hourly_bars
 from server.database import db_session
 from server.errors import ApiError
+from server.pages import money, site
 from server.staff import audit_queue, live
 from server.staff import dashboard as dash
 from server.staff import feedback as fb
-from server.staff.charts import hourly_bars
-from server.staff.web import ago, bp, date_arg, money, site, today_local
+from server.staff.web import ago, bp, date_arg, today_local
 
 
 def _user() -> User:

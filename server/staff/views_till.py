@@ -17,9 +17,10 @@ from server.auth import login_required, require_store
 from server.auth.actors import Actor
 from server.database import db_session
 from server.errors import ApiError
+from server.pages import site
 from server.staff.audit_queue import ExpectedLine, parse_findings
 from server.staff.views_store import _user
-from server.staff.web import bp, site
+from server.staff.web import bp
 from server.store import age, audits, checkout, till
 from server.store.payment import METHODS
 from shop.money import parse_money

@@ -4,22 +4,27 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from db.base import utcnow
 from db.models import CampaignAudience, Member, Pack, Product, PurchaseLine
 from server.head_office import campaigns
 from server.head_office.audience import in_holdout
+from server.head_office.console import Locale, definition_fields, form_to_definition, posted_fields
 from server.head_office.definition import CampaignError, parse_definition
 from server.head_office.signing import load_public_key, public_key_b64, verify
 from server.offers.engine import target_households
 from server.offers.profile import profile_households
 from tests.head_office.conftest import chain_history, definition, offers_run
+
+LONDON = Locale(ZoneInfo("Europe/London"), 2)  # how the console shows money and times, for the form tests
 
 
 @pytest.mark.parametrize("change, message", [
@@ -162,17 +167,50 @@ def test_too_many_products_are_refused(chain: Session) -> None:
         campaigns.create_campaign(chain, definition(product_ids=[], categories=[category]))
 
 
+def _form(**fields: object) -> dict[str, object]:
+    """The campaign form as posted, with sensible values for what a test does not name."""
+    base: dict[str, object] = {"name": "x", "product_ids": ["1"], "reward_type": "percent", "reward_value": "10",
+                               "valid_from": "2026-07-01T00:00", "valid_to": "2026-07-29T00:00", "stores": ["S001"],
+                               "max_per_member": "1", "budget_kind": "redemptions", "budget_amount": "",
+                               "holdout_percent": "10"}
+    base.update(fields)
+    return posted_fields(MultiDict([(k, x) for k, v in base.items() for x in (v if isinstance(v, list) else [v])]))
+
+
 @pytest.mark.parametrize("field, value, message", [
-    ("product_ids", "12, ²", "Products must be ids"),
-    ("product_ids", str(2**63), "Products must be ids"),
-    ("top_n", str(10**30), "Top N must be a number"),
-    ("min_propensity", "nan", "Minimum propensity must be a number"),
+    ("product_ids", ["12", "²"], "Products must be a whole number"),
+    ("product_ids", [str(2**63)], "Products must be a whole number"),
+    ("top_n", str(10**30), "Top N must be a whole number"),
+    ("min_propensity", "nan", "Minimum score must be a number"),
     ("holdout_percent", "inf", "Hold-out share must be a number"),
+    ("valid_from", "2026-07-01", "Starts must be a date and time"),
+    ("valid_to", "next week", "Ends must be a date and time"),
 ])
-def test_console_form_numbers_out_of_range_say_what_is_wrong(field: str, value: str, message: str) -> None:
-    from werkzeug.datastructures import MultiDict
-
-    from server.head_office.console import form_to_definition
-
+def test_console_form_numbers_and_times_out_of_range_say_what_is_wrong(field: str, value: object,
+                                                                       message: str) -> None:
     with pytest.raises(CampaignError, match=message):
-        form_to_definition(MultiDict({"name": "x", "product_ids": "1", field: value}))
+        form_to_definition(_form(**{field: value}), LONDON)
+
+
+@pytest.mark.parametrize("reward_type, typed, message", [
+    ("fixed", "0.505", "Reward: '0.505' is not an amount of money"),
+    ("member_price", "-1", "Reward: '-1' is not an amount of money"),
+    ("percent", "12.5", "Reward must be a whole number"),
+])
+def test_console_form_refuses_money_and_percent_it_cannot_store(reward_type: str, typed: str, message: str) -> None:
+    with pytest.raises(CampaignError, match=message):
+        form_to_definition(_form(reward_type=reward_type, reward_value=typed), LONDON)
+
+
+def test_console_form_reads_money_as_money_and_times_in_the_chains_zone() -> None:
+    raw = form_to_definition(_form(reward_type="fixed", reward_value="0.50", budget_kind="money",
+                                   budget_amount="120", valid_from="2026-07-01T08:00", valid_to="2026-12-01T08:00",
+                                   holdout_percent="25", product_ids=["7", "9"]), LONDON)
+    assert raw["reward"] == {"type": "fixed", "value": 50}
+    assert raw["budget"] == {"kind": "money", "amount": 12_000}
+    assert raw["valid_from"] == "2026-07-01T07:00:00+00:00"  # British summer time
+    assert raw["valid_to"] == "2026-12-01T08:00:00+00:00"  # Greenwich mean time
+    assert raw["holdout_share"] == 0.25 and raw["product_ids"] == [7, 9]
+    shown = definition_fields(parse_definition(raw), LONDON)  # and back, as the edit form shows it
+    assert (shown["reward_value"], shown["budget_amount"], shown["valid_from"], shown["holdout_percent"]) == (
+        "0.50", "120.00", "2026-07-01T08:00", "25")

@@ -88,7 +88,7 @@ def test_report_matches_hand_computation(db_session: Session, tmp_path: Path) ->
     assert line["lift"]["exposed_mean"] == 225.0 and line["lift"]["holdout_mean"] == 50.0
     assert line["lift"]["lift"] == 175.0
     assert line["lift"]["low"] == pytest.approx(welch_lift(EXPOSED, HOLDOUT).low)
-    assert report["budget"] == {"kind": "money", "amount": 500, "used": 160, "exhausted": False}
+    assert report["budget"] == {"kind": "money", "amount": 500, "used": 160, "exhausted": False, "share": 0.32}
     assert report["overall"]["lift"]["lift"] == 175.0
 
 

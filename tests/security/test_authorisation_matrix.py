@@ -48,7 +48,6 @@ endpoint                          method  anon own handheld far_hh revoked till 
 index                             GET     y    y   y        y      y       y    y        y     y       y         y       y      y     start page (redirects by role)
 health.healthz                    GET     y    y   y        y      y       y    y        y     y       y         y       y      y     for load balancers
 static                            GET     y    y   y        y      y       y    y        y     y       y         y       y      y
-staff.static                      GET     y    y   y        y      y       y    y        y     y       y         y       y      y
 api.ping                          GET     y    y   y        y      y       y    y        y     y       y         y       y      y
 openapi_json                      GET     y    y   y        y      y       y    y        y     y       y         y       y      y
 auth.signin                       GET     y    y   y        y      y       y    y        y     y       y         y       y      y
@@ -109,6 +108,8 @@ head_office.edit_campaign         GET     -    -   -        -      -       -    
 head_office.edit_campaign         POST    -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.publish               POST    -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.withdraw              POST    -    -   -        -      -       -    -        -     -       -         -       y      -
+head_office.preview               GET     -    -   -        -      -       -    -        -     -       -         -       y      -     streams the audience counts
+head_office.find_products         GET     -    -   -        -      -       -    -        -     -       -         -       y      -     the editor's product picker
 head_office.results               GET     -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.results_json          GET     -    -   -        -      -       -    -        -     -       -         -       y      -
 head_office.stores                GET     -    -   -        -      -       -    -        -     -       -         -       y      -
@@ -160,8 +161,7 @@ def _trip_events(site: Site) -> Any:
 REQUESTS: dict[tuple[str, str], Ask] = {
     ("index", "GET"): lambda s: ("/", None, None),
     ("health.healthz", "GET"): lambda s: ("/healthz", None, None),
-    ("static", "GET"): lambda s: ("/static/none.css", None, None),
-    ("staff.static", "GET"): lambda s: ("/staff/static/staff.css", None, None),
+    ("static", "GET"): lambda s: ("/static/console.css", None, None),
     ("api.ping", "GET"): lambda s: ("/api/v1/ping", None, None),
     ("openapi_json", "GET"): lambda s: ("/api/v1/openapi.json", None, None),
     ("auth.signin", "GET"): lambda s: ("/signin", None, None),
@@ -232,6 +232,8 @@ REQUESTS: dict[tuple[str, str], Ask] = {
                                                       {"name": ""}),
     ("head_office.publish", "POST"): lambda s: (f"/head-office/campaigns/{10**6}/publish", None, {}),
     ("head_office.withdraw", "POST"): lambda s: (f"/head-office/campaigns/{10**6}/withdraw", None, {}),
+    ("head_office.preview", "GET"): lambda s: (f"/head-office/campaigns/{s.ids['campaign']}/preview", None, None),
+    ("head_office.find_products", "GET"): lambda s: ("/head-office/products?q=a", None, None),
     ("head_office.results", "GET"): lambda s: (f"/head-office/campaigns/{s.ids['campaign']}/results", None, None),
     ("head_office.results_json", "GET"): lambda s: (f"/head-office/campaigns/{s.ids['campaign']}/results.json", None,
                                                     None),

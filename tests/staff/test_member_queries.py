@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Purchase, PurchaseLine
+from server import charts
 from server.errors import ApiError
-from server.staff import charts, lifecycle, members
+from server.staff import lifecycle, members
 from tests.staff.conftest import OTHER_MEMBER
 
 
@@ -168,6 +169,8 @@ def test_member_without_baskets_is_a_trial_member() -> None:
     assert lifecycle.classify(empty, NOW).stage == "trial"
 
 
-@pytest.mark.parametrize("value,top", [(0, 1), (7, 10), (1234, 2000), (2100, 2500), (99_000, 100_000), (150_001, 200_000)])
-def test_chart_axis_tops_are_round_numbers(value: int, top: int) -> None:
-    assert charts.nice_ceiling(value) == top
+@pytest.mark.parametrize("low,high,ticks", [(0, 0, [0, 1]), (0, 7, [0, 2, 4, 6, 8]), (0, 1234, [0, 500, 1000, 1500]),
+                                             (0, 0.3, [0, 1]), (-3.2, 12.7, [-5, 0, 5, 10, 15]),
+                                             (-250, -10, [-300, -200, -100, 0])])
+def test_chart_axes_step_in_round_whole_units_through_zero(low: float, high: float, ticks: list[int]) -> None:
+    assert charts.axis(low, high) == ticks
