@@ -53,9 +53,12 @@ def _open(chart_id: str | None, width: int, height: int, title: str, desc: str) 
 
 
 def grouped_bars(groups: Sequence[str], series: Sequence[Series], fmt: Format, title: str, desc: str = "",
-                 chart_id: str | None = None, label_every: int = 1, width: int = 760, height: int = 240) -> Markup:
-    """Bars per group, the series side by side, with a value axis, gridlines, a legend and tooltips."""
-    left, right, top, bottom = 72, 12, 26 if len(series) > 1 else 14, 34
+                 chart_id: str | None = None, label_every: int = 1, width: int = 760, height: int = 240,
+                 legend: bool = True) -> Markup:
+    """Bars per group, the series side by side, with a value axis, gridlines, tooltips and (for more than one
+    series, unless the page has its own) a legend."""
+    legend = legend and len(series) > 1
+    left, right, top, bottom = 72, 12, 26 if legend else 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     ticks = axis(0, max((v for s in series for v in s.values), default=0))
     peak = ticks[-1]
@@ -78,10 +81,10 @@ def grouped_bars(groups: Sequence[str], series: Sequence[Series], fmt: Format, t
             parts.append(f'<text class="axis" x="{left + i * slot + slot / 2:.1f}" y="{height - 12}" '
                          f'text-anchor="middle">{escape(group)}</text>')
     parts.append(f'<line class="baseline" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>')
-    if len(series) > 1:
+    if legend:
         x = left
         for s in series:
-            parts.append(f'<rect class="{escape(s.css)}" x="{x}" y="4" width="12" height="12" rx="2"/>'
+            parts.append(f'<rect class="{escape(s.css)} key" x="{x}" y="4" width="12" height="12" rx="2"/>'
                          f'<text class="axis" x="{x + 16}" y="14">{escape(s.label)}</text>')
             x += 24 + 7 * len(s.label)
     parts.append("</svg>")
@@ -135,11 +138,12 @@ def _describe(points: Sequence[tuple[str, int, int]], money: Format) -> str:
 
 
 def hourly_bars(today: Sequence[int], before: Sequence[int] | None, fmt: Format, title: str,
-                labels: tuple[str, str] = ("today", "a week ago")) -> Markup:
+                labels: tuple[str, str] = ("today", "a week ago"), chart_id: str | None = None) -> Markup:
     """Bars per hour of the day (0-23), today's beside the same hour a week before when given."""
     series = [Series(labels[0], today)] + ([Series(labels[1], before, "bar ghost")] if before is not None else [])
     desc = f"{title}: {fmt(sum(today))} {labels[0]}" + (f", {fmt(sum(before))} {labels[1]}" if before else "") + "."
-    return grouped_bars([f"{h:02d}:00" for h in range(24)], series, fmt, title, desc, label_every=3, height=220)
+    return grouped_bars([f"{h:02d}:00" for h in range(24)], series, fmt, title, desc, chart_id, label_every=3,
+                        height=220, legend=False)  # the page names the two days
 
 
 def share_bar(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int, float]]:

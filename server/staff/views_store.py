@@ -38,9 +38,10 @@ def dashboard() -> ResponseReturnValue:
     before = data.last_week
     charts = {
         "trips": hourly_bars([h.trips for h in data.hours], [h.trips for h in before.hours] if before else None,
-                             str, "Trips started per hour"),
+                             str, "Trips started per hour", chart_id="trips-chart"),
         "sales": hourly_bars([h.sales_minor for h in data.hours],
-                             [h.sales_minor for h in before.hours] if before else None, money, "Sales per hour"),
+                             [h.sales_minor for h in before.hours] if before else None, money, "Sales per hour",
+                             chart_id="sales-chart"),
     }
     return render_template("staff/dashboard.html", d=data, b=before, store_id=store_id, actions=actions,
                            charts=charts)

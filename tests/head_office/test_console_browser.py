@@ -188,8 +188,9 @@ def test_a_campaign_from_the_pickers_to_its_results_charts(page: Any, console: d
     expect(page.locator("#chain-S001 td").nth(4)).to_have_text(f"{len(facts):,}")
 
     page.goto(f"{console['url']}/head-office/campaigns/1/results")
-    expect(page.locator("#lift-chart rect.exposed")).to_have_count(3)  # the store, all stores, and the legend
-    expect(page.locator("#lift-chart rect.holdout")).to_have_count(3)
+    expect(page.locator("#lift-chart rect.exposed:not(.key)")).to_have_count(2)  # the store and all stores
+    expect(page.locator("#lift-chart rect.holdout:not(.key)")).to_have_count(2)
+    expect(page.locator("#lift-chart rect.key")).to_have_count(2)  # the legend
     expect(page.locator("#interval-chart circle.point")).to_have_count(2)
     expect(page.locator("#results tbody tr").last).to_contain_text("£3.00")  # exposed mean spend
     expect(page.locator("#lift-overall")).to_have_text("£2.00")

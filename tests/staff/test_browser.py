@@ -189,3 +189,36 @@ def test_voiding_a_line_asks_first(page: Page, base_url: str, staff_app: Flask) 
         kinds = sess.scalars(select(StaffAction.kind).where(StaffAction.trip_id == seeded.help_trip)).all()
     assert kinds == ["void_line"]
 
+
+
+def test_the_dashboard_shows_today_at_a_glance_beside_last_week(page: Page, base_url: str, staff_app: Flask) -> None:
+    from zoneinfo import ZoneInfo
+
+    from server.database import session_factory
+    from server.staff import dashboard
+
+    sign_in(page, base_url, "alice")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Store S001")
+    zone = staff_app.config["SHOPGO"]["site"]["timezone"]
+    now = utcnow()
+    with session_factory(staff_app)() as sess:
+        d = dashboard.store_dashboard(sess, "S001", now.astimezone(ZoneInfo(zone)).date(), zone, now)
+    assert d.trips >= 3 and d.help_calls >= 1  # the seeded live trips, one calling for help
+    expect(page.locator("#kpi-trips")).to_have_text(str(d.trips))
+    expect(page.locator("#kpi-help")).to_have_text(str(d.help_calls))
+    expect(page.locator("#kpi-audits")).to_have_text(str(d.audits_done))
+    trips = page.locator("#trips-chart")
+    expect(trips.locator("rect.bar:not(.ghost)")).to_have_count(24)  # every hour today ...
+    expect(trips.locator("rect.bar.ghost")).to_have_count(24)  # ... beside the same hour a week ago
+    hour = now.astimezone(ZoneInfo(zone)).hour
+    tip = trips.locator("rect.bar:not(.ghost) title").nth(hour).text_content()
+    assert tip == f"{hour:02d}:00 today: {d.hours[hour].trips}"
+    assert set(page.locator("#sales-chart text.axis").all_text_contents()) >= {"£0.00", "00:00", "21:00"}
+    SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "staff-dashboard.png"), full_page=True)
+    week_ago = d.day.fromordinal(d.day.toordinal() - 7)
+    page.fill("#day", week_ago.isoformat())  # another day, by the keyboard
+    page.locator("#day").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(week_ago.strftime("%A %d %B %Y"))
+    expect(page.locator("#kpi-trips")).to_have_text("0")
