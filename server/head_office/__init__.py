@@ -54,7 +54,9 @@ Links between sites
   POST /api/v1/head-office/acks (only packs issued to that store), POST /api/v1/head-office/feed
   (a numbered batch, applied once; results only for campaigns head office sent that store);
   their OpenAPI description is openapi.py.
-- Console (head-office users): /head-office/campaigns, /head-office/stores, .../results.
+- Console (head-office users; console.py, thin): /head-office/campaigns (the form is
+  campaign_form.py, its pickers search products.py), /head-office/stores (stores.py),
+  /head-office/chain, .../results.
 """
 from __future__ import annotations
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Mapping
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.datastructures import MultiDict
 
 from server import charts
 from server.auth import current_user, login_required
@@ -23,6 +19,14 @@ from server.database import db_session, engine, session_factory
 from server.errors import ApiError
 from server.head_office import campaigns as svc
 from server.head_office import products
+from server.head_office.campaign_form import (
+    MONEY_REWARDS,
+    REWARD_HINTS,
+    Locale,
+    definition_fields,
+    form_to_definition,
+    posted_fields,
+)
 from server.head_office.compiler import store_status
 from server.head_office.definition import LIFECYCLE_STAGES, REWARD_TYPES, VALUE_SEGMENTS, CampaignError
 from server.head_office.feed import chain_overview
@@ -33,125 +37,17 @@ from server.head_office.results import campaign_report, campaign_summaries
 from server.head_office.signing import SignatureError
 from server.head_office.stores import stores_overview
 from server.pages import money, site
-from server.params import MAX_ID, whole_number
-from shop.money import SYMBOLS, parse_money
+from server.params import MAX_ID
+from shop.money import SYMBOLS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("head_office", __name__, url_prefix="/head-office", template_folder="templates")
 HEAD_OFFICE = login_required(roles=("head_office",))
 
 
-MONEY_REWARDS = ("fixed", "member_price")
-REWARD_HINTS = {
-    "percent": "Percent off the shelf price of each unit, e.g. 20 for 20% off.",
-    "fixed": "Money off each unit, e.g. 0.50.",
-    "member_price": "The price the member pays per unit, e.g. 1.99 (when it is below the shelf price).",
-    "points": "Extra loyalty points for each unit bought, e.g. 50.",
-}
-LIST_FIELDS = ("product_ids", "categories", "stores", "lifecycle", "segments", "tiers")
-TEXT_FIELDS = ("name", "reward_type", "reward_value", "valid_from", "valid_to", "min_propensity", "top_n",
-               "max_per_member", "budget_kind", "budget_amount", "holdout_percent")
-PICKER_TIME = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
-
-
-@dataclass(frozen=True)
-class Locale:
-    """How the form shows money and times: the chain's time zone and its currency's minor-unit digits."""
-
-    zone: ZoneInfo
-    exponent: int
-
-    @classmethod
-    def of_site(cls) -> Locale:
-        return cls(ZoneInfo(site()["timezone"]), int(site()["currency_exponent"]))
-
-    def money_text(self, minor: int) -> str:
-        """Minor units as the amount a person types: 150 -> '1.50' (no symbol, no thousands separator)."""
-        return f"{minor / 10 ** self.exponent:.{self.exponent}f}"
-
-    def amount(self, text: str, name: str, money: bool) -> int:
-        """A typed amount: money as minor units ('1.50' -> 150) or a whole number."""
-        try:
-            return parse_money(text, self.exponent) if money else whole_number(text.strip(), name)
-        except ValueError as exc:
-            raise CampaignError(f"{name}: {exc}") from None
-        except ApiError as exc:
-            raise CampaignError(exc.message) from None
-
-    def picker_time(self, stamp: str) -> str:
-        """A stored UTC time as the date picker's value in the chain's time zone."""
-        try:
-            return datetime.fromisoformat(stamp).astimezone(self.zone).strftime(PICKER_TIME)
-        except (TypeError, ValueError):
-            return ""
-
-    def utc(self, text: str, name: str) -> str:
-        """The date picker's time in the chain's zone as UTC ISO text."""
-        try:
-            stamp = datetime.strptime(text.strip(), PICKER_TIME)
-        except ValueError:
-            raise CampaignError(f"{name} must be a date and time such as 2026-12-05 08:00, not {text[:40]!r}") from None
-        return stamp.replace(tzinfo=self.zone).astimezone(timezone.utc).isoformat()
-
-
-def _opt_number(text: str, name: str, kind: type) -> Any:
-    """An optional number: a whole number within an INTEGER column, or a finite float; None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = whole_number(text, name) if kind is int else float(text)
-    except ApiError as exc:
-        raise CampaignError(exc.message) from None
-    except ValueError:
-        raise CampaignError(f"{name} must be a number, not {text[:40]!r}") from None
-    if not math.isfinite(value):
-        raise CampaignError(f"{name} must be a number, not {text[:40]!r}")
-    return value
-
-
-def definition_fields(d: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
-    """A definition as the form shows it: money as money, times in the chain's zone, percentages."""
-    t, kind = d["target"], d["budget"]["kind"]
-    value, amount = d["reward"]["value"], d["budget"]["amount"]
-    return {"name": d["name"], "product_ids": list(d["product_ids"]), "categories": list(d["categories"]),
-            "reward_type": d["reward"]["type"],
-            "reward_value": loc.money_text(value) if d["reward"]["type"] in MONEY_REWARDS else str(value),
-            "valid_from": loc.picker_time(d["valid_from"]), "valid_to": loc.picker_time(d["valid_to"]),
-            "stores": list(d["stores"]), "lifecycle": list(t["lifecycle"]), "segments": list(t["segments"]),
-            "tiers": list(t["tiers"]), "min_propensity": "" if t["min_propensity"] is None else f"{t['min_propensity']:g}",
-            "top_n": "" if t["top_n"] is None else str(t["top_n"]), "max_per_member": str(d["max_per_member"]),
-            "budget_kind": kind,
-            "budget_amount": "" if not amount else loc.money_text(amount) if kind == "money" else str(amount),
-            "holdout_percent": f"{d['holdout_share'] * 100:g}"}
-
-
-def posted_fields(form: MultiDict[str, str]) -> dict[str, Any]:
-    """The form as it was posted, to read or to show again after an error."""
-    return {**{k: form.get(k, "") for k in TEXT_FIELDS}, **{k: form.getlist(k) for k in LIST_FIELDS}}
-
-
-def form_to_definition(f: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
-    """The form's fields as a raw definition for parse_definition (which does the real checks)."""
-    reward_type, kind = f["reward_type"], f["budget_kind"] or "redemptions"
-    return {
-        "name": f["name"], "product_ids": [loc.amount(p, "Products", money=False) for p in f["product_ids"]],
-        "categories": [c.strip() for c in f["categories"] if c.strip()],
-        "reward": {"type": reward_type, "value": loc.amount(f["reward_value"], "Reward", reward_type in MONEY_REWARDS)},
-        "valid_from": loc.utc(f["valid_from"], "Starts"), "valid_to": loc.utc(f["valid_to"], "Ends"),
-        "stores": f["stores"],
-        "target": {"lifecycle": f["lifecycle"], "segments": f["segments"], "tiers": f["tiers"],
-                   "min_propensity": _opt_number(f["min_propensity"], "Minimum score", float),
-                   "top_n": _opt_number(f["top_n"], "Top N", int)},
-        "max_per_member": _opt_number(f["max_per_member"], "Cap per member", int),
-        "budget": {"kind": kind, "amount": loc.amount(f["budget_amount"] or "0", "Budget", kind == "money")},
-        "holdout_share": (_opt_number(f["holdout_percent"], "Hold-out share", float) or 0.0) / 100,
-    }
-
-
 def _form(fields: dict[str, Any], error: str = "", campaign: Any = None) -> ResponseReturnValue:
     session = db_session()
-    ids = [int(p) for p in fields["product_ids"] if str(p).isdigit() and 0 < int(p) <= MAX_ID]
+    ids = [int(p) for p in fields["product_ids"] if p.isascii() and p.isdigit() and 0 < int(p) <= MAX_ID]
     page = render_template("head_office/campaign_form.html", f=fields, error=error, campaign=campaign,
                            picked=products_by_id(session, ids), reward_types=REWARD_TYPES, hints=REWARD_HINTS,
                            money_rewards=MONEY_REWARDS, stages=LIFECYCLE_STAGES, segments=VALUE_SEGMENTS,
@@ -162,7 +58,7 @@ def _form(fields: dict[str, Any], error: str = "", campaign: Any = None) -> Resp
 
 
 def _blank() -> dict[str, Any]:
-    loc = Locale.of_site()
+    loc = Locale.of(site())
     start = datetime.now(loc.zone).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     return definition_fields({
         "name": "", "product_ids": [], "categories": [], "reward": {"type": "percent", "value": 10},
@@ -200,7 +96,7 @@ def new_campaign() -> ResponseReturnValue:
         return _form(_blank())
     session, fields = db_session(), posted_fields(request.form)
     try:
-        campaign = svc.create_campaign(session, form_to_definition(fields, Locale.of_site()), _actor())
+        campaign = svc.create_campaign(session, form_to_definition(fields, Locale.of(site())), _actor())
     except CampaignError as exc:
         session.rollback()
         return _form(fields, str(exc))
@@ -215,10 +111,10 @@ def edit_campaign(campaign_id: int) -> ResponseReturnValue:
     session = db_session()
     campaign = _campaign(campaign_id)
     if request.method == "GET":
-        return _form(definition_fields(campaign.definition, Locale.of_site()), campaign=campaign)
+        return _form(definition_fields(campaign.definition, Locale.of(site())), campaign=campaign)
     fields = posted_fields(request.form)
     try:
-        svc.update_campaign(session, campaign_id, form_to_definition(fields, Locale.of_site()), _actor())
+        svc.update_campaign(session, campaign_id, form_to_definition(fields, Locale.of(site())), _actor())
     except CampaignError as exc:
         session.rollback()
         return _form(fields, str(exc), campaign)

@@ -17,7 +17,7 @@ from db.base import utcnow
 from db.models import CampaignAudience, Member, Pack, Product, PurchaseLine
 from server.head_office import campaigns
 from server.head_office.audience import in_holdout
-from server.head_office.console import Locale, definition_fields, form_to_definition, posted_fields
+from server.head_office.campaign_form import Locale, definition_fields, form_to_definition, posted_fields
 from server.head_office.definition import CampaignError, parse_definition
 from server.head_office.signing import load_public_key, public_key_b64, verify
 from server.offers.engine import target_households
