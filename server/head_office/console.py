@@ -47,7 +47,7 @@ HEAD_OFFICE = login_required(roles=("head_office",))
 
 def _form(fields: dict[str, Any], error: str = "", campaign: Any = None) -> ResponseReturnValue:
     session = db_session()
-    ids = [int(p) for p in fields["product_ids"] if p.isascii() and p.isdigit() and 0 < int(p) <= MAX_ID]
+    ids = [int(p) for p in map(str, fields["product_ids"]) if p.isascii() and p.isdigit() and 0 < int(p) <= MAX_ID]
     page = render_template("head_office/campaign_form.html", f=fields, error=error, campaign=campaign,
                            picked=products_by_id(session, ids), reward_types=REWARD_TYPES, hints=REWARD_HINTS,
                            money_rewards=MONEY_REWARDS, stages=LIFECYCLE_STAGES, segments=VALUE_SEGMENTS,
