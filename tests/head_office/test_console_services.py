@@ -120,3 +120,18 @@ def test_a_preview_that_cannot_be_computed_says_why_in_the_stream(office: Office
     lines = [json.loads(x) for x in client.get(f"/head-office/campaigns/{office.mine}/preview")
              .get_data(as_text=True).splitlines()]
     assert "no member profiles yet" in lines[-1]["error"]
+
+
+@pytest.mark.parametrize("product", ["²", "12abc", str(2**40)])
+def test_a_posted_product_that_is_not_an_id_is_a_400_that_keeps_the_form(office: Office, product: str) -> None:
+    client = office.client()
+    sign_in(client, "hq", "head-office-pass")
+    page = client.get("/head-office/campaigns/new").get_data(as_text=True)
+    answer = client.post("/head-office/campaigns/new", data={
+        "csrf_token": csrf_from(page), "name": "Typed by hand", "product_ids": ["9101", product],
+        "reward_type": "percent", "reward_value": "10", "valid_from": "2026-12-01T00:00",
+        "valid_to": "2036-12-01T00:00", "stores": ["S001"], "max_per_member": "1", "budget_kind": "redemptions",
+        "holdout_percent": "10"})
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "Products must be a whole number" in text
+    assert 'value="Typed by hand"' in text and "Tomato Soup 400 G" in text  # the good product's chip is kept
