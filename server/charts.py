@@ -54,7 +54,7 @@ def _open(chart_id: str | None, width: int, height: int, title: str, desc: str) 
 
 def grouped_bars(groups: Sequence[str], series: Sequence[Series], fmt: Format, title: str, desc: str = "",
                  chart_id: str | None = None, label_every: int = 1, width: int = 760, height: int = 240,
-                 legend: bool = True) -> Markup:
+                 legend: bool = True, empty: str = "Nothing yet") -> Markup:
     """Bars per group, the series side by side, with a value axis, gridlines, tooltips and (for more than one
     series, unless the page has its own) a legend."""
     legend = legend and len(series) > 1
@@ -81,6 +81,9 @@ def grouped_bars(groups: Sequence[str], series: Sequence[Series], fmt: Format, t
             parts.append(f'<text class="axis" x="{left + i * slot + slot / 2:.1f}" y="{height - 12}" '
                          f'text-anchor="middle">{escape(group)}</text>')
     parts.append(f'<line class="baseline" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>')
+    if not any(v for s in series for v in s.values):
+        parts.append(f'<text class="axis empty" x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" '
+                     f'text-anchor="middle">{escape(empty)}</text>')
     if legend:
         x = left
         for s in series:

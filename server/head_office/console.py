@@ -238,7 +238,7 @@ def chain() -> ResponseReturnValue:
     chart = charts.grouped_bars([s["store_id"] for s in stores], [charts.Series(
         "sales", [s["sales_minor"] for s in stores], "bar sales",
         [f"{s['store_id']}: {money(s['sales_minor'])} in {s['purchases']:,} purchases" for s in stores])],
-        money, f"Sales by store over the last {days} days", chart_id="sales-chart")
+        money, f"Sales by store over the last {days} days", chart_id="sales-chart", empty="No sales in these days yet")
     return render_template("head_office/chain.html", stores=stores, days=days, chart=chart)
 
 

@@ -174,3 +174,14 @@ def test_member_without_baskets_is_a_trial_member() -> None:
                                              (-250, -10, [-300, -200, -100, 0])])
 def test_chart_axes_step_in_round_whole_units_through_zero(low: float, high: float, ticks: list[int]) -> None:
     assert charts.axis(low, high) == ticks
+
+
+def test_a_chart_with_nothing_to_draw_says_so_and_labels_its_axis_in_money() -> None:
+    def money(minor: int) -> str:
+        return f"£{minor / 100:.2f}"
+
+    empty = str(charts.grouped_bars(["S001"], [charts.Series("sales", [0])], money, "Sales", empty="No sales yet"))
+    drawn = str(charts.grouped_bars(["S001", "S002"], [charts.Series("sales", [1234, 40])], money, "Sales"))
+    assert "No sales yet" in empty and "Nothing yet" not in drawn
+    assert [t for t in ("£0.00", "£5.00", "£10.00", "£15.00") if f">{t}</text>" in drawn] == ["£0.00", "£5.00",
+                                                                                              "£10.00", "£15.00"]
