@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
 import time
 from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
@@ -125,14 +126,15 @@ class Till(HttpJson):
         super().retarget(base_url)
         self.console.retarget(base_url)
 
-    def checkout(self, trip_id: str, findings: list[Json], deadline: float) -> tuple[Json | None, int | None, str]:
+    def checkout(self, trip_id: str, findings: list[Json], deadline: float,
+                 stop: threading.Event | None = None) -> tuple[Json | None, int | None, str]:
         """Check a finished trip out, doing a pending rescan and age approval first; retries through
-        outages until `deadline`.
+        outages until `deadline` (or until `stop` is set).
 
         Returns (receipt or None, audit id or None, last error).
         """
         audit_id, error = None, ""
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
             try:
                 status, body = self.call("POST", f"/api/v1/trips/{trip_id}/checkout", {})
             except (OSError, http.client.HTTPException) as exc:
@@ -155,8 +157,11 @@ class Till(HttpJson):
                 if status in (200, 409):  # 409: approved already (our earlier answer was lost)
                     continue
             error = f"{status}: {body if not isinstance(body, dict) else body.get('message')}"
-            time.sleep(0.5)  # the server is restarting or the database is: as a till, try again
-        return None, audit_id, error or "deadline passed"
+            if stop is not None:
+                stop.wait(0.5)  # the server is restarting or the database is: as a till, try again
+            else:
+                time.sleep(0.5)
+        return None, audit_id, error or ("stopped" if stop is not None and stop.is_set() else "deadline passed")
 
 
 class StaffConsole(HttpJson):

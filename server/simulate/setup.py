@@ -126,9 +126,14 @@ def untouchable(session: Session) -> tuple[set[int], set[str], set[int]]:
     return product_ids, categories, {int(m) for m in members}
 
 
-def real_baskets(session: Session, want: int, rng: random.Random) -> tuple[list[RealBasket], dict[str, ShelfPrice]]:
-    """Up to `want` imported baskets of members (2..25 lines), with the shelf prices of their products."""
-    promo_products, promo_categories, offer_members = untouchable(session)
+def real_baskets(session: Session, want: int, rng: random.Random,
+                 replayable: bool = True) -> tuple[list[RealBasket], dict[str, ShelfPrice]]:
+    """Up to `want` imported baskets of members (2..25 lines), with the shelf prices of their products.
+
+    `replayable` leaves out promotions and members holding offers, for the store day's independent
+    price check; the demo's shoppers, whose totals nobody recomputes, take every basket as it was.
+    """
+    promo_products, promo_categories, offer_members = untouchable(session) if replayable else (set(), set(), set())
     members = {m.id: m.card_number for m in session.scalars(select(Member).where(Member.erased_at.is_(None)))
                if m.id not in offer_members}
     ids = list(session.scalars(select(Purchase.id).where(Purchase.source == "import",
