@@ -4,8 +4,10 @@ Migrates the SQLite database and imports the demo store (half the households; id
 second run skips what is there), makes a demo manager and a handheld token, then starts the
 store server, a second store (the other half of the households, its own database and server),
 head office linked to both, each store's scheduler (its feed ships every few seconds, after
-queueing the store's history once), and a handheld whose scanner is a virtual one on a
-pseudo-terminal fed by what you type here.
+queueing the store's history once), a handheld whose scanner is a virtual one on a
+pseudo-terminal fed by what you type here, and a few simulated shoppers in the first store
+(`shopgo simulate shoppers`: real members' baskets, gently paced, paid at a simulated till), so
+its live trips, audit queue and dashboard have something today.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ STORE_TWO_BIND = "127.0.0.1:8002"
 HANDHELD_BIND = "127.0.0.1:8080"
 STORE_TWO = "S002"
 FEED_SECONDS = "5"  # the demo's stores ship their feed this often (config default: 30)
+SHOPPERS = 3
+TILL_STAFF = "demo-till-staff"  # the simulated shoppers' colleague at the till (a staff account)
 
 
 def _shopgo() -> list[str]:
@@ -46,14 +50,15 @@ def _tag(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:8]
 
 
-def demo_credentials(cfg: dict[str, Any], url: str) -> dict[str, str]:
-    """The demo manager's password and a handheld token, made once and kept under var/."""
+def demo_credentials(cfg: dict[str, Any], url: str, shoppers: int = 0) -> dict[str, Any]:
+    """The demo manager's password and a handheld token, made once and kept under var/; with `shoppers`,
+    also a handheld token per simulated shopper, a till's token and its staff member's password."""
     from db.models import User
     from db.session import make_engine, make_session_factory
     from server.auth.accounts import add_device, add_user, device_for_token, ensure_store
 
     path = config_mod.resolve_path(cfg, f"var/demo-credentials-{_tag(url)}.json")
-    creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    creds: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     eng = make_engine(url)
     with make_session_factory(eng)() as sess:
         store_id = cfg["site"]["store_id"]
@@ -68,12 +73,36 @@ def demo_credentials(cfg: dict[str, Any], url: str) -> dict[str, str]:
             add_user(sess, "headoffice", creds["headoffice_password"], "head_office", None)
         if "device_token" not in creds:
             _, creds["device_token"] = add_device(sess, store_id, "demo-handheld")
+        if shoppers:
+            _shopper_credentials(sess, creds, store_id, shoppers)
         sess.commit()
     eng.dispose()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(creds, indent=2))
     path.chmod(0o600)
     return creds
+
+
+def _shopper_credentials(sess: Any, creds: dict[str, Any], store_id: str, shoppers: int) -> None:
+    """A handheld per simulated shopper, a till and its staff member, kept in `creds` (made once)."""
+    from werkzeug.security import generate_password_hash
+
+    from db.models import User
+    from server.auth.accounts import add_device, add_user, device_for_token
+
+    tokens = [t for t in creds.get("shopper_tokens", []) if device_for_token(sess, t) is not None]
+    while len(tokens) < shoppers:
+        tokens.append(add_device(sess, store_id, f"demo-shopper-{len(tokens) + 1}")[1])
+    creds["shopper_tokens"] = tokens
+    if "till_token" not in creds or device_for_token(sess, creds["till_token"]) is None:
+        _, creds["till_token"] = add_device(sess, store_id, "demo-till", "till")
+    staff = sess.scalar(select(User).where(User.username == TILL_STAFF))
+    if staff is None or "till_staff_password" not in creds:  # new, or its password went with an older file
+        creds["till_staff_password"] = secrets.token_urlsafe(12)
+        if staff is None:
+            add_user(sess, TILL_STAFF, creds["till_staff_password"], "staff", store_id)
+        else:
+            staff.password_hash = generate_password_hash(creds["till_staff_password"])
 
 
 def sample_barcodes(url: str, limit: int = 5) -> dict[str, list[str]]:
@@ -192,9 +221,11 @@ def _zombie(pid: int) -> bool:
 @click.option("--head-office-bind", default=HEAD_OFFICE_BIND, show_default=True, help="HOST:PORT of head office.")
 @click.option("--store-two-bind", default=STORE_TWO_BIND, show_default=True, help="HOST:PORT of the second store.")
 @click.option("--handheld-bind", default=HANDHELD_BIND, show_default=True, help="HOST:PORT of the handheld display.")
+@click.option("--shoppers", type=click.IntRange(0, 20), default=SHOPPERS, show_default=True,
+              help="Simulated shoppers in the first store (real members' baskets, paid at a simulated till); 0: none.")
 @click.pass_obj
 def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, store_bind: str,
-         head_office_bind: str, store_two_bind: str, handheld_bind: str) -> None:
+         head_office_bind: str, store_two_bind: str, handheld_bind: str, shoppers: int) -> None:
     """Run the demo: real data, two stores and head office linked by their feeds, a handheld with a virtual scanner."""
     from db.migrate import upgrade
     from db.session import make_engine
@@ -222,7 +253,7 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
                                         part=(1, 2) if head_office else (1, 1))
     eng.dispose()
     click.echo(f"history: {report.lines_added:,} lines added, {report.households_skipped:,} households already there")
-    creds = demo_credentials(cfg, url)
+    creds = demo_credentials(cfg, url, shoppers)
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     ho_env = _head_office_site(cfg, url, store_bind) if head_office else None
     stores = [(cfg["site"]["store_id"], env, store_bind)]
@@ -250,10 +281,14 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
         scanner = _start_handheld(creds["device_token"], children, env,
                                   str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
                                   store_bind, handheld_bind, samples)
+    if shoppers:
+        _start_shoppers(creds, shoppers, children, env,
+                        str(config_mod.resolve_path(cfg, f"var/demo-shoppers-{_tag(url)}")), store_bind)
     if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
         click.echo(f"the head-office server did not come up; see {children.log_of('head-office')}", err=True)
     _print_welcome(creds, samples, scanner is not None, store_bind, handheld_bind,
-                   head_office_bind if ho_env is not None else None, store_two_bind if ho_env is not None else None)
+                   head_office_bind if ho_env is not None else None, store_two_bind if ho_env is not None else None,
+                   shoppers)
     click.echo(f"Logs of every process: {children.folder}/")
     try:
         _feed_scanner(scanner)
@@ -385,9 +420,20 @@ def _start_handheld(token: str, children: Children, env: dict[str, str], data_di
     return scanner
 
 
-def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_handheld: bool,
+def _start_shoppers(creds: dict[str, Any], shoppers: int, children: Children, env: dict[str, str], data_dir: str,
+                    store_bind: str) -> None:
+    """`shopgo simulate shoppers` in the first store; its tokens and password travel in the environment."""
+    children.start("shoppers", [*_shopgo(), "simulate", "shoppers", "--store-url", f"http://{store_bind}",
+                                "--shoppers", str(shoppers), "--data-dir", data_dir, "--staff-user", TILL_STAFF,
+                                "--seed", str(secrets.randbelow(10**6))],  # other members each run
+                   {**env, "SHOPGO_SHOPPERS_TOKENS": ",".join(creds["shopper_tokens"][:shoppers]),
+                    "SHOPGO_SHOPPERS_TILL_TOKEN": creds["till_token"],
+                    "SHOPGO_SHOPPERS_STAFF_PASSWORD": creds["till_staff_password"]})
+
+
+def _print_welcome(creds: dict[str, Any], samples: dict[str, list[str]], with_handheld: bool,
                    store_bind: str, handheld_bind: str, head_office_bind: str | None,
-                   store_two_bind: str | None = None) -> None:
+                   store_two_bind: str | None = None, shoppers: int = 0) -> None:
     click.echo("\nShopGo demo is running:")
     click.echo(f"  store server + staff console  http://{store_bind}/   (manager / {creds.get('manager_password', '?')})")
     click.echo(f"  health (with its feed's lag)  http://{store_bind}/healthz")
@@ -409,6 +455,11 @@ def _print_welcome(creds: dict[str, str], samples: dict[str, list[str]], with_ha
             click.echo(f"  product  {line}")
         click.echo(f"\nThen press Finish on the handheld page and pay at the till: sign in to the staff console, open "
                    f"Till (http://{store_bind}/staff/till) and paste the code printed under the QR code.")
+    if shoppers:
+        click.echo(f"\n{shoppers} simulated shopper{'s are' if shoppers != 1 else ' is'} in the store: real members' "
+                   "baskets, a scan every few seconds, then the till\n(rescans, age checks, payment). Watch them in "
+                   f"the staff console: Live trips http://{store_bind}/staff/trips,\nthe audit queue /staff/audits, "
+                   "the dashboard /staff/. `shopgo demo --shoppers 0` runs the demo without them.")
     click.echo("\nCtrl-C stops everything.")
 
 

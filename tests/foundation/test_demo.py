@@ -1,8 +1,10 @@
-"""`shopgo demo` brings up the store server and a handheld whose virtual scanner reads stdin."""
+"""`shopgo demo` brings up the store server, a handheld whose virtual scanner reads stdin, and simulated
+shoppers whose trips show in the staff console's live trips."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,6 +52,26 @@ def _both_stores_feed_head_office(store_url: str, deadline: float) -> None:
     assert set(fed) == {"S001", "S002"} and all(fed.values()), fed
 
 
+def _simulated_trip_is_live(store_url: str, log: Path, deadline: float) -> None:
+    """The manager sees a simulated shopper's trip (on a handheld named demo-shopper-N) in Live trips."""
+    from server.simulate.clients import StaffConsole
+
+    password = re.search(r"\(manager / (\S+)\)", log.read_text())
+    assert password, log.read_text()
+    console = StaffConsole(store_url, "manager", password.group(1))
+    body: dict = {}  # type: ignore[type-arg]
+    try:
+        console.sign_in()
+        while time.monotonic() < deadline:
+            status, body = console.call("GET", "/staff/trips/live")
+            if status == 200 and "demo-shopper-" in body["html"]:
+                return
+            time.sleep(0.5)
+    finally:
+        console.close()
+    raise AssertionError(f"no simulated shopper's trip in Live trips: {body}")
+
+
 def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -> None:
     store, hand, ho, two = _free_port(), _free_port(), _free_port(), _free_port()
     env = {**os.environ, "SHOPGO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
@@ -82,6 +104,7 @@ def test_demo_scans_typed_barcodes_into_a_trip_on_the_handheld(tmp_path: Path) -
         assert state["card_number"] == card_number(1)
         assert state["item_count"] == 2 and len(state["lines"]) == 1
         assert state["total_minor"] > 0
+        _simulated_trip_is_live(f"http://127.0.0.1:{store}", tmp_path / "demo.log", deadline)
         health = _get(f"http://127.0.0.1:{store}/healthz")
         assert health["database"] == "ok" and health["migrations_applied"]
         head_office = _get(f"http://127.0.0.1:{ho}/healthz")

@@ -1,6 +1,7 @@
 """The demo as a newcomer drives it: `shopgo demo` started (after a crashed one, whose processes it
 stops), a whole trip done from the browser alone (the handheld page's demo scanner, then the till
-in the staff console), and Ctrl-C leaving no process and no port behind."""
+in the staff console), the simulated shoppers' trips in Live trips, and Ctrl-C leaving no process
+and no port behind."""
 from __future__ import annotations
 
 import hashlib
@@ -133,6 +134,9 @@ def test_a_newcomer_shops_and_pays_from_the_browser_and_ctrl_c_cleans_up(tmp_pat
             till.screenshot(path=str(SHOTS / "demo-till.png"), full_page=True)
             till.get_by_role("button", name=re.compile(r"^Take ")).click()
             expect(till.get_by_role("heading", level=1)).to_contain_text("Paid")
+            till.goto(f"http://127.0.0.1:{store}/staff/trips")  # the living store: simulated shoppers' trips
+            expect(till.get_by_text(re.compile(r"demo-shopper-\d")).first).to_be_visible(timeout=90_000)
+            till.screenshot(path=str(SHOTS / "demo-live-trips.png"), full_page=True)
             browser.close()
         assert _get(f"http://127.0.0.1:{store}/healthz")["database"] == "ok"
 
