@@ -5,7 +5,7 @@ import json
 import logging
 import re
 import signal
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,11 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
         raise click.ClickException("no device token: give --token-file, SHOPGO_HANDHELD_TOKEN or [handheld] token "
                                    "(from `shopgo device add`)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
+    # The handler only notes the signal: an Event's set() takes a lock, and a second signal (Ctrl-C, then a TERM)
+    # landing inside the first handler's set() would wait on that lock for ever.
+    signalled: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _: signalled.append(signum))
     try:
         runtime = HandheldRuntime(config)
     except ValueError as exc:
@@ -71,6 +73,7 @@ def handheld(ctx: click.Context, no_scanner: bool, **options: Any) -> None:
     click.echo(f"handheld display on {runtime.display.url} (data in {config.data_dir}; "
                f"scanner {config.scanner_port or 'none'} {config.protocol}; server {config.server_url})", nl=True)
     try:
-        stop.wait()
+        while not signalled:
+            time.sleep(0.2)
     finally:
         runtime.stop()
