@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from db.base import utcnow
-from db.models import Audit, Purchase, StaffAction, Trip
+from db.models import Audit, Member, Purchase, StaffAction, Trip
 from tests.loopback import LoopbackServer
 from tests.staff.conftest import OTHER_MEMBER, PASSWORD, Seed
 
@@ -85,6 +85,29 @@ def test_member_search_finds_and_opens_a_member(page: Page, base_url: str) -> No
     page.locator("#results").get_by_role("link", name="10", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Household 10")
     expect(page.locator("#stage")).to_be_visible()
+
+
+def test_member_search_says_how_many_matched_and_pages_through_them(page: Page, base_url: str,
+                                                                   staff_app: Flask) -> None:
+    from server.database import session_factory
+    from shop.numbering import card_number
+
+    with session_factory(staff_app)() as sess:  # thirty members of one family, more than a page holds
+        sess.add_all([Member(id=8_000_000 + i, card_number=card_number(8_000_000 + i), store_id="S001",
+                             name=f"Zed Pager {i:02d}") for i in range(30)])
+        sess.commit()
+    sign_in(page, base_url, "alice")
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Card number, household id or name").fill("zed pager")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results caption")).to_have_text("30 members found · 1–25 shown")
+    expect(page.locator("#results tbody tr")).to_have_count(25)
+    expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.locator("#results caption")).to_have_text("30 members found · 26–30 shown")
+    expect(page.locator("#results tbody tr")).to_have_count(5)
+    page.get_by_role("link", name="‹ Previous").click()
+    expect(page.locator("#results tbody tr")).to_have_count(25)
 
 
 def test_opening_a_basket_shows_its_lines(page: Page, base_url: str, staff_app: Flask) -> None:
