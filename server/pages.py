@@ -20,7 +20,8 @@ def site() -> dict[str, Any]:
 
 
 def money(minor: int | float | None) -> str:
-    """Minor units as the site's currency, e.g. 12345 -> '£123.45'."""
+    """Minor units as the site's currency, e.g. 12345 -> '£123.45'. Money is always whole minor units; a
+    float here is a statistic of money (a mean spend or lift per member), rounded to the minor unit."""
     cfg = site()
     return format_money(minor, cfg["currency"], int(cfg["currency_exponent"]))
 
