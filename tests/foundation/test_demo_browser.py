@@ -196,7 +196,8 @@ def test_a_newcomer_shops_and_pays_from_the_browser_and_ctrl_c_cleans_up(tmp_pat
             deadline = time.monotonic() + 60
             while True:  # the handheld's finish reaches the store within a sync or two
                 till.get_by_label("Scan the shopper's exit code").fill(code)
-                till.keyboard.press("Enter")
+                with till.expect_navigation():  # the scan is a form: read the page it leads to
+                    till.keyboard.press("Enter")
                 if till.get_by_role("heading", level=1).inner_text().startswith("To pay") \
                         or time.monotonic() > deadline:
                     break
