@@ -1,7 +1,7 @@
 """Sync capacity: the most handhelds gunicorn + PostgreSQL hold on this machine, beside a ping baseline.
 
 A fresh PostgreSQL database is migrated and imported with a few households; gunicorn serves
-`server.wsgi:app` on 127.0.0.1 as README's production line does (4 gthread workers of 8
+`server.wsgi:app` on 127.0.0.1 as README's production line does (4 gthread workers of 4
 threads). Each simulated handheld has a trip started, sends a batch of 1-3 scan events every
 3 s, and after 4-12 batches finishes, is checked out with the till's token and starts the
 next trip. A step runs N handhelds for a fixed time after a warm-up of two batches each; N
@@ -521,7 +521,7 @@ def _capacity(held: int, cap: int) -> float | str:
 
 
 def run(quick: bool = False, seconds: float | None = None, cap: int | None = None, workers: int = 4,
-        threads: int = 8, disk_stalls: tuple[float, float] | None = None) -> list[Row]:
+        threads: int = 4, disk_stalls: tuple[float, float] | None = None) -> list[Row]:
     """Search the most handhelds and the most pingers the server holds; return the table rows."""
     from db import localpg
 
@@ -569,7 +569,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help="length of each step (default 25, quick 6)")
     parser.add_argument("--cap", type=int, help="most handhelds (and pingers) tried (default 4000, quick 1000)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--disk-stalls", metavar="HOLD/PERIOD",
                         help="in the sync steps, hold PostgreSQL's disk writes HOLD s every PERIOD s "
                              "(e.g. 0.6/5; root, cgroup v1 blkio; see bench/disk_stalls.py)")

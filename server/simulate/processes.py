@@ -130,7 +130,7 @@ class StoreServer:
         # of the whole app competing for two cores.
         args = [str(gunicorn) if gunicorn.exists() else "gunicorn", "server.wsgi:app", "--preload", "--no-control-socket",
                 "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers), "--worker-class", "gthread", "--threads", "8",  # as README's run
+                "--workers", str(self.workers), "--worker-class", "gthread", "--threads", "4",  # as README's run
                 "--timeout", "30", "--graceful-timeout", "5",
                 "--access-logfile", str(self.access_log),
                 # epoch-free but parseable: [time] status "request" duration_us
