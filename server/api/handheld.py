@@ -49,10 +49,10 @@ class DeviceRef:
 
 
 # Columns only, the revoked check in the same query: a revoked token is refused at once.
-_DEVICE_BY_TOKEN = select(Device.id, Device.store_id, Device.role, Device.last_seen_at).where(
-    Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None))
-_TOUCH_DEVICE = update(Device.__table__).where(Device.__table__.c.id == bindparam("device")).values(
-    last_seen_at=bindparam("now"))
+_devices = Device.__table__
+_DEVICE_BY_TOKEN = select(_devices.c.id, _devices.c.store_id, _devices.c.role, _devices.c.last_seen_at).where(
+    _devices.c.token_hash == bindparam("token_hash"), _devices.c.revoked_at.is_(None))
+_TOUCH_DEVICE = update(_devices).where(_devices.c.id == bindparam("device")).values(last_seen_at=bindparam("now"))
 
 
 def _token_hash() -> str:

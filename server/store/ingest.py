@@ -71,8 +71,9 @@ def staff_events(session: Session, trip_id: str) -> list[dict[str, Any]]:
 
 
 # The two facts a scan is checked against, for the active products among some GTINs.
-_SCANNABLE_ROWS = select(Product.gtin, Product.name, Product.sold_by_weight).where(
-    Product.gtin.in_(bindparam("gtins", expanding=True)), Product.active.is_(True))
+_products = Product.__table__
+_SCANNABLE_ROWS = select(_products.c.gtin, _products.c.name, _products.c.sold_by_weight).where(
+    _products.c.gtin.in_(bindparam("gtins", expanding=True)), _products.c.active.is_(True))
 
 
 def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
