@@ -36,7 +36,6 @@ import gc
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -54,6 +53,7 @@ from bench.common import Row, percentile, print_table, row  # noqa: E402
 from bench.disk_stalls import DiskStalls, disk_of  # noqa: E402
 from bench.disk_stalls import parse as parse_stalls  # noqa: E402
 from bench.disk_stalls import usable as stalls_unusable  # noqa: E402
+from server.simulate.processes import free_port  # noqa: E402
 
 INTERVAL = 3.0  # seconds between a handheld's batches
 STORE_TRIP = (150, 250)  # batches a trip lasts: 7.5-12.5 minutes
@@ -511,12 +511,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(30)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _step_row(step: Step, what: str, rate: str) -> Row:
     """A step's line: held or not is told in the figure, the verdict being the capacity's."""
     figure = (f"p99 apart from {step.in_stall} in a flush stall; {step.failed} failed, {step.lost} lost; "
@@ -537,7 +531,7 @@ def run(quick: bool = False, seconds: float | None = None, cap: int | None = Non
     seconds = seconds or (6.0 if quick else 25.0)
     cap = cap or (TARGET if quick else 4 * TARGET)
     url, tokens, gtins, till = _prepare(households=3, devices=cap)
-    port = _free_port()
+    port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     injected = DiskStalls(disk_of(_flush_folder()), *disk_stalls) if disk_stalls else None
     try:

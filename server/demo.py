@@ -43,7 +43,7 @@ def _shopgo() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli.main"]
 
 
-def _tag(url: str) -> str:
+def demo_tag(url: str) -> str:
     """A short tag of the database, so demo files of different databases never mix."""
     import hashlib
 
@@ -57,7 +57,7 @@ def demo_credentials(cfg: dict[str, Any], url: str, shoppers: int = 0) -> dict[s
     from db.session import make_engine, make_session_factory
     from server.auth.accounts import add_device, add_user, device_for_token, ensure_store
 
-    path = config_mod.resolve_path(cfg, f"var/demo-credentials-{_tag(url)}.json")
+    path = config_mod.resolve_path(cfg, f"var/demo-credentials-{demo_tag(url)}.json")
     creds: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     eng = make_engine(url)
     with make_session_factory(eng)() as sess:
@@ -235,7 +235,7 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     url = config_mod.database_url(cfg)
     # the Complete Journey is American: its prices are dollars (and its sizes pounds and ounces)
     os.environ.setdefault("SHOPGO_SITE_CURRENCY", "USD")
-    children = Children(Path(str(config_mod.resolve_path(cfg, f"var/demo-{_tag(url)}-logs"))))
+    children = Children(Path(str(config_mod.resolve_path(cfg, f"var/demo-{demo_tag(url)}-logs"))))
     signal.signal(signal.SIGTERM, _interrupt)  # a TERM stops the children too, as Ctrl-C does
     if stale := children.stop_stale():
         click.echo(f"stopped {stale} process{'es' if stale != 1 else ''} an earlier demo left running")
@@ -279,11 +279,11 @@ def demo(ctx: Any, households: int | None, handheld: bool, head_office: bool, st
     samples = sample_barcodes(url)
     if handheld:
         scanner = _start_handheld(creds["device_token"], children, env,
-                                  str(config_mod.resolve_path(cfg, f"var/handheld-demo-{_tag(url)}")),
+                                  str(config_mod.resolve_path(cfg, f"var/handheld-demo-{demo_tag(url)}")),
                                   store_bind, handheld_bind, samples)
     if shoppers:
         _start_shoppers(creds, shoppers, children, env,
-                        str(config_mod.resolve_path(cfg, f"var/demo-shoppers-{_tag(url)}")), store_bind)
+                        str(config_mod.resolve_path(cfg, f"var/demo-shoppers-{demo_tag(url)}")), store_bind)
     if ho_env is not None and not _wait_http(f"http://{head_office_bind}/healthz"):
         click.echo(f"the head-office server did not come up; see {children.log_of('head-office')}", err=True)
     _print_welcome(creds, samples, scanner is not None, store_bind, handheld_bind,
@@ -320,7 +320,7 @@ def _head_office_site(cfg: dict[str, Any], url: str, store_bind: str) -> dict[st
     from db.session import make_engine, make_session_factory
     from server.store.backup import backup
 
-    tag = _tag(url)
+    tag = demo_tag(url)
     ho_file = config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}.db")
     key_file = config_mod.resolve_path(cfg, f"var/head-office-demo-{tag}.pem")
     if not ho_file.exists():
@@ -361,7 +361,7 @@ def _store_two(cfg: dict[str, Any], url: str, households: int | None, ho_url: st
     from server.importer.completejourney import import_completejourney
     from server.store.packs import set_head_office_token
 
-    two_url = f"sqlite:///{config_mod.resolve_path(cfg, f'var/store-two-demo-{_tag(url)}.db')}"
+    two_url = f"sqlite:///{config_mod.resolve_path(cfg, f'var/store-two-demo-{demo_tag(url)}.db')}"
     upgrade(two_url)
     two_eng, ho_eng = make_engine(two_url), make_engine(ho_url)
     with click.progressbar(length=1, label=f"importing store {STORE_TWO}'s households", show_percent=True) as bar:

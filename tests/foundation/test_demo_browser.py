@@ -5,7 +5,6 @@ then the till in the staff console), the simulated shoppers' trips show in Live 
 leaves no process and no port behind. One test, so the demo starts twice, not three times."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,8 @@ import playwright.sync_api as playwright_api
 import pytest
 from playwright.sync_api import expect
 
+from server.demo import demo_tag
+from server.simulate.processes import free_port
 from shop.config import ROOT
 from shop.numbering import card_number, product_gtin
 
@@ -29,12 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "var" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> dict:  # type: ignore[type-arg]
@@ -49,8 +44,7 @@ def _both_stores_feed_head_office(store_url: str, deadline: float) -> None:
     from db.models import StoreLink
     from db.session import make_engine, make_session_factory
 
-    tag = hashlib.sha256(store_url.encode()).hexdigest()[:8]
-    eng = make_engine(f"sqlite:///{ROOT / 'var' / f'head-office-demo-{tag}.db'}")
+    eng = make_engine(f"sqlite:///{ROOT / 'var' / f'head-office-demo-{demo_tag(store_url)}.db'}")
     fed: dict[str, int] = {}
     try:
         while time.monotonic() < deadline:
@@ -68,8 +62,7 @@ def _remove_demo_files(store_url: str) -> None:
     """The demo keeps head office, the second store and credentials under var/, named by the database's tag."""
     import shutil
 
-    tag = hashlib.sha256(store_url.encode()).hexdigest()[:8]
-    for path in (ROOT / "var").glob(f"*{tag}*"):
+    for path in (ROOT / "var").glob(f"*{demo_tag(store_url)}*"):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
@@ -125,13 +118,13 @@ def _typed_barcodes_reach_the_handheld(demo: subprocess.Popen[bytes], hand: int)
 
 
 def test_a_newcomer_shops_and_pays_from_the_browser_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
-    ports = [_free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(4)]
     store, hand, ho, two = ports
     binds = ["--store-bind", f"127.0.0.1:{store}", "--handheld-bind", f"127.0.0.1:{hand}",
              "--head-office-bind", f"127.0.0.1:{ho}", "--store-two-bind", f"127.0.0.1:{two}"]
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     env = {**os.environ, "SHOPGO_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    pids_file = ROOT / "var" / f"demo-{hashlib.sha256(url.encode()).hexdigest()[:8]}-logs" / "pids"
+    pids_file = ROOT / "var" / f"demo-{demo_tag(url)}-logs" / "pids"
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     crashed: subprocess.Popen[bytes] | None = None
     demo: subprocess.Popen[bytes] | None = None

@@ -1,7 +1,6 @@
 """Fixtures for the handheld: a seeded local store, an in-process device, a real store server on loopback."""
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -76,13 +75,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
             return value
         time.sleep(0.01)
     return predicate()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from firmware_bridge import VirtualScanner
 from handheld.catalogue import Catalogue
 from handheld.state import compute_state
 from handheld.store import LocalStore
+from server.simulate.processes import free_port
 
-from .conftest import CARD, CHEESE, MILK, free_port, gtin, wait_until
+from .conftest import CARD, CHEESE, MILK, gtin, wait_until
 from .procs import HandheldProcess
 
 SHOWN = ("trip_id", "lines", "total_minor", "savings_minor", "item_count", "status", "card_number")

@@ -12,8 +12,9 @@ import pytest
 
 from firmware_bridge import VirtualScanner
 from handheld.runtime import HandheldConfig, HandheldRuntime
+from server.simulate.processes import free_port
 
-from .conftest import CHEESE, MILK, WINE, free_port, gtin, wait_until
+from .conftest import CHEESE, MILK, WINE, gtin, wait_until
 
 pytestmark = [pytest.mark.browser]
 import playwright.sync_api as playwright_api  # noqa: E402

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from server.simulate.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOPGO = [str(Path(sys.executable).parent / "shopgo")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:

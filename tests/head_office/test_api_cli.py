@@ -169,8 +169,8 @@ def test_spent_budget_withdraws_the_campaign(db_url: str, tmp_path: Path, monkey
 
 def test_pull_reports_an_unreachable_head_office_and_applies_nothing(db_url: str) -> None:
     from db.models import StorePack
+    from server.simulate.processes import free_port
     from server.store.packs import pull, set_head_office_token
-    from tests.head_office.sites import free_port
 
     eng = make_engine(db_url)
     with make_session_factory(eng)() as sess:

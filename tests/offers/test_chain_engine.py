@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from server.offers.evaluate import complete_journey_history
 from server.offers.history import before
 from server.offers.offers import build_offers
 from server.offers.recommend import EngineParams
+from server.simulate.processes import free_port
 
 AS_OF = pd.Timestamp("2017-09-01", tz="UTC")
 PARAMS = EngineParams(pool_size=80)  # smaller than the chain, so the pool is chosen across partitions
@@ -112,16 +112,10 @@ def test_a_worker_killed_mid_run_is_survived_with_the_same_result(lake: str) -> 
                                   calm.targets.sort_values("household_id").reset_index(drop=True))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_scheduler(tmp_path: Path) -> Iterator[str]:
     """A real `dask scheduler` and one `dask worker` on loopback, stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = (tmp_path / "dask.log").open("w")
     procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
