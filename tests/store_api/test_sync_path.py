@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db import localpg
-from db.models import Device, TripEvent
+from db.models import Device, Trip, TripEvent
 from server.auth.accounts import revoke_device
 from tests.store_api.conftest import BREAD, MILK, Events, Shop
 
@@ -85,3 +86,30 @@ def test_requests_after_postgres_dropped_the_pool_succeed(shop: Shop, events: Ev
     assert shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [events.scan(BREAD)]}).status_code == 200
     assert shop.post("/api/v1/trips", {"trip_id": trip_id}).status_code == 200
     assert _stored(shop) == 2
+
+
+@POSTGRES_ONLY
+def test_two_copies_of_a_batch_in_flight_at_once_store_it_once(shop: Shop, events: Events) -> None:
+    # A handheld that gave up waiting sends its batch again while the first copy is still being
+    # written. Holding the trip's row makes both copies wait inside their write: the first has
+    # inserted its events and waits to count them, the second waits on the first's inserts.
+    trip_id = shop.start()
+    batch = {"events": [events.scan(MILK), events.scan(BREAD)]}
+    ids = [ev["id"] for ev in batch["events"]]
+    name = shop.app.config["SHOPGO"]["database"]["url"].rsplit("/", 1)[1]
+    with psycopg.connect(localpg.admin_url(name)) as holder, ThreadPoolExecutor(2) as pool:
+        holder.execute("SELECT 1 FROM trips WHERE id = %s FOR NO KEY UPDATE", (trip_id,))
+        copies = [pool.submit(shop.app.test_client().post, f"/api/v1/trips/{trip_id}/events", json=batch,
+                              headers=shop.auth) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        with psycopg.connect(localpg.admin_url(name), autocommit=True) as watch:
+            while watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchone() != (2,):
+                assert time.monotonic() < deadline, "the two copies did not both wait"
+                time.sleep(0.02)
+        holder.rollback()
+        answers = sorted((copy.result().get_json() for copy in copies), key=lambda a: len(a["stored"]))
+    assert [(a["stored"], a["duplicates"]) for a in answers] == [([], ids), (ids, [])]
+    assert _stored(shop) == 2
+    with shop.session() as s:
+        assert s.get(Trip, trip_id).event_count == 2  # type: ignore[union-attr]
