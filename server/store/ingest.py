@@ -82,10 +82,10 @@ _SCANNABLE_ROWS = select(_products.c.gtin, _products.c.name, _products.c.sold_by
     _products.c.gtin.in_(bindparam("gtins", expanding=True)), _products.c.active.is_(True))
 
 
-def _scannable(session: Session, gtins: set[str]) -> dict[str, tuple[str, bool]]:
+def _scannable(session: Session, gtins: list[str]) -> dict[str, tuple[str, bool]]:
     """Name and sold-by-weight of the active products among `gtins`."""
     return {gtin: (name, by_weight) for gtin, name, by_weight in session.execute(
-        _SCANNABLE_ROWS, {"gtins": sorted(gtins)})} if gtins else {}
+        _SCANNABLE_ROWS, {"gtins": gtins})} if gtins else {}
 
 
 def check_events(events: Sequence[Mapping[str, Any]]) -> None:
@@ -200,8 +200,9 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
     candidates: dict[str, Mapping[str, Any]] = {}
     for ev in events:
         candidates.setdefault(str(ev["id"]), ev)  # the first of each id counts
+    gtins = sorted({ev["payload"]["gtin"] for ev in events if ev["kind"] == "scan"})
     write = _write_postgresql if session.get_bind().dialect.name == "postgresql" else _write
-    trip, has_staff_events, products, stored, top = write(session, device, trip_id, candidates)
+    trip, has_staff_events, products, stored, top = write(session, device, trip_id, candidates, gtins)
     last_seq = trip_open(trip_id, device.id, trip)
     check_scans(events, products)
     seqs = sorted(ev["seq"] for ev in candidates.values())
@@ -241,11 +242,12 @@ def ingest_events(session: Session, device: DeviceRef, trip_id: str,
 Written = tuple[tuple[Any, str, int, int] | None, bool, dict[str, tuple[str, bool]], set[str], int]
 
 
-def _write(session: Session, device: DeviceRef, trip_id: str, candidates: Mapping[str, Mapping[str, Any]]) -> Written:
+def _write(session: Session, device: DeviceRef, trip_id: str, candidates: Mapping[str, Mapping[str, Any]],
+           gtins: list[str]) -> Written:
     """On SQLite: read the trip, the batch's products and the device's top sequence number;
     insert the events not held yet if the trip is this device's, and count them on the trip."""
     trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
-    products = _scannable(session, {ev["payload"]["gtin"] for ev in candidates.values() if ev["kind"] == "scan"})
+    products = _scannable(session, gtins)
     top = session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
     stored: set[str] = set()
     if trip is not None and trip.device_id == device.id and candidates:
@@ -285,7 +287,7 @@ bump AS (UPDATE trips SET event_count = event_count + (SELECT count(*) FROM ins)
 SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, t.event_count,
        EXISTS (SELECT 1 FROM trip_events WHERE trip_id = %(tid)s AND seq >= %(server_seq)s),
        (SELECT json_agg(json_build_array(gtin, name, sold_by_weight)) FROM products
-        WHERE gtin IN (SELECT payload->>'gtin' FROM b WHERE kind = 'scan') AND active),
+        WHERE gtin = ANY(%(gtins)s::text[]) AND active),
        ARRAY(SELECT id FROM ins),
        (SELECT max(seq) FROM trip_events WHERE device_id = %(dev)s)
 FROM (SELECT 1) AS one LEFT JOIN t ON true
@@ -293,13 +295,14 @@ FROM (SELECT 1) AS one LEFT JOIN t ON true
 
 
 def _write_postgresql(session: Session, device: DeviceRef, trip_id: str,
-                      candidates: Mapping[str, Mapping[str, Any]]) -> Written:
+                      candidates: Mapping[str, Mapping[str, Any]], gtins: list[str]) -> Written:
     """_write on PostgreSQL, in one statement (_ONE_STATEMENT) in the session's transaction."""
     # One JSON parameter for the batch: adapting five arrays cost more than the whole batch's JSON.
     batch = json.dumps([[eid, ev["seq"], ev["kind"], ev["payload"], parse_time(ev["occurred_at"]).isoformat()]
                         for eid, ev in candidates.items()], separators=(",", ":"))
     has_trip, trip_device, status, last_seq, event_count, has_staff_events, products, stored, top = \
         session.connection().exec_driver_sql(_ONE_STATEMENT, {
-            "batch": batch, "tid": trip_id, "dev": device.id, "now": utcnow(), "server_seq": SERVER_SEQ_BASE}).one()
+            "batch": batch, "gtins": gtins, "tid": trip_id, "dev": device.id, "now": utcnow(),
+            "server_seq": SERVER_SEQ_BASE}).one()
     return ((trip_device, status, last_seq, event_count) if has_trip else None, has_staff_events,
             {gtin: (name, by_weight) for gtin, name, by_weight in products or []}, set(stored), top or 0)

@@ -45,6 +45,18 @@ def test_resent_batch_is_reported_as_duplicates_and_not_stored_twice(shop: Shop,
         assert s.get(Trip, trip_id).event_count == 3  # type: ignore[union-attr]
 
 
+def test_an_id_twice_in_one_batch_is_stored_once_as_first_sent(shop: Shop, events: Events) -> None:
+    trip_id = shop.start()
+    first = events.scan(MILK)
+    again = {**events.scan(BREAD), "id": first["id"], "seq": first["seq"]}  # the same event, garbled
+    resp = shop.post(f"/api/v1/trips/{trip_id}/events", {"events": [first, again]})
+    assert resp.status_code == 200, resp.get_json()
+    assert (resp.get_json()["stored"], resp.get_json()["duplicates"]) == ([first["id"]], [first["id"]])
+    with shop.session() as s:
+        assert s.get(TripEvent, first["id"]).payload["gtin"] == product_gtin(MILK)  # type: ignore[union-attr]
+        assert s.get(Trip, trip_id).event_count == 1  # type: ignore[union-attr]
+
+
 def test_sequence_gap_is_kept_and_reported(shop: Shop, events: Events) -> None:
     trip_id = shop.start()
     first = events.scan(MILK)
