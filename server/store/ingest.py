@@ -287,7 +287,7 @@ bump AS (UPDATE trips SET event_count = event_count + (SELECT count(*) FROM ins)
 SELECT EXISTS (SELECT 1 FROM t), t.device_id, t.status, t.last_seq, t.event_count,
        EXISTS (SELECT 1 FROM trip_events WHERE trip_id = %(tid)s AND seq >= %(server_seq)s),
        (SELECT json_agg(json_build_array(gtin, name, sold_by_weight)) FROM products
-        WHERE gtin = ANY(%(gtins)s::text[]) AND active),
+        WHERE gtin IN (SELECT jsonb_array_elements_text(%(gtins)s::jsonb)) AND active),
        ARRAY(SELECT id FROM ins),
        (SELECT max(seq) FROM trip_events WHERE device_id = %(dev)s)
 FROM (SELECT 1) AS one LEFT JOIN t ON true
@@ -297,12 +297,13 @@ FROM (SELECT 1) AS one LEFT JOIN t ON true
 def _write_postgresql(session: Session, device: DeviceRef, trip_id: str,
                       candidates: Mapping[str, Mapping[str, Any]], gtins: list[str]) -> Written:
     """_write on PostgreSQL, in one statement (_ONE_STATEMENT) in the session's transaction."""
-    # One JSON parameter for the batch: adapting five arrays cost more than the whole batch's JSON.
+    # JSON parameters, not arrays: adapting five arrays cost more than the whole batch's JSON, and
+    # the GTINs as a text[] cost PostgreSQL 0.3 ms more per batch (0.95 against 0.65 ms, paired runs).
     batch = json.dumps([[eid, ev["seq"], ev["kind"], ev["payload"], parse_time(ev["occurred_at"]).isoformat()]
                         for eid, ev in candidates.items()], separators=(",", ":"))
     has_trip, trip_device, status, last_seq, event_count, has_staff_events, products, stored, top = \
         session.connection().exec_driver_sql(_ONE_STATEMENT, {
-            "batch": batch, "gtins": gtins, "tid": trip_id, "dev": device.id, "now": utcnow(),
+            "batch": batch, "gtins": json.dumps(gtins), "tid": trip_id, "dev": device.id, "now": utcnow(),
             "server_seq": SERVER_SEQ_BASE}).one()
     return ((trip_device, status, last_seq, event_count) if has_trip else None, has_staff_events,
             {gtin: (name, by_weight) for gtin, name, by_weight in products or []}, set(stored), top or 0)
