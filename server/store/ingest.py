@@ -265,8 +265,8 @@ def _write(session: Session, device: DeviceRef, trip_id: str, candidates: Mappin
 
 
 # _write as one statement on PostgreSQL: one round trip instead of five (seven with BEGIN and
-# COMMIT). It held 1,500 handhelds on bench/bench_sync_load.py's store trips where the five
-# statements held 750 on one day and 1,000 on the next (README): the one measure beyond the
+# COMMIT). It held 1,250-1,500 handhelds on bench/bench_sync_load.py's store trips where the
+# five statements held 750 on one day and 1,000 on the next (README): the one measure beyond the
 # plain path, kept so that the capacity target holds with a margin.
 # Every statement of a WITH sees the snapshot from before the batch, so `top` is the device's
 # highest number before it, as on SQLite.
