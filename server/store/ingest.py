@@ -12,7 +12,7 @@ report (server/store/feedback.py); a `consent` event gives or withdraws the trip
 consent to a purpose (server/store/consents.py). The caller commits (an ordinary synchronous
 commit) before answering, so an acknowledged event is on disk.
 
-The write is one statement on PostgreSQL (`_write_postgresql`) and five on SQLite (`_write`);
+The write is one statement on PostgreSQL (`_write_postgresql`) and four or five on SQLite (`_write`);
 the checks and the answer around it are the same code.
 """
 from __future__ import annotations
@@ -248,7 +248,10 @@ def _write(session: Session, device: DeviceRef, trip_id: str, candidates: Mappin
     insert the events not held yet if the trip is this device's, and count them on the trip."""
     trip = session.execute(_TRIP_STATE, {"tid": trip_id}).first()
     products = _scannable(session, gtins)
-    top = session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
+    seqs = sorted(ev["seq"] for ev in candidates.values())
+    # The usual batch carries on where its trip left off: the trip's last number is the device's top.
+    top = trip.last_seq if trip is not None and follows_on(trip.last_seq, seqs) else \
+        session.execute(_DEVICE_TOP, {"dev": device.id}).scalar() or 0
     stored: set[str] = set()
     if trip is not None and trip.device_id == device.id and candidates:
         now = utcnow()
